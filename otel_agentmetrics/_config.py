@@ -1,0 +1,162 @@
+"""Settings: keyword arguments of ``instrument()`` first, then environment variables, then defaults.
+
+Every setting is checked here, at start-up, so a bad value stops the program with one line that names the
+setting and the fix, instead of failing later inside a user's request. ``docs/configuration.md`` is the table
+of all of them; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._content import CaptureMode, parse_capture_mode
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use. The message names the setting and how to fix it."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    text = raw.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; set it to true or false")
+
+
+def env_int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
+    return check_range(name, value, minimum, maximum)
+
+
+def check_range(name: str, value: int, minimum: int, maximum: int | None) -> int:
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and {maximum}" if maximum is not None else ""
+        raise ConfigError(f"{name}={value} is out of range; use a number between {minimum}{upper}")
+    return value
+
+
+def env_list(name: str) -> tuple[str, ...] | None:
+    raw = os.environ.get(name)
+    if raw is None:
+        return None
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(slots=True)
+class Settings:
+    """Resolved settings of one ``instrument()`` call."""
+
+    instrumentations: tuple[str, ...] | None = None
+    """Libraries to instrument by name (``openai``, ``anthropic`` ...); ``None`` means every installed one."""
+    service_name: str | None = None
+    capture: CaptureMode = CaptureMode.NO_CONTENT
+    traces_exporters: tuple[str, ...] = ("agentmetrics",)
+    metrics_exporters: tuple[str, ...] = ()
+    prometheus_host: str = "127.0.0.1"
+    prometheus_port: int = 9464
+    store_path: str | None = None
+    prices: str | None = None
+    stream_usage: bool = False
+    tools: tuple[Any, ...] = ()
+    metric_attributes: tuple[str, ...] = ()
+    max_attribute_values: int = 100
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve(
+    *,
+    instrumentations: list[str] | tuple[str, ...] | None = None,
+    service_name: str | None = None,
+    capture_content: bool | str | None = None,
+    prometheus: bool | int | str | None = None,
+    otlp: bool | None = None,
+    console: bool | None = None,
+    store: str | os.PathLike[str] | bool | None = None,
+    prices: str | os.PathLike[str] | None = None,
+    stream_usage: bool | None = None,
+    tools: list[Any] | tuple[Any, ...] | None = None,
+    metric_attributes: list[str] | tuple[str, ...] | None = None,
+    max_attribute_values: int | None = None,
+) -> Settings:
+    """Merge keyword arguments over the environment and validate everything."""
+    s = Settings()
+    s.instrumentations = (
+        tuple(instrumentations) if instrumentations is not None else env_list("AGENTMETRICS_INSTRUMENT")
+    )
+    s.service_name = service_name or os.environ.get("OTEL_SERVICE_NAME") or None
+    s.capture = parse_capture_mode(capture_content)
+
+    traces = env_list("OTEL_TRACES_EXPORTER")
+    metrics_ = env_list("OTEL_METRICS_EXPORTER")
+    s.traces_exporters = traces if traces is not None else ("agentmetrics",)
+    s.metrics_exporters = metrics_ if metrics_ is not None else ()
+    if "none" in s.traces_exporters:
+        s.traces_exporters = ()
+    if "none" in s.metrics_exporters:
+        s.metrics_exporters = ()
+
+    s.prometheus_host = os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1"
+    s.prometheus_port = env_int("OTEL_EXPORTER_PROMETHEUS_PORT", 9464, 0, 65535)
+    if prometheus is None:
+        prometheus = env_bool("AGENTMETRICS_PROMETHEUS", False)
+    if isinstance(prometheus, str):
+        host, _, port = prometheus.rpartition(":")
+        if host:
+            s.prometheus_host = host
+        try:
+            s.prometheus_port = check_range("prometheus", int(port), 0, 65535)
+        except ValueError:
+            raise ConfigError(f"prometheus={prometheus!r}: use True, a port number or 'host:port'") from None
+        prometheus = True
+    elif not isinstance(prometheus, bool) and isinstance(prometheus, int):
+        s.prometheus_port = check_range("prometheus", prometheus, 0, 65535)
+        prometheus = True
+    if prometheus and "prometheus" not in s.metrics_exporters:
+        s.metrics_exporters = (*s.metrics_exporters, "prometheus")
+    if otlp is None:
+        otlp = env_bool("AGENTMETRICS_OTLP", False)
+    if otlp:
+        if "otlp" not in s.traces_exporters:
+            s.traces_exporters = (*s.traces_exporters, "otlp")
+        if "otlp" not in s.metrics_exporters:
+            s.metrics_exporters = (*s.metrics_exporters, "otlp")
+    if console:
+        s.traces_exporters = (*s.traces_exporters, "console")
+
+    if store is False:
+        s.traces_exporters = tuple(name for name in s.traces_exporters if name != "agentmetrics")
+    elif store is not None and store is not True:
+        s.store_path = os.fspath(store)
+    else:
+        s.store_path = os.environ.get("AGENTMETRICS_STORE") or None
+
+    s.prices = os.fspath(prices) if prices is not None else (os.environ.get("AGENTMETRICS_PRICES") or None)
+    s.stream_usage = stream_usage if stream_usage is not None else env_bool("AGENTMETRICS_STREAM_USAGE", False)
+    s.tools = tuple(tools) if tools is not None else (env_list("AGENTMETRICS_TOOLS") or ())
+    s.metric_attributes = (
+        tuple(metric_attributes)
+        if metric_attributes is not None
+        else (env_list("AGENTMETRICS_METRIC_ATTRIBUTES") or ())
+    )
+    if max_attribute_values is not None:
+        s.max_attribute_values = check_range("max_attribute_values", max_attribute_values, 1, None)
+    else:
+        s.max_attribute_values = env_int("AGENTMETRICS_MAX_ATTRIBUTE_VALUES", 100, 1)
+    return s

@@ -1,0 +1,66 @@
+"""Exporters by name, the way ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` name them.
+
+Names resolve through the standard ``opentelemetry_traces_exporter`` / ``opentelemetry_metrics_exporter`` entry
+points, so any installed exporter works; ``otlp`` follows ``OTEL_EXPORTER_OTLP[_TRACES|_METRICS]_PROTOCOL``
+(``http/protobuf`` by default, as the specification says).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.metadata import entry_points
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from ._config import ConfigError, Settings
+
+
+def _otlp_protocol(signal: str) -> str:
+    protocol = (
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    ).strip()
+    if protocol not in ("grpc", "http/protobuf"):
+        raise ConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; use http/protobuf or grpc")
+    return protocol
+
+
+def _load(group: str, name: str, setting: str) -> Any:
+    if name == "otlp":
+        name = "otlp_proto_grpc" if _otlp_protocol(setting) == "grpc" else "otlp_proto_http"
+    for entry_point in entry_points(group=group, name=name):
+        return entry_point.load()
+    known = sorted({ep.name for ep in entry_points(group=group)} | {"otlp", "none"})
+    env = "OTEL_TRACES_EXPORTER" if setting == "TRACES" else "OTEL_METRICS_EXPORTER"
+    raise ConfigError(f"{env}: unknown exporter {name!r}; use one of {', '.join(known)}")
+
+
+def span_processors(settings: Settings) -> list[SpanProcessor]:
+    """One batch processor per trace exporter: export happens off the app's threads."""
+    processors: list[SpanProcessor] = []
+    for name in settings.traces_exporters:
+        if name == "agentmetrics":
+            from .summary.exporter import LocalStoreSpanExporter
+
+            exporter: SpanExporter = LocalStoreSpanExporter(path=settings.store_path)
+        else:
+            exporter = _load("opentelemetry_traces_exporter", name, "TRACES")()
+        processors.append(BatchSpanProcessor(exporter))
+    return processors
+
+
+def metric_readers(settings: Settings) -> list[MetricReader]:
+    readers: list[MetricReader] = []
+    for name in settings.metrics_exporters:
+        if name == "prometheus":
+            from .exporters.prometheus import start_prometheus_reader
+
+            readers.append(start_prometheus_reader(settings.prometheus_host, settings.prometheus_port))
+            continue
+        exporter = _load("opentelemetry_metrics_exporter", name, "METRICS")()
+        readers.append(exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(exporter))
+    return readers

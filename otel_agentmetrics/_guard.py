@@ -1,0 +1,31 @@
+"""Fail open: a bug in our code is logged once and never reaches the user's call."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger("otel_agentmetrics")
+
+_seen: set[str] = set()
+
+
+def _raise_internal_errors() -> bool:
+    # Tests set this so that our own bugs fail them instead of hiding behind the fail-open guard.
+    return os.environ.get("AGENTMETRICS_RAISE_INTERNAL_ERRORS", "").lower() in ("1", "true", "yes")
+
+
+def internal_error(where: str) -> None:
+    """Report the exception being handled, once per place; call from inside an ``except`` block."""
+    if _raise_internal_errors():
+        raise
+    if where in _seen:
+        logger.debug("otel-agentmetrics internal error in %s", where, exc_info=True)
+        return
+    _seen.add(where)
+    logger.warning(
+        "otel-agentmetrics: internal error in %s; the call goes on without full telemetry "
+        "(further errors here are logged at debug level)",
+        where,
+        exc_info=True,
+    )

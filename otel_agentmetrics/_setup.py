@@ -1,0 +1,150 @@
+"""``instrument()`` and ``uninstrument()``: providers, exporters and instrumentors in one call."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+from . import _exporters, _registry
+from ._config import ConfigError, Settings, resolve
+from ._telemetry import Telemetry
+
+logger = logging.getLogger("otel_agentmetrics")
+
+_lock = threading.Lock()
+_instrumentors: list[BaseInstrumentor] = []
+_owned_providers: list[Any] = []
+_state: dict[str, Any] = {}
+
+
+def _is_configured(provider: object) -> bool:
+    # The API hands out proxy providers until someone sets a real one.
+    return not type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp"))
+
+
+def configure_providers(settings: Settings) -> tuple[Any, Any]:
+    """Reuse the tracer/meter providers already set (by the user, Logfire, opentelemetry-instrument), or
+    create ours from the settings and the ``OTEL_*`` variables. Nothing is added twice."""
+    tracer_provider = trace.get_tracer_provider()
+    if not _is_configured(tracer_provider):
+        resource = _resource(settings)
+        processors = _exporters.span_processors(settings)
+        tracer_provider = TracerProvider(resource=resource)
+        for processor in processors:
+            tracer_provider.add_span_processor(processor)
+        trace.set_tracer_provider(tracer_provider)
+        _owned_providers.append(tracer_provider)
+    meter_provider = metrics.get_meter_provider()
+    if not _is_configured(meter_provider):
+        meter_provider = MeterProvider(resource=_resource(settings), metric_readers=_exporters.metric_readers(settings))
+        metrics.set_meter_provider(meter_provider)
+        _owned_providers.append(meter_provider)
+    if _owned_providers and not _state.get("atexit"):
+        atexit.register(_shutdown_owned)
+        _state["atexit"] = True
+    return tracer_provider, meter_provider
+
+
+def _resource(settings: Settings) -> Resource:
+    # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES itself.
+    attributes = {SERVICE_NAME: settings.service_name} if settings.service_name else {}
+    return Resource.create(attributes)
+
+
+def _shutdown_owned() -> None:
+    """Flush and stop the providers we created, so short scripts lose no spans."""
+    for provider in reversed(_owned_providers):
+        try:
+            provider.shutdown()
+        except Exception:
+            logger.debug("shutting down %r failed", provider, exc_info=True)
+    _owned_providers.clear()
+
+
+def instrument(
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    **options: Any,
+) -> Telemetry:
+    """Instrument every supported library that is installed and set up tracing and metrics.
+
+    Call once at start-up, before creating clients. See ``docs/configuration.md`` for every option and its
+    environment variable. A second call is harmless: it returns the telemetry of the first.
+
+    Raises:
+        ConfigError: a setting has a value that cannot work; the message names it and the fix.
+    """
+    with _lock:
+        if "telemetry" in _state:
+            return _state["telemetry"]
+        settings = resolve(**options)
+        if tracer_provider is None or meter_provider is None:
+            own_tracer, own_meter = configure_providers(settings)
+            tracer_provider = tracer_provider or own_tracer
+            meter_provider = meter_provider or own_meter
+        telemetry = build_telemetry(settings, tracer_provider, meter_provider)
+        _instrument_libraries(settings, telemetry, tracer_provider, meter_provider)
+        _state["telemetry"] = telemetry
+        _state["settings"] = settings
+        return telemetry
+
+
+def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: Any) -> Telemetry:
+    from .pricing import Pricer
+
+    return Telemetry(tracer_provider, meter_provider, settings.capture, Pricer())
+
+
+def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:
+    found = _registry.available()
+    wanted = settings.instrumentations
+    if wanted is not None:
+        unknown = sorted(set(wanted) - set(found))
+        if unknown:
+            raise ConfigError(
+                f"instrumentations: unknown name(s) {', '.join(unknown)}; use some of {', '.join(sorted(found))}"
+            )
+    for name, entry_point in sorted(found.items()):
+        if wanted is not None and name not in wanted:
+            continue
+        try:
+            instrumentor_cls = entry_point.load()
+            instrumentor = instrumentor_cls()
+            conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+        except Exception:
+            logger.debug("otel-agentmetrics: %s instrumentor not loaded", name, exc_info=True)
+            continue
+        if conflict is not None:
+            log = logger.warning if wanted is not None else logger.debug
+            log("otel-agentmetrics: not instrumenting %s: %s", name, conflict)
+            continue
+        instrumentor.instrument(
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            telemetry=telemetry,
+            settings=settings,
+        )
+        _instrumentors.append(instrumentor)
+
+
+def uninstrument() -> None:
+    """Restore every patched function. Providers stay as they are (spans already recorded still export)."""
+    with _lock:
+        for instrumentor in reversed(_instrumentors):
+            try:
+                instrumentor.uninstrument()
+            except Exception:
+                logger.debug("uninstrumenting %r failed", instrumentor, exc_info=True)
+        _instrumentors.clear()
+        _state.pop("telemetry", None)
+        _state.pop("settings", None)

@@ -1,0 +1,158 @@
+"""The one stream proxy: the user sees the same chunks, in the same order, with the same types.
+
+A provider adapter supplies a :class:`StreamAccumulator` that reads each chunk; the proxy times the chunks and
+ends the call exactly once, whether the stream is exhausted, closed, left by ``break`` and garbage-collected,
+exited from a ``with`` block, or broken by an exception (the user's error always wins).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Protocol
+
+import wrapt
+
+from ._guard import internal_error
+from ._telemetry import Call
+from .record import CallRecord
+
+
+class StreamAccumulator(Protocol):
+    """Reads the chunks of one provider's stream and fills the record at the end."""
+
+    def add(self, chunk: Any) -> bool:
+        """Take one chunk; return False to hide it from the user (a usage chunk we asked for ourselves)."""
+        ...
+
+    def finish(self, record: CallRecord) -> None:
+        """Fill the record's response and usage fields from what was seen."""
+        ...
+
+
+class _StreamState:
+    """The end-once logic both proxies share."""
+
+    @staticmethod
+    def end(call: Call, accumulator: StreamAccumulator, error: BaseException | None) -> None:
+        if call.ended:
+            return
+        try:
+            accumulator.finish(call.record)
+        except Exception:
+            internal_error("finishing a stream")
+        if error is None:
+            call.end()
+        else:
+            call.fail(error)
+
+    @staticmethod
+    def take(call: Call, accumulator: StreamAccumulator, chunk: Any) -> bool:
+        try:
+            call.chunk()
+            return accumulator.add(chunk)
+        except Exception:
+            internal_error("reading a stream chunk")
+            return True
+
+
+class SyncStreamProxy(wrapt.ObjectProxy):
+    """Wraps a synchronous stream (an iterator, usually also a context manager with ``close()``)."""
+
+    def __init__(self, wrapped: Any, call: Call, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_next = wrapped.__next__ if hasattr(type(wrapped), "__next__") else iter(wrapped).__next__
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            try:
+                chunk = self._self_next()
+            except StopIteration:
+                _StreamState.end(self._self_call, self._self_accumulator, None)
+                raise
+            except BaseException as error:
+                _StreamState.end(self._self_call, self._self_accumulator, error)
+                raise
+            if _StreamState.take(self._self_call, self._self_accumulator, chunk):
+                return chunk
+
+    def __enter__(self) -> SyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__exit__", None)
+            return exit_(exc_type, exc, tb) if exit_ is not None else None
+        finally:
+            _StreamState.end(self._self_call, self._self_accumulator, exc)
+
+    def close(self) -> None:
+        try:
+            self.__wrapped__.close()
+        finally:
+            _StreamState.end(self._self_call, self._self_accumulator, None)
+
+    def __del__(self) -> None:
+        # An unconsumed stream dropped by the user still ends its span, with what was seen.
+        with contextlib.suppress(Exception):
+            _StreamState.end(self._self_call, self._self_accumulator, None)
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):
+    """Wraps an asynchronous stream (an async iterator, usually also an async context manager)."""
+
+    def __init__(self, wrapped: Any, call: Call, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_anext = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__().__anext__
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            try:
+                chunk = await self._self_anext()
+            except StopAsyncIteration:
+                _StreamState.end(self._self_call, self._self_accumulator, None)
+                raise
+            except BaseException as error:
+                _StreamState.end(self._self_call, self._self_accumulator, error)
+                raise
+            if _StreamState.take(self._self_call, self._self_accumulator, chunk):
+                return chunk
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        enter = getattr(self.__wrapped__, "__aenter__", None)
+        if enter is not None:
+            await enter()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            exit_ = getattr(self.__wrapped__, "__aexit__", None)
+            return (await exit_(exc_type, exc, tb)) if exit_ is not None else None
+        finally:
+            _StreamState.end(self._self_call, self._self_accumulator, exc)
+
+    async def close(self) -> None:
+        try:
+            close = getattr(self.__wrapped__, "close", None) or self.__wrapped__.aclose
+            await close()
+        finally:
+            _StreamState.end(self._self_call, self._self_accumulator, None)
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            _StreamState.end(self._self_call, self._self_accumulator, None)

@@ -1,0 +1,351 @@
+"""The one telemetry path: a :class:`CallRecord` in, a GenAI span, metrics and a cost out.
+
+Instrumentors never touch spans or instruments. They call :meth:`Telemetry.start` with a record holding the
+request, fill in the response (or hand a stream to :mod:`otel_agentmetrics._stream`), and end the
+:class:`Call` with :meth:`Call.end` or :meth:`Call.fail`. Every step here runs inside a guard: a bug in our code
+is logged and the user's call proceeds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
+
+from . import semconv as sc
+from ._content import CaptureMode, parse_capture_mode
+from ._context import CallRefused, active_scopes
+from ._guard import internal_error, logger
+from .pricing import Pricer
+from .record import CallRecord
+from .version import __version__
+
+_SCOPE = "otel_agentmetrics"
+
+
+class Telemetry:
+    """Tracer, instruments, content switch and pricer shared by every instrumentor of one setup."""
+
+    def __init__(
+        self,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        capture_content: CaptureMode | str | bool | None = None,
+        pricer: Pricer | None = None,
+    ) -> None:
+        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
+        meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
+        self.capture = (
+            capture_content if isinstance(capture_content, CaptureMode) else parse_capture_mode(capture_content)
+        )
+        self.pricer = pricer if pricer is not None else Pricer()
+        self.duration = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.token_usage = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
+        )
+        self.time_to_first_chunk = meter.create_histogram(
+            sc.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time from the request to the first chunk of a streamed response.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.time_per_output_chunk = meter.create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time between consecutive chunks of a streamed response, after the first.",
+            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        )
+        self.cost = meter.create_histogram(
+            sc.METRIC_COST,
+            unit="USD",
+            description="Cost of GenAI operations in US dollars.",
+            explicit_bucket_boundaries_advisory=sc.COST_BUCKETS,
+        )
+        self.calls_active = meter.create_up_down_counter(
+            sc.METRIC_CALLS_IN_FLIGHT, unit="{call}", description="Model calls in flight."
+        )
+        self.unpriced_calls = meter.create_counter(
+            sc.METRIC_UNPRICED_CALLS,
+            unit="{call}",
+            description="Model calls that reported usage but whose model has no known price.",
+        )
+        self._warned_unpriced: set[tuple[str, str | None]] = set()
+
+    @property
+    def capture_content(self) -> bool:
+        """Whether instrumentors should fill the content fields of the record at all."""
+        return self.capture.enabled
+
+    def start(self, record: CallRecord) -> Call:
+        """Open the span for a model call. Scopes may refuse the call here (a budget raises)."""
+        scopes = active_scopes.get()
+        for scope in scopes:
+            try:
+                scope.before_call(record)
+            except CallRefused:
+                raise  # a budget's refusal is meant for the user
+            except Exception:
+                internal_error("a scope's before_call")
+        return Call(self, record, scopes)
+
+
+class Call:
+    """One model call in flight: the span, the clock and the stream timings."""
+
+    __slots__ = (
+        "telemetry",
+        "record",
+        "span",
+        "_scopes",
+        "_start",
+        "_last_chunk",
+        "_chunk_gaps",
+        "_ended",
+        "_metric_attrs",
+    )
+
+    def __init__(self, telemetry: Telemetry, record: CallRecord, scopes: tuple[Any, ...]) -> None:
+        self.telemetry = telemetry
+        self.record = record
+        self._scopes = scopes
+        self._last_chunk: float | None = None
+        self._chunk_gaps: list[float] | None = None
+        self._ended = False
+        self.span: Span = trace.INVALID_SPAN
+        self._metric_attrs: dict[str, Any] = {}
+        try:
+            name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
+            self.span = telemetry.tracer.start_span(
+                name, kind=SpanKind.CLIENT, attributes=_start_attributes(record, scopes)
+            )
+            self._metric_attrs = _metric_attributes(record)
+            telemetry.calls_active.add(1, self._metric_attrs)
+        except Exception:
+            internal_error("starting a model-call span")
+        self._start = time.perf_counter()
+
+    @contextmanager
+    def activate(self) -> Iterator[None]:
+        """Make the span current while the request is sent, so transport spans nest under it."""
+        token = otel_context.attach(trace.set_span_in_context(self.span))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    def chunk(self) -> None:
+        """Note the arrival of one streamed chunk (first-chunk latency, then the gaps between chunks)."""
+        now = time.perf_counter()
+        last = self._last_chunk
+        if last is None:
+            self.record.time_to_first_chunk = now - self._start
+            self._chunk_gaps = []
+        else:
+            self._chunk_gaps.append(now - last)  # type: ignore[union-attr]
+        self._last_chunk = now
+
+    def end(self) -> None:
+        """End the call successfully. Safe to call more than once: only the first call counts."""
+        if self._ended:
+            return
+        self._ended = True
+        self._finish(None)
+
+    def fail(self, error: BaseException | str) -> None:
+        """End the call with an error: the exception (its class name) or an error code such as an HTTP status."""
+        if self._ended:
+            return
+        self._ended = True
+        self._finish(error)
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def _finish(self, error: BaseException | str | None) -> None:
+        record = self.record
+        record.duration = time.perf_counter() - self._start
+        telemetry = self.telemetry
+        try:
+            if error is not None:
+                record.error_type = error if isinstance(error, str) else _error_type(error)
+            _price(telemetry, record)
+            _record_metrics(telemetry, record, self._metric_attrs, self._chunk_gaps)
+            _end_span(telemetry, self.span, record, error)
+        except Exception:
+            internal_error("ending a model-call span")
+            with suppress(Exception):
+                self.span.end()
+        for scope in self._scopes:
+            try:
+                scope.after_call(record)
+            except Exception:
+                internal_error("a scope's after_call")
+
+
+def _error_type(error: BaseException) -> str:
+    return type(error).__qualname__
+
+
+def _start_attributes(record: CallRecord, scopes: tuple[Any, ...]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        sc.OPERATION_NAME: record.operation,
+        sc.PROVIDER_NAME: record.provider,
+        sc.SYSTEM: record.provider,
+    }
+    if record.request_model is not None:
+        attrs[sc.REQUEST_MODEL] = record.request_model
+    if record.server_address is not None:
+        attrs[sc.SERVER_ADDRESS] = record.server_address
+    if record.server_port is not None:
+        attrs[sc.SERVER_PORT] = record.server_port
+    for key, value in (
+        (sc.REQUEST_MAX_TOKENS, record.max_tokens),
+        (sc.REQUEST_TEMPERATURE, record.temperature),
+        (sc.REQUEST_TOP_P, record.top_p),
+        (sc.REQUEST_TOP_K, record.top_k),
+        (sc.REQUEST_FREQUENCY_PENALTY, record.frequency_penalty),
+        (sc.REQUEST_PRESENCE_PENALTY, record.presence_penalty),
+        (sc.REQUEST_STOP_SEQUENCES, record.stop_sequences),
+        (sc.REQUEST_SEED, record.seed),
+        (sc.CONVERSATION_ID, record.conversation_id),
+    ):
+        if value is not None:
+            attrs[key] = value
+    if record.choice_count is not None and record.choice_count != 1:
+        attrs[sc.REQUEST_CHOICE_COUNT] = record.choice_count
+    if record.stream:
+        attrs[sc.REQUEST_STREAM] = True
+    for scope in scopes:
+        attrs.update(scope.span_attributes)
+    return attrs
+
+
+def _metric_attributes(record: CallRecord) -> dict[str, Any]:
+    attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
+    if record.request_model is not None:
+        attrs[sc.REQUEST_MODEL] = record.request_model
+    if record.server_address is not None:
+        attrs[sc.SERVER_ADDRESS] = record.server_address
+    return attrs
+
+
+def _price(telemetry: Telemetry, record: CallRecord) -> None:
+    """Cost is its own failure domain: a pricing bug loses the dollars, never the span or the tokens."""
+    if record.provider_cost is not None:
+        record.cost, record.cost_source = record.provider_cost, "provider"
+        return
+    if record.input_tokens is None and record.output_tokens is None:
+        return
+    try:
+        cost = telemetry.pricer.price(record)
+    except Exception:
+        internal_error("pricing a call")
+        return
+    if cost is not None:
+        record.cost, record.cost_source = cost.usd, cost.source
+        return
+    model = record.response_model or record.request_model
+    telemetry.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: model or "unknown"})
+    key = (record.provider, model)
+    if key not in telemetry._warned_unpriced:
+        telemetry._warned_unpriced.add(key)
+        logger.warning(
+            "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost. "
+            "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
+            model,
+            record.provider,
+        )
+
+
+def _record_metrics(
+    telemetry: Telemetry, record: CallRecord, base: dict[str, Any], chunk_gaps: list[float] | None
+) -> None:
+    telemetry.calls_active.add(-1, base)
+    attrs = dict(base)
+    if record.response_model is not None:
+        attrs[sc.RESPONSE_MODEL] = record.response_model
+    if record.error_type is not None:
+        attrs[sc.ERROR_TYPE] = record.error_type
+    telemetry.duration.record(record.duration or 0.0, attrs)
+    if record.input_tokens is not None:
+        telemetry.token_usage.record(record.input_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+    if record.output_tokens is not None:
+        telemetry.token_usage.record(record.output_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+    if record.time_to_first_chunk is not None:
+        telemetry.time_to_first_chunk.record(record.time_to_first_chunk, attrs)
+        if chunk_gaps:
+            record_gap = telemetry.time_per_output_chunk.record
+            for gap in chunk_gaps:
+                record_gap(gap, attrs)
+    if record.cost is not None:
+        telemetry.cost.record(record.cost, base)
+
+
+def _end_span(telemetry: Telemetry, span: Span, record: CallRecord, error: BaseException | str | None) -> None:
+    if span.is_recording():
+        attrs: dict[str, Any] = {}
+        for key, value in (
+            (sc.RESPONSE_ID, record.response_id),
+            (sc.RESPONSE_MODEL, record.response_model),
+            (sc.RESPONSE_FINISH_REASONS, record.finish_reasons),
+            (sc.USAGE_INPUT_TOKENS, record.input_tokens),
+            (sc.USAGE_OUTPUT_TOKENS, record.output_tokens),
+            (sc.USAGE_CACHE_READ_INPUT_TOKENS, record.cache_read_input_tokens),
+            (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, record.cache_creation_input_tokens),
+            (sc.USAGE_REASONING_OUTPUT_TOKENS, record.reasoning_output_tokens),
+            (sc.USAGE_COST, record.cost),
+            (sc.OPERATION_COST, record.cost),
+            (sc.COST_SOURCE, record.cost_source),
+            (sc.RESPONSE_TIME_TO_FIRST_CHUNK, record.time_to_first_chunk),
+            (sc.CLIENT_TIME_TO_FIRST_CHUNK, record.time_to_first_chunk),
+            (sc.ERROR_TYPE, record.error_type),
+        ):
+            if value is not None:
+                attrs[key] = value
+        if record.tool_call_ids:
+            attrs[sc.RESPONSE_TOOL_CALL_IDS] = record.tool_call_ids
+        if record.attributes:
+            attrs.update(record.attributes)
+        capture = telemetry.capture
+        if capture.enabled:
+            content = _content_attributes(record)
+            if content and capture.on_span:
+                attrs.update(content)
+            if content and capture.on_event:
+                span.add_event(sc.CONTENT_EVENT, content)
+        span.set_attributes(attrs)
+        if error is not None:
+            description = str(error) if isinstance(error, BaseException) else None
+            span.set_status(StatusCode.ERROR, description)
+            if isinstance(error, BaseException):
+                span.record_exception(error)
+    span.end()
+
+
+def _content_attributes(record: CallRecord) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (
+        (sc.INPUT_MESSAGES, record.input_messages),
+        (sc.OUTPUT_MESSAGES, record.output_messages),
+        (sc.SYSTEM_INSTRUCTIONS, record.system_instructions),
+        (sc.TOOL_DEFINITIONS, record.tool_definitions),
+    ):
+        if value:
+            out[key] = json.dumps(value, default=str, ensure_ascii=False)
+    return out

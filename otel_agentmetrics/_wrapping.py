@@ -1,0 +1,76 @@
+"""Wrapper factories shared by every instrumentor, so sync and async differ only in the call line.
+
+An instrumentor passes two small functions: ``build`` turns the call's arguments into a :class:`CallRecord`
+(or ``None`` to leave the call alone), and ``handle`` reads the result into the record and either ends the call
+or returns a stream proxy that will. Both run under the fail-open guard: if they break, the user gets the
+unwrapped result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ._guard import internal_error
+from ._telemetry import Call, Telemetry
+from .record import CallRecord
+
+Build = Callable[[Any, tuple[Any, ...], dict[str, Any]], CallRecord | None]
+Handle = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], Any]
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs: Any) -> Call | None:
+    try:
+        record = build(instance, args, kwargs)
+    except Exception:
+        internal_error(f"reading the request ({getattr(build, '__qualname__', build)})")
+        return None
+    if record is None:
+        return None
+    return telemetry.start(record)
+
+
+def _handle(handle: Handle, call: Call, result: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return handle(call, result, args, kwargs)
+    except Exception:
+        internal_error(f"reading the response ({getattr(handle, '__qualname__', handle)})")
+        call.end()
+        return result
+
+
+def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
+    """A ``wrapt`` wrapper for a synchronous client method."""
+
+    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _start(telemetry, build, instance, args, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            with call.activate():
+                result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.fail(error)
+            raise
+        return _handle(handle, call, result, args, kwargs)
+
+    return traced
+
+
+def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
+    """A ``wrapt`` wrapper for an asynchronous client method."""
+
+    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _start(telemetry, build, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            with call.activate():
+                result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.fail(error)
+            raise
+        return _handle(handle, call, result, args, kwargs)
+
+    return traced

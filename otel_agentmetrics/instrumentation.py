@@ -1,0 +1,61 @@
+"""The base class of our instrumentors: wraps methods by dotted path and undoes exactly what it did.
+
+A subclass lists ``(module, "Class.method", wrapper_factory)`` patches; the base class builds the shared
+:class:`Telemetry` (or takes the one ``instrument()`` passes), applies the patches whose targets exist in the
+installed version, and restores them on ``uninstrument()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from wrapt import FunctionWrapper
+
+from ._config import Settings, resolve
+from ._guard import logger
+from ._telemetry import Telemetry
+
+Patch = tuple[str, str, Callable[..., Any]]
+"""``(module, "Class.method", wrapper)``: the wrapper is a ``wrapt`` wrapper function."""
+
+
+class AgentMetricsInstrumentor(BaseInstrumentor):
+    """Subclasses set ``dependencies`` and implement :meth:`patches`."""
+
+    dependencies: Collection[str] = ()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.dependencies
+
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        raise NotImplementedError
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings: Settings = kwargs.get("settings") or resolve()
+        telemetry: Telemetry = kwargs.get("telemetry") or Telemetry(
+            kwargs.get("tracer_provider"), kwargs.get("meter_provider"), settings.capture
+        )
+        self._applied: list[tuple[Any, str, Any]] = []
+        for module_name, path, wrapper in self.patches(telemetry, settings):
+            self._apply(module_name, path, wrapper)
+
+    def _apply(self, module_name: str, path: str, wrapper: Callable[..., Any]) -> None:
+        try:
+            owner: Any = importlib.import_module(module_name)
+            *parents, attribute = path.split(".")
+            for parent in parents:
+                owner = getattr(owner, parent)
+            original = owner.__dict__[attribute] if isinstance(owner, type) else getattr(owner, attribute)
+        except (ImportError, AttributeError, KeyError):
+            logger.debug("otel-agentmetrics: %s.%s not found in this version; not patched", module_name, path)
+            return
+        setattr(owner, attribute, FunctionWrapper(original, wrapper))
+        self._applied.append((owner, attribute, original))
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, attribute, original in reversed(getattr(self, "_applied", [])):
+            setattr(owner, attribute, original)
+        self._applied = []

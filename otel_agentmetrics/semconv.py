@@ -1,0 +1,106 @@
+"""Attribute, metric and value names: the one place they are spelled.
+
+Names follow the OpenTelemetry GenAI semantic conventions (v1.41.1 strings). Where the conventions say nothing
+(cost, tool and agent metrics) we use the names other tools already read, or our own ``agentmetrics.`` prefix.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Operation names (gen_ai.operation.name).
+OP_CHAT: Final = "chat"
+OP_TEXT_COMPLETION: Final = "text_completion"
+OP_GENERATE_CONTENT: Final = "generate_content"
+OP_EMBEDDINGS: Final = "embeddings"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+OP_INVOKE_AGENT: Final = "invoke_agent"
+
+# Well-known provider names (gen_ai.provider.name).
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_ANTHROPIC: Final = "anthropic"
+PROVIDER_BEDROCK: Final = "aws.bedrock"
+PROVIDER_GEMINI: Final = "gcp.gemini"
+PROVIDER_VERTEX_AI: Final = "gcp.vertex_ai"
+PROVIDER_GCP_GEN_AI: Final = "gcp.gen_ai"
+PROVIDER_MISTRAL: Final = "mistral_ai"
+PROVIDER_COHERE: Final = "cohere"
+PROVIDER_GROQ: Final = "groq"
+PROVIDER_DEEPSEEK: Final = "deepseek"
+PROVIDER_X_AI: Final = "x_ai"
+PROVIDER_PERPLEXITY: Final = "perplexity"
+
+# Span attributes.
+OPERATION_NAME: Final = "gen_ai.operation.name"
+PROVIDER_NAME: Final = "gen_ai.provider.name"
+SYSTEM: Final = "gen_ai.system"  # same value as provider name; Logfire reads it first
+REQUEST_MODEL: Final = "gen_ai.request.model"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+REQUEST_FREQUENCY_PENALTY: Final = "gen_ai.request.frequency_penalty"
+REQUEST_PRESENCE_PENALTY: Final = "gen_ai.request.presence_penalty"
+REQUEST_STOP_SEQUENCES: Final = "gen_ai.request.stop_sequences"
+REQUEST_SEED: Final = "gen_ai.request.seed"
+REQUEST_CHOICE_COUNT: Final = "gen_ai.request.choice.count"
+REQUEST_STREAM: Final = "gen_ai.request.stream"
+REQUEST_ENCODING_FORMATS: Final = "gen_ai.request.encoding_formats"
+CONVERSATION_ID: Final = "gen_ai.conversation.id"
+OUTPUT_TYPE: Final = "gen_ai.output.type"
+RESPONSE_ID: Final = "gen_ai.response.id"
+RESPONSE_MODEL: Final = "gen_ai.response.model"
+RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+CLIENT_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"  # Logfire's span name
+USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+USAGE_COST: Final = "gen_ai.usage.cost"
+OPERATION_COST: Final = "operation.cost"  # Logfire's name for the same value
+COST_SOURCE: Final = "agentmetrics.cost.source"
+ERROR_TYPE: Final = "error.type"
+INPUT_MESSAGES: Final = "gen_ai.input.messages"
+OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
+TOOL_NAME: Final = "gen_ai.tool.name"
+TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+TOOL_DESCRIPTION: Final = "gen_ai.tool.description"
+TOOL_TYPE: Final = "gen_ai.tool.type"
+TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+AGENT_NAME: Final = "gen_ai.agent.name"
+AGENT_ID: Final = "gen_ai.agent.id"
+TOKEN_TYPE: Final = "gen_ai.token.type"
+TOKEN_TYPE_INPUT: Final = "input"
+TOKEN_TYPE_OUTPUT: Final = "output"
+# The ids of the tool calls a model asked for, so a tool span can be joined to the model call that asked for it.
+RESPONSE_TOOL_CALL_IDS: Final = "agentmetrics.response.tool_call_ids"
+
+# Span event used for content when capture mode is EVENT_ONLY or SPAN_AND_EVENT.
+CONTENT_EVENT: Final = "gen_ai.client.inference.operation.details"
+
+# Metric instruments.
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_TIME_TO_FIRST_CHUNK: Final = "gen_ai.client.operation.time_to_first_chunk"
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_chunk"
+METRIC_COST: Final = "gen_ai.usage.cost"
+METRIC_CALLS_IN_FLIGHT: Final = "agentmetrics.calls.active"
+METRIC_UNPRICED_CALLS: Final = "agentmetrics.calls.unpriced"
+
+# Bucket advice from the conventions.
+DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+# Dollars per call: from a hundredth of a cent to tens of dollars.
+COST_BUCKETS: Final = (
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0,
+)  # fmt: skip

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test command (README, CI): installs what the tests need, then lint, types and the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python -m pip install -q --disable-pip-version-check -e '.[dev]'
+python -m ruff check .
+python -m mypy
+python -m pytest -q "$@"
