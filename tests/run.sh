@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pip install -q --disable-pip-version-check -e '.[dev]'
+bash tests/system-deps.sh
 python -m ruff check .
 python -m mypy
 python -m pytest -q "$@"

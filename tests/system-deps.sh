@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# System packages some tests use against real servers (Prometheus, headless Chromium). Installed when missing
+# and when we may (root with apt-get); otherwise the tests that need them skip with the reason.
+set -uo pipefail
+need=()
+# (Each area adds its packages here: e.g. `command -v prometheus >/dev/null || need+=(prometheus)`.)
+if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+exit 0
