@@ -3,16 +3,21 @@
 A subclass lists ``(module, "Class.method", wrapper_factory)`` patches; the base class builds the shared
 :class:`Telemetry` (or takes the one ``instrument()`` passes), applies the patches whose targets exist in the
 installed version, and restores them on ``uninstrument()``.
+
+Patches are applied when their module is imported, not before: ``instrument()`` must not pay for importing
+``openai`` (hundreds of milliseconds) in a program that may import it later or never. A module that is already
+imported is patched at once.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from wrapt import FunctionWrapper
+from wrapt import FunctionWrapper, register_post_import_hook
 
 from ._config import Settings, resolve
 from ._guard import logger
@@ -39,8 +44,23 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
             kwargs.get("tracer_provider"), kwargs.get("meter_provider"), settings.capture
         )
         self._applied: list[tuple[Any, str, Any]] = []
+        self._generation = getattr(self, "_generation", 0) + 1
+        generation = self._generation
         for module_name, path, wrapper in self.patches(telemetry, settings):
-            self._apply(module_name, path, wrapper)
+            if module_name in sys.modules:
+                self._apply(module_name, path, wrapper)
+            else:
+                register_post_import_hook(self._deferred(generation, module_name, path, wrapper), module_name)
+
+    def _deferred(
+        self, generation: int, module_name: str, path: str, wrapper: Callable[..., Any]
+    ) -> Callable[[Any], None]:
+        def on_import(module: Any) -> None:
+            # Import hooks cannot be removed: a hook left from before uninstrument() does nothing.
+            if self._generation == generation and self._is_instrumented_by_opentelemetry:
+                self._apply(module_name, path, wrapper)
+
+        return on_import
 
     def _apply(self, module_name: str, path: str, wrapper: Callable[..., Any]) -> None:
         try:
@@ -59,3 +79,4 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         for owner, attribute, original in reversed(getattr(self, "_applied", [])):
             setattr(owner, attribute, original)
         self._applied = []
+        self._generation = getattr(self, "_generation", 0) + 1
