@@ -38,4 +38,5 @@ def uninstrument() -> None:
 
     _uninstrument()
 
+
 __all__ = ["CallRecord", "ConfigError", "__version__", "instrument", "uninstrument"]

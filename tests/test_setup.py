@@ -92,7 +92,7 @@ def test_spans_are_flushed_at_interpreter_exit() -> None:
     ("code", "env", "message"),
     [
         ("instrument(prometheus='localhost:http')", {}, "prometheus='localhost:http': use True, a port number"),
-        ("instrument()", {"OTEL_EXPORTER_PROMETHEUS_PORT": "abc"}, "OTEL_EXPORTER_PROMETHEUS_PORT='abc' is not a whole"),
+        ("instrument()", {"OTEL_EXPORTER_PROMETHEUS_PORT": "abc"}, "PROMETHEUS_PORT='abc' is not a whole"),
         ("instrument()", {"AGENTMETRICS_STREAM_USAGE": "maybe"}, "AGENTMETRICS_STREAM_USAGE='maybe' is not a boolean"),
         ("instrument()", {"OTEL_TRACES_EXPORTER": "jaegerr"}, "OTEL_TRACES_EXPORTER: unknown exporter 'jaegerr'; use"),
         ("instrument(instrumentations=['opneai'])", {}, "instrumentations: unknown name(s) opneai; use some of"),
