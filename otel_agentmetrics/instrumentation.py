@@ -23,6 +23,20 @@ from ._config import Settings, resolve
 from ._guard import logger
 from ._telemetry import Telemetry
 
+_shared: dict[tuple[int, int], Telemetry] = {}
+
+
+def shared_telemetry(settings: Settings, tracer_provider: Any, meter_provider: Any) -> Telemetry:
+    """One Telemetry (instruments, pricer, warnings) for all instrumentors loaded by ``opentelemetry-instrument``,
+    which instruments each entry point on its own."""
+    key = (id(tracer_provider), id(meter_provider))
+    if key not in _shared:
+        from ._setup import build_telemetry
+
+        _shared[key] = build_telemetry(settings, tracer_provider, meter_provider)
+    return _shared[key]
+
+
 Patch = tuple[str, str, Callable[..., Any]]
 """``(module, "Class.method", wrapper)``: the wrapper is a ``wrapt`` wrapper function."""
 
@@ -40,8 +54,8 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         settings: Settings = kwargs.get("settings") or resolve()
-        telemetry: Telemetry = kwargs.get("telemetry") or Telemetry(
-            kwargs.get("tracer_provider"), kwargs.get("meter_provider"), settings.capture
+        telemetry: Telemetry = kwargs.get("telemetry") or shared_telemetry(
+            settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )
         self._applied: list[tuple[Any, str, Any]] = []
         self._generation = getattr(self, "_generation", 0) + 1
