@@ -99,6 +99,10 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         finally:
             _StreamState.end(self._self_call, self._self_accumulator, None)
 
+    def _self_end(self, error: BaseException | None = None) -> None:
+        """End the call now with what was seen (for wrappers that close the stream behind the proxy's back)."""
+        _StreamState.end(self._self_call, self._self_accumulator, error)
+
     def __del__(self) -> None:
         # An unconsumed stream dropped by the user still ends its span, with what was seen.
         with contextlib.suppress(Exception):
@@ -152,6 +156,10 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
 
     async def aclose(self) -> None:
         await self.close()
+
+    def _self_end(self, error: BaseException | None = None) -> None:
+        """End the call now with what was seen (for wrappers that close the stream behind the proxy's back)."""
+        _StreamState.end(self._self_call, self._self_accumulator, error)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

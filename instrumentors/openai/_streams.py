@@ -1,0 +1,146 @@
+"""Stream accumulators: read each chunk (or event) on its way to the user, fill the record at the end.
+
+``add`` runs once per chunk, so it does as little as it can: ids once, finish reasons, tool-call fragments (rare),
+text only when content capture is on. Usage-only chunks we asked for ourselves return ``False`` (hidden).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otel_agentmetrics.record import CallRecord
+
+from ._request import COMPLETIONS, RESPONSES, OpenAIRecord
+from ._response import chat_usage, read_responses
+
+
+class _ToolCall:
+    __slots__ = ("id", "name", "arguments")
+
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.name: str | None = None
+        self.arguments: list[str] = []
+
+
+class ChatStream:
+    """Chat Completions and legacy completions chunks (``n > 1``, streamed tool-call fragments assembled)."""
+
+    __slots__ = ("response_id", "model", "reasons", "usage", "tools", "texts", "capture", "hide_usage", "legacy")
+
+    def __init__(self, record: OpenAIRecord, capture: bool, legacy: bool) -> None:
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.reasons: dict[int, str] = {}
+        self.usage: Any = None
+        self.tools: dict[tuple[int, int], _ToolCall] | None = None
+        self.texts: dict[int, list[str]] | None = {} if capture else None
+        self.capture = capture
+        self.hide_usage = record.hide_usage
+        self.legacy = legacy
+
+    def add(self, chunk: Any) -> bool:
+        if self.response_id is None:
+            self.response_id = chunk.id
+            self.model = chunk.model
+        choices = chunk.choices
+        for choice in choices:
+            if choice.finish_reason is not None:
+                self.reasons[choice.index] = choice.finish_reason
+            if self.legacy:
+                if self.texts is not None and choice.text:
+                    self.texts.setdefault(choice.index, []).append(choice.text)
+                continue
+            delta = choice.delta
+            if delta is None:
+                continue
+            if delta.tool_calls:
+                self._tool_fragments(choice.index, delta.tool_calls)
+            if self.texts is not None and delta.content:
+                self.texts.setdefault(choice.index, []).append(delta.content)
+        usage = chunk.usage
+        if usage is not None:
+            self.usage = usage
+            return not (self.hide_usage and not choices)
+        return True
+
+    def _tool_fragments(self, index: int, fragments: Any) -> None:
+        tools = self.tools
+        if tools is None:
+            tools = self.tools = {}
+        for fragment in fragments:
+            key = (index, fragment.index)
+            call = tools.get(key)
+            if call is None:
+                call = tools[key] = _ToolCall()
+            if fragment.id:
+                call.id = fragment.id
+            function = fragment.function
+            if function is not None:
+                if function.name:
+                    call.name = function.name
+                if function.arguments:
+                    call.arguments.append(function.arguments)
+
+    def finish(self, record: CallRecord) -> None:
+        record.response_id = self.response_id
+        record.response_model = self.model
+        reasons = self.reasons
+        if reasons:
+            record.finish_reasons = [reasons[i] for i in sorted(reasons)]
+        if self.tools:
+            ids = [call.id for call in self.tools.values() if call.id]
+            record.tool_call_ids = ids or None
+        chat_usage(record, self.usage)
+        if self.texts is not None:
+            record.output_messages = self._output_messages()
+
+    def _output_messages(self) -> list[dict[str, Any]]:
+        indexes = sorted(set(self.reasons) | set(self.texts or ()) | {i for i, _ in self.tools or ()})
+        messages = []
+        for index in indexes:
+            parts: list[dict[str, Any]] = []
+            text = "".join((self.texts or {}).get(index, ()))
+            if text:
+                parts.append({"type": "text", "content": text})
+            for (choice, _), call in sorted((self.tools or {}).items()):
+                if choice == index:
+                    parts.append(
+                        {"type": "tool_call", "id": call.id, "name": call.name, "arguments": "".join(call.arguments)}
+                    )
+            messages.append({"role": "assistant", "parts": parts, "finish_reason": self.reasons.get(index)})
+        return messages
+
+
+class ResponsesStream:
+    """Responses API server-sent events: the final ``response.*`` event carries the whole response."""
+
+    __slots__ = ("response", "created", "capture")
+
+    _FINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+    def __init__(self, record: OpenAIRecord, capture: bool) -> None:
+        self.response: Any = None
+        self.created: Any = None
+        self.capture = capture
+
+    def add(self, event: Any) -> bool:
+        kind = getattr(event, "type", None)
+        if kind in self._FINAL:
+            self.response = event.response
+        elif kind == "response.created":
+            self.created = event.response
+        return True
+
+    def finish(self, record: CallRecord) -> None:
+        if self.response is not None:
+            read_responses(record, self.response, self.capture)
+        elif self.created is not None:
+            record.response_id = self.created.id
+            record.response_model = self.created.model
+
+
+def accumulator(record: OpenAIRecord, capture: bool) -> Any:
+    if record.kind == RESPONSES:
+        return ResponsesStream(record, capture)
+    return ChatStream(record, capture, legacy=record.kind == COMPLETIONS)
