@@ -94,6 +94,7 @@ def instrument(
             meter_provider = meter_provider or own_meter
         telemetry = build_telemetry(settings, tracer_provider, meter_provider)
         _instrument_libraries(settings, telemetry, tracer_provider, meter_provider)
+        telemetry.pricer.start_loading()  # off the caller's thread; see pricing/_pricer.py
         _state["telemetry"] = telemetry
         _state["settings"] = settings
         return telemetry
@@ -102,7 +103,7 @@ def instrument(
 def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: Any) -> Telemetry:
     from .pricing import Pricer
 
-    return Telemetry(tracer_provider, meter_provider, settings.capture, Pricer())
+    return Telemetry(tracer_provider, meter_provider, settings.capture, Pricer(settings.prices))
 
 
 def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:

@@ -23,7 +23,7 @@ from . import semconv as sc
 from ._content import CaptureMode, parse_capture_mode
 from ._context import CallRefused, active_scopes
 from ._guard import internal_error, logger
-from .pricing import Pricer
+from .pricing import Pricer, PriceTableLoading
 from .record import CallRecord
 from .version import __version__
 
@@ -254,6 +254,8 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         return
     try:
         cost = telemetry.pricer.price(record)
+    except PriceTableLoading:
+        return  # ended before the price table finished loading at start-up: cost unknown, not unpriced
     except Exception:
         internal_error("pricing a call")
         return

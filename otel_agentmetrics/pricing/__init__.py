@@ -1,22 +1,30 @@
-"""Turns a call's token usage into dollars. (Placeholder until the price table lands.)"""
+"""Turns a call's token usage into dollars: genai-prices underneath, the user's price file on top.
+
+- :class:`Pricer` prices finished call records for the core (``_telemetry._price``); see ``_pricer.py`` for
+  when the table loads and what a call ending before that sees.
+- :func:`cost` and :func:`estimate` give the same prices to people who record usage themselves.
+- ``docs/pricing.md`` is the user manual (price file format, matching rules, sources).
+
+Nothing here imports genai-prices at import time.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from ._helpers import Estimate, cost, estimate
+from ._overrides import Overrides, load_overrides
+from ._pricer import LOAD_WAIT, Pricer, PriceTableLoading, Quote
+from ._rates import Cost, Rates
 
-if TYPE_CHECKING:
-    from ..record import CallRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Cost:
-    usd: float
-    source: str
-
-
-class Pricer:
-    """Prices a finished call record; ``None`` when the model has no known price."""
-
-    def price(self, record: CallRecord) -> Cost | None:
-        return None
+__all__ = [
+    "LOAD_WAIT",
+    "Cost",
+    "Estimate",
+    "Overrides",
+    "PriceTableLoading",
+    "Pricer",
+    "Quote",
+    "Rates",
+    "cost",
+    "estimate",
+    "load_overrides",
+]

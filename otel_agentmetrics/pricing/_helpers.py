@@ -1,0 +1,114 @@
+"""``cost()`` and ``estimate()``: the SDK's prices for people who record usage themselves or plan a budget."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from ._pricer import Pricer, Quote
+
+_pricers: dict[str | None, Pricer] = {}
+_lock = threading.Lock()
+
+
+def _pricer(prices: str | os.PathLike[str] | None) -> Pricer:
+    """The pricer of the running ``instrument()`` (so its price file applies), else one per price file."""
+    if prices is None:
+        from .._setup import _state
+
+        telemetry = _state.get("telemetry")
+        if telemetry is not None:
+            return telemetry.pricer
+        prices = os.environ.get("AGENTMETRICS_PRICES") or None
+    key = os.fspath(prices) if prices is not None else None
+    with _lock:
+        pricer = _pricers.get(key)
+        if pricer is None:
+            pricer = _pricers[key] = Pricer(key)
+    return pricer
+
+
+def _quote(model: str, provider: str | None, prices: str | os.PathLike[str] | None) -> Quote | None:
+    pricer = _pricer(prices)
+    pricer.load()
+    return pricer.quote(model, provider)
+
+
+def cost(
+    model: str,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    *,
+    provider: str | None = None,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    prices: str | os.PathLike[str] | None = None,
+) -> float | None:
+    """The cost in USD of one call's usage, priced exactly as instrumented calls are; ``None`` (never 0) when the
+    model has no known price.
+
+    Tokens are counted the OpenAI way: ``input_tokens`` includes the cached (``cache_read_tokens``) and
+    cache-written (``cache_write_tokens``) ones, ``output_tokens`` includes ``reasoning_tokens``. ``provider``
+    (``openai``, ``anthropic``, ``aws.bedrock`` ...) picks whose price applies; without it the provider is guessed
+    from the model's name. ``prices`` is a price file; by default the one given to ``instrument()`` or
+    ``AGENTMETRICS_PRICES``. The first call loads the price table (a few tens of milliseconds).
+
+    Example::
+
+        >>> cost("gpt-4o-mini", input_tokens=1000, output_tokens=500, provider="openai")
+        0.00045
+    """
+    quote = _quote(model, provider, prices)
+    if quote is None:
+        return None
+    return quote.rates.usd(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """What a steady workload costs, in USD."""
+
+    model: str
+    per_request: float
+    per_day: float
+    per_month: float
+    days_per_month: int
+    source: str
+
+
+def estimate(
+    model: str,
+    *,
+    requests_per_day: float,
+    input_tokens: int,
+    output_tokens: int,
+    provider: str | None = None,
+    cache_read_tokens: int = 0,
+    days_per_month: int = 30,
+    prices: str | os.PathLike[str] | None = None,
+) -> Estimate | None:
+    """Monthly cost of ``requests_per_day`` calls averaging ``input_tokens`` in and ``output_tokens`` out (of which
+    ``cache_read_tokens`` are cached reads); ``None`` when the model has no known price.
+
+    Example::
+
+        >>> estimate("gpt-4o-mini", requests_per_day=1000, input_tokens=500, output_tokens=200).per_month
+        5.85
+    """
+    if requests_per_day < 0 or input_tokens < 0 or output_tokens < 0 or cache_read_tokens < 0 or days_per_month < 1:
+        raise ValueError("estimate(): counts must be >= 0 and days_per_month >= 1")
+    quote = _quote(model, provider, prices)
+    if quote is None:
+        return None
+    per_request = quote.rates.usd(input_tokens, output_tokens, cache_read_tokens)
+    per_day = round(per_request * requests_per_day, 10)
+    return Estimate(
+        model=quote.model,
+        per_request=per_request,
+        per_day=per_day,
+        per_month=round(per_day * days_per_month, 10),
+        days_per_month=days_per_month,
+        source=quote.source,
+    )

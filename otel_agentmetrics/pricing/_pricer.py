@@ -1,0 +1,201 @@
+"""The :class:`Pricer`: a call record in, its cost out, in a microsecond or two once its model has been seen.
+
+The price table (genai-prices) loads on a background thread started by ``instrument()``, so neither the import
+nor ``instrument()`` pays for it. A call that ends while the table is still loading (only possible in the first
+moments after ``instrument()``; the load takes about 20 ms when the client library has already imported pydantic,
+a few hundred without) waits for it at most :data:`LOAD_WAIT` seconds; if the table is still not there, that
+one call carries no cost and is not counted as unpriced either. Prices from the user's price file need no table
+and are never delayed.
+
+Each (provider, response model, request model, host, service tier) is resolved once and cached; the cached
+entry holds float rates, so a warm lookup is one dictionary get and a few multiplications.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from ._matching import model_names, provider_names
+from ._overrides import Overrides, load_overrides
+from ._rates import Cost, Rates
+
+if TYPE_CHECKING:
+    from ..record import CallRecord
+    from ._table import PriceTable, TableModel
+
+logger = logging.getLogger("otel_agentmetrics")
+
+LOAD_WAIT: Final = 0.5
+"""Seconds a call ending during the table's background load may wait for it."""
+_CACHE_LIMIT: Final = 4096
+# Service tiers change OpenAI's prices (flex is half price, priority more); the OpenAI instrumentor records them.
+_RESPONSE_TIER: Final = "openai.response.service_tier"
+_REQUEST_TIER: Final = "openai.request.service_tier"
+SOURCE_OVERRIDE: Final = "override"
+
+
+class PriceTableLoading(Exception):
+    """The price table was still loading after :data:`LOAD_WAIT`: this call's cost is unknown, not missing."""
+
+
+@dataclass(slots=True)
+class Quote:
+    """The price the SDK uses for one model, and where it comes from."""
+
+    rates: Rates
+    source: str
+    """``genai-prices==<version>`` or ``override``."""
+    model: str
+    """The model name that was priced."""
+    provider: str | None
+    """The provider whose price it is (genai-prices' id, or the price file's ``provider``)."""
+    matched: str
+    """The genai-prices model id, or the price file entry (``file:line``)."""
+    expires: float = math.inf
+    table_model: TableModel | None = None
+
+    def current(self, now: float) -> Rates:
+        """The rates in force at ``now`` (dated and off-peak prices change)."""
+        if now >= self.expires and self.table_model is not None:
+            self.rates = self.table_model.refresh(now)
+            self.expires = self.table_model.expires
+        return self.rates
+
+
+_UNKNOWN: Final = Quote(Rates(), "", "", None, "")
+
+
+class Pricer:
+    """Prices finished call records: overrides from the user's price file first, then genai-prices.
+
+    Args:
+        prices: a TOML or JSON price file (``instrument(prices=...)``); read and checked here, so a mistake raises
+            :class:`~otel_agentmetrics.ConfigError` at start-up.
+    """
+
+    def __init__(self, prices: str | os.PathLike[str] | None = None) -> None:
+        self.overrides: Overrides = load_overrides(prices)
+        self._table: PriceTable | None = None
+        self._loaded = threading.Event()
+        self._loading = False
+        self._start_lock = threading.Lock()
+        self._cache: dict[tuple[object, ...], Quote] = {}
+
+    # Loading -----------------------------------------------------------------------------------------------
+
+    def start_loading(self) -> None:
+        """Load the price table on a daemon thread (``instrument()`` calls this once it is done)."""
+        if self._claim_load():
+            threading.Thread(target=self._load, name="agentmetrics-prices", daemon=True).start()
+
+    def load(self) -> PriceTable | None:
+        """Load the price table now, or wait for the background load (CLI, :func:`cost`); ``None`` if it failed."""
+        if self._claim_load():
+            self._load()
+        self._loaded.wait()
+        return self._table
+
+    @property
+    def ready(self) -> bool:
+        return self._loaded.is_set()
+
+    def _claim_load(self) -> bool:
+        with self._start_lock:
+            if self._loading:
+                return False
+            self._loading = True
+            return True
+
+    def _load(self) -> None:
+        try:
+            from ._table import PriceTable
+
+            self._table = PriceTable()
+        except Exception:
+            logger.warning(
+                "otel-agentmetrics: could not load the genai-prices table; only your price file's prices apply",
+                exc_info=True,
+            )
+        finally:
+            self._loaded.set()
+
+    def _table_within(self, wait: float | None) -> PriceTable | None:
+        if self._loaded.is_set():
+            return self._table
+        self.start_loading()
+        if not self._loaded.wait(wait):
+            raise PriceTableLoading
+        return self._table
+
+    # Pricing -----------------------------------------------------------------------------------------------
+
+    def price(self, record: CallRecord) -> Cost | None:
+        """The record's cost, or ``None`` when its model has no known price.
+
+        Raises:
+            PriceTableLoading: the call ended in the first moments after start-up and the table is not loaded yet.
+        """
+        attributes = record.attributes
+        tier = (attributes.get(_RESPONSE_TIER) or attributes.get(_REQUEST_TIER)) if attributes else None
+        key = (record.provider, record.response_model, record.request_model, record.server_address, tier)
+        quote = self._cache.get(key)
+        if quote is None:
+            names = model_names(record.response_model, record.request_model)
+            service_tier = tier if isinstance(tier, str) and tier != "auto" else None
+            quote = self._quote(record.provider, names, record.server_address, service_tier, LOAD_WAIT)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()  # model names are few; this only guards against a flood of made-up ones
+            self._cache[key] = quote
+        if quote is _UNKNOWN:
+            return None
+        rates = quote.rates if quote.expires == math.inf else quote.current(time.time())
+        usd = rates.usd(
+            record.input_tokens or 0,
+            record.output_tokens or 0,
+            record.cache_read_input_tokens or 0,
+            record.cache_creation_input_tokens or 0,
+            record.reasoning_output_tokens or 0,
+        )
+        return Cost(usd, quote.source)
+
+    def quote(
+        self,
+        model: str,
+        provider: str | None = None,
+        server_address: str | None = None,
+        service_tier: str | None = None,
+    ) -> Quote | None:
+        """The price the SDK would use for ``model`` (loading the table first if needed); ``None`` if unknown.
+        Without ``provider``, genai-prices guesses it from the model's name."""
+        quote = self._quote(provider, model_names(model, None), server_address, service_tier, None)
+        return None if quote is _UNKNOWN else quote
+
+    def _quote(
+        self,
+        provider: str | None,
+        names: tuple[str, ...],
+        server_address: str | None,
+        service_tier: str | None,
+        wait: float | None,
+    ) -> Quote:
+        providers = provider_names(provider)
+        for name in names:
+            override = self.overrides.find(providers, name)
+            if override is not None:
+                return Quote(override.rates, SOURCE_OVERRIDE, name, override.provider or provider, override.where)
+        if not names:
+            return _UNKNOWN
+        table = self._table_within(wait)
+        if table is None:
+            return _UNKNOWN
+        for name in names:
+            found = table.find(provider, name, server_address, service_tier)
+            if found is not None:
+                return Quote(found.rates, table.source, name, found.provider_id, found.model_id, found.expires, found)
+        return _UNKNOWN

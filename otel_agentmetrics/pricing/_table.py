@@ -1,0 +1,148 @@
+"""The genai-prices adapter: finds a model in its data and compiles its prices into :class:`Rates`.
+
+Importing genai-prices (and pydantic under it) takes tens to hundreds of milliseconds, so this module imports it
+only inside :meth:`PriceTable.load`, which the :class:`~otel_agentmetrics.pricing.Pricer` runs on a background
+thread. We never copy its data and never ask it to update itself over the network; a snapshot a user installs
+with genai-prices' own ``UpdatePrices`` is used as the package's is.
+"""
+
+from __future__ import annotations
+
+import math
+import time as _clock
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ._matching import SELF_HOSTED, genai_provider
+from ._rates import Price, Rates
+
+_PRICE_KEYS = {
+    "input": "input_mtok",
+    "output": "output_mtok",
+    "cache_read": "cache_read_mtok",
+    "cache_write": "cache_write_mtok",
+    "reasoning": "output_reasoning_mtok",
+}
+
+
+@dataclass(slots=True)
+class TableModel:
+    """One model found in the table, with its rates for the current time (prices can change by date or hour)."""
+
+    provider_id: str
+    model_id: str
+    model_name: str | None
+    rates: Rates
+    expires: float
+    """Epoch seconds at which a dated or time-of-day price may change; ``inf`` for most models."""
+    _model: Any
+    _context: dict[str, str] | None
+
+    def refresh(self, now: float) -> Rates:
+        """Re-resolve the model's prices once their validity window has passed."""
+        self.rates, self.expires = _resolve(self._model, self._context, now)
+        return self.rates
+
+
+class PriceTable:
+    """genai-prices' data snapshot, loaded once."""
+
+    def __init__(self) -> None:
+        import genai_prices
+        from genai_prices import data_snapshot
+
+        self.version: str = genai_prices.__version__
+        self.source = f"genai-prices=={self.version}"
+        self._snapshot_module = data_snapshot
+        self._snapshot = data_snapshot.get_snapshot()
+        self.providers = {provider.id for provider in self._snapshot.providers}
+
+    def find(
+        self, provider: str | None, model: str, server_address: str | None = None, service_tier: str | None = None
+    ) -> TableModel | None:
+        """The model as ``provider`` bills it. A provider genai-prices does not know is found by its API host,
+        then, unless it is a self-hosted server, by the model's name alone (gateways pass upstream names)."""
+        snapshot = self._snapshot
+        provider_id = genai_provider(provider)
+        url = f"https://{server_address}" if server_address else None
+        try:
+            if provider_id is not None and self._known(None, provider_id, None):
+                found = snapshot.find_provider_model(model, None, provider_id, None)
+            elif url is not None and self._known(None, None, url):
+                found = snapshot.find_provider_model(model, None, None, url)
+            elif provider_id not in SELF_HOSTED:
+                found = snapshot.find_provider_model(model, None, None, None)
+            else:
+                return None
+        except LookupError:
+            return None
+        table_provider, model_info = found
+        context = {"service_tier": service_tier} if service_tier else None
+        if context and not any(model_info is m for m in table_provider.models):
+            context = None  # genai-prices applies tier variants only to the provider's own models
+        rates, expires = _resolve(model_info, context, _clock.time())
+        return TableModel(table_provider.id, model_info.id, model_info.name, rates, expires, model_info, context)
+
+    def _known(self, model: str | None, provider_id: str | None, url: str | None) -> bool:
+        try:
+            self._snapshot.find_provider(model, provider_id, url)
+        except LookupError:
+            return False
+        return True
+
+
+def _resolve(model: Any, context: dict[str, str] | None, now: float) -> tuple[Rates, float]:
+    moment = datetime.fromtimestamp(now, UTC)
+    return compile_price(model.get_prices(moment, context)), _next_change(model, moment)
+
+
+def compile_price(model_price: Any) -> Rates:
+    """genai-prices' ``ModelPrice`` (Decimals, tiers) as :class:`Rates` (floats)."""
+    values: dict[str, Price | None] = {
+        kind: _float_price(getattr(model_price, key)) for kind, key in _PRICE_KEYS.items()
+    }
+    per_thousand = model_price.requests_kcount
+    per_request = 0.0
+    if per_thousand is not None:
+        base = per_thousand.base if hasattr(per_thousand, "tiers") else per_thousand
+        per_request = float(base) / 1000
+    return Rates(per_request=per_request, **values)
+
+
+def _float_price(value: Any) -> Price | None:
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return float(value)
+    return (float(value.base), tuple((int(tier.start), float(tier.price)) for tier in value.tiers))
+
+
+def _next_change(model: Any, moment: datetime) -> float:
+    """When the model's active price may next change: the next start date of a dated price, the next edge of a
+    time-of-day price (off-peak hours), or never."""
+    constraints = [price.constraint for price in model.prices] if isinstance(model.prices, list) else []
+    constraints += [variant.constraint for variant in model.price_variants or ()]
+    soonest = math.inf
+    for constraint in constraints:
+        if constraint is None:
+            continue
+        if hasattr(constraint, "start_date"):
+            start = datetime.combine(constraint.start_date, time(0), UTC)
+            if start > moment:
+                soonest = min(soonest, start.timestamp())
+        else:
+            for edge in (constraint.start_time, constraint.end_time):
+                soonest = min(soonest, _next_time_of_day(edge, moment).timestamp())
+    return soonest
+
+
+def _next_time_of_day(edge: time, moment: datetime) -> datetime:
+    if edge.tzinfo is None:
+        edge = edge.replace(tzinfo=UTC)
+    today: date = moment.date()
+    candidate = datetime.combine(today, edge).astimezone(UTC)
+    while candidate <= moment:
+        candidate += timedelta(days=1)
+    return candidate
