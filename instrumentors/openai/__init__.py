@@ -38,20 +38,41 @@ def _builder(telemetry: Telemetry, stream_usage: bool) -> Any:
     return build
 
 
-def _handler(proxy_cls: Any, stream_types: tuple[type, ...], raw_types: tuple[type, ...], legacy: type) -> Any:
+class _Types:
+    """The client's stream and raw-response classes, imported on first use (``instrument()`` must not import
+    ``openai``; by the time a request returns, it is imported)."""
+
+    stream: tuple[type, ...] = ()
+    raw: tuple[type, ...] = ()
+    legacy: type = object
+
+    @classmethod
+    def load(cls) -> type[_Types]:
+        if not cls.stream:
+            from openai import AsyncStream, Stream
+            from openai._legacy_response import LegacyAPIResponse
+            from openai._response import BaseAPIResponse
+
+            cls.raw, cls.legacy = (LegacyAPIResponse, BaseAPIResponse), LegacyAPIResponse
+            cls.stream = (Stream, AsyncStream)
+        return cls
+
+
+def _handler(proxy_cls: Any) -> Any:
     def handle(call: Call, result: Any, args: Any, kwargs: Any) -> Any:
         record: OpenAIRecord = call.record  # type: ignore[assignment]
         capture = call.telemetry.capture_content
+        types = _Types.load()
         if record.stream:
-            if isinstance(result, stream_types):
+            if isinstance(result, types.stream):
                 return proxy_cls(result, call, accumulator(record, capture))
-        elif not isinstance(result, raw_types):
+        elif not isinstance(result, types.raw):
             READERS[record.kind](record, result, capture)
             call.end()
             return result
-        if isinstance(result, raw_types):
-            eager = type(result) is legacy and not record.stream
-            _raw.track(call, result, proxy_cls, stream_types, eager)
+        if isinstance(result, types.raw):
+            eager = type(result) is types.legacy and not record.stream
+            _raw.track(call, result, proxy_cls, types.stream, eager)
         else:
             call.end()
         return result
@@ -65,16 +86,10 @@ class OpenAIInstrumentor(AgentMetricsInstrumentor):
     dependencies: Collection[str] = ("openai >= 1.40",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        from openai import AsyncStream, Stream
-        from openai._legacy_response import LegacyAPIResponse
-        from openai._response import BaseAPIResponse
-
-        raw_types = (LegacyAPIResponse, BaseAPIResponse)
-        stream_types = (Stream, AsyncStream)
         build = _builder(telemetry, settings.stream_usage)
         base = "openai._base_client"
-        sync_handle = _handler(SyncStreamProxy, stream_types, raw_types, LegacyAPIResponse)
-        async_handle = _handler(AsyncStreamProxy, stream_types, raw_types, LegacyAPIResponse)
+        sync_handle = _handler(SyncStreamProxy)
+        async_handle = _handler(AsyncStreamProxy)
         yield base, "SyncAPIClient.request", sync_wrapper(telemetry, build, sync_handle)
         yield base, "AsyncAPIClient.request", async_wrapper(telemetry, build, async_handle)
         yield "openai._response", "BaseAPIResponse._parse", _raw.parse_hook

@@ -25,7 +25,7 @@ from ._streams import accumulator
 class Tracked:
     """One raw response whose call is not finished yet."""
 
-    __slots__ = ("call", "proxy_cls", "stream_types", "proxy", "parsed", "__weakref__")
+    __slots__ = ("call", "proxy_cls", "stream_types", "proxy", "parsed", "finalizer", "__weakref__")
 
     def __init__(self, call: Call, proxy_cls: Any, stream_types: tuple[type, ...]) -> None:
         self.call = call
@@ -33,6 +33,7 @@ class Tracked:
         self.stream_types = stream_types
         self.proxy: Any = None
         self.parsed = False
+        self.finalizer: Any = None
 
     def end(self) -> None:
         if self.proxy is not None:
@@ -48,7 +49,7 @@ def track(call: Call, raw: Any, proxy_cls: Any, stream_types: tuple[type, ...], 
     """Remember the call of a raw response; ``eager`` parses it now (its body is already read)."""
     tracked = Tracked(call, proxy_cls, stream_types)
     _pending[raw] = tracked
-    weakref.finalize(raw, tracked.end)
+    tracked.finalizer = weakref.finalize(raw, tracked.end)
     if eager:
         try:
             raw.parse()
@@ -70,6 +71,9 @@ def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
         record: OpenAIRecord = call.record  # type: ignore[assignment]
         capture = call.telemetry.capture_content
         if record.stream and isinstance(result, tracked.stream_types):
+            # From here the stream proxy owns the call (it ends on exhaustion, close or its own collection);
+            # the user may drop the raw response and keep iterating.
+            tracked.finalizer.detach()
             tracked.proxy = tracked.proxy_cls(result, call, accumulator(record, capture))
             return tracked.proxy
         READERS[record.kind](record, result, capture)

@@ -1,0 +1,229 @@
+"""Overhead of OpenAI instrumentation: none vs otel-agentmetrics vs the contrib ``opentelemetry-instrumentation-openai-v2``.
+
+The real ``openai`` client talks to an in-process ``MockTransport`` that answers with realistic bodies: a chat
+completion, a 50-chunk stream ending in a usage chunk, and a tool-call response. Each variant runs in its own
+process (fresh imports, nothing shared), rounds are interleaved (none, ours, contrib, none, ...) so drift on a
+busy machine hits all three alike, and every variant has the same SDK pipeline behind it: a batch span processor
+exporting to a dropping exporter and an in-memory metric reader.
+
+    pip install -e '.[bench]'
+    python benchmarks/openai_overhead.py [--rounds 5] [--calls 1000]
+
+Prints the median time per call of each scenario and variant, our and contrib's overhead over the uninstrumented
+client, the ratio between the two, the marginal cost per streamed chunk, and ``import otel_agentmetrics`` +
+``instrument()`` in a fresh interpreter. A benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+VARIANTS = ("none", "ours", "contrib")
+SCENARIOS = ("chat", "stream", "tools")
+CHUNKS = 50
+
+_COMPLETION = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1731368630,
+    "model": "gpt-4o-mini-2024-07-18",
+    "system_fingerprint": "fp_0ba0d124f1",
+    "service_tier": "default",
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": "This is a test. How can I assist you further?",
+                "refusal": None,
+            },
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {
+        "prompt_tokens": 12,
+        "completion_tokens": 12,
+        "total_tokens": 24,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    },
+}
+_TOOLS = {
+    **_COMPLETION,
+    "choices": [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": f"call_{city}",
+                        "type": "function",
+                        "function": {"name": "get_current_weather", "arguments": json.dumps({"location": city})},
+                    }
+                    for city in ("Seattle", "SanFrancisco")
+                ],
+            },
+            "logprobs": None,
+            "finish_reason": "tool_calls",
+        }
+    ],
+}
+
+
+def _stream_body() -> bytes:
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1731368639, "model": "gpt-4o-mini"}
+    events = []
+    for i in range(CHUNKS - 1):
+        delta = {"role": "assistant", "content": ""} if i == 0 else {"content": f" word{i}"}
+        events.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}], "usage": None})
+    events[-1]["choices"][0]["finish_reason"] = "stop"
+    usage = {"prompt_tokens": 12, "completion_tokens": CHUNKS - 2, "total_tokens": CHUNKS + 10}
+    events.append({**base, "choices": [], "usage": usage})
+    return "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
+
+
+def _worker(variant: str, calls: int) -> dict[str, float]:
+    import openai
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class Drop(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    if variant == "ours":
+        from otel_agentmetrics._config import resolve
+        from otel_agentmetrics._telemetry import Telemetry
+        from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(
+            telemetry=Telemetry(tracer_provider, meter_provider), settings=resolve(stream_usage=False)
+        )
+    elif variant == "contrib":
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as Contrib
+
+        Contrib().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+
+    from openai._base_client import httpx2 as httpx  # type: ignore[attr-defined]
+
+    chat, tools, stream = json.dumps(_COMPLETION).encode(), json.dumps(_TOOLS).encode(), _stream_body()
+    json_headers = [("content-type", "application/json"), ("x-request-id", "req_bench")]
+    sse_headers = [("content-type", "text/event-stream"), ("x-request-id", "req_bench")]
+
+    def handler(request: Any) -> Any:
+        body = request.content
+        if b'"stream":true' in body or b'"stream": true' in body:
+            return httpx.Response(200, headers=sse_headers, content=stream, request=request)
+        content = tools if b'"tools"' in body else chat
+        return httpx.Response(200, headers=json_headers, content=content, request=request)
+
+    client = openai.OpenAI(api_key="bench", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    messages = [{"role": "user", "content": "Say this is a test"}]
+    weather = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_current_weather",
+                "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+            },
+        }
+    ]
+    create = client.chat.completions.create
+
+    def run_chat() -> None:
+        create(model="gpt-4o-mini", messages=messages)
+
+    def run_stream() -> None:
+        for _ in create(model="gpt-4o-mini", messages=messages, stream=True, stream_options={"include_usage": True}):
+            pass
+
+    def run_tools() -> None:
+        create(model="gpt-4o-mini", messages=messages, tools=weather)
+
+    results: dict[str, float] = {}
+    clock = time.perf_counter
+    for name, run in (("chat", run_chat), ("stream", run_stream), ("tools", run_tools)):
+        for _ in range(max(50, calls // 5)):
+            run()
+        times = []
+        for _ in range(calls):
+            start = clock()
+            run()
+            times.append(clock() - start)
+        results[name] = statistics.median(times)
+    tracer_provider.shutdown()
+    return results
+
+
+def _startup() -> float:
+    """``import otel_agentmetrics`` + ``instrument()`` in a fresh interpreter (median of 5), in seconds."""
+    code = (
+        "import time; t = time.perf_counter(); import otel_agentmetrics; otel_agentmetrics.instrument();"
+        " print(time.perf_counter() - t)"
+    )
+    samples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "AGENTMETRICS_STORE": os.path.join(tmp, "store.db")}
+        for _ in range(5):
+            out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--worker", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args.calls)))
+        return
+
+    per_round: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
+    for round_ in range(args.rounds):
+        order = VARIANTS[round_ % 3 :] + VARIANTS[: round_ % 3]  # rotate who goes first
+        for variant in order:
+            cmd = [sys.executable, __file__, "--worker", variant, "--calls", str(args.calls)]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            per_round[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+
+    med = {v: {s: statistics.median(r[s] for r in per_round[v]) for s in SCENARIOS} for v in VARIANTS}
+    us = 1e6
+    print(f"{'scenario':<8} {'none us':>9} {'ours us':>9} {'contrib us':>11} {'ours +us':>9} {'contrib +us':>12} ratio")
+    overhead: dict[str, dict[str, float]] = {"ours": {}, "contrib": {}}
+    for s in SCENARIOS:
+        for v in ("ours", "contrib"):
+            overhead[v][s] = med[v][s] - med["none"][s]
+        ratio = overhead["ours"][s] / overhead["contrib"][s] if overhead["contrib"][s] > 0 else float("nan")
+        print(
+            f"{s:<8} {med['none'][s] * us:9.1f} {med['ours'][s] * us:9.1f} {med['contrib'][s] * us:11.1f}"
+            f" {overhead['ours'][s] * us:9.1f} {overhead['contrib'][s] * us:12.1f} {ratio:5.2f}"
+        )
+    chunk = {v: (overhead[v]["stream"] - overhead[v]["chat"]) / CHUNKS for v in ("ours", "contrib")}
+    print(
+        f"per streamed chunk (stream overhead - chat overhead) / {CHUNKS}: ours {chunk['ours'] * us:.2f} us,"
+        f" contrib {chunk['contrib'] * us:.2f} us, ratio {chunk['ours'] / chunk['contrib']:.2f}"
+    )
+    print(f"import otel_agentmetrics + instrument(): {_startup() * 1000:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

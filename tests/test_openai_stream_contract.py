@@ -1,0 +1,205 @@
+"""The stream contract: instrumented streams behave exactly like uninstrumented ones, and end one span.
+
+Matrix: sync/async x create / ``.stream()`` helper / ``with_raw_response`` / ``with_streaming_response`` x
+completed / break out of a ``with`` block / ``close()`` / an error event mid-stream / garbage-collected unconsumed.
+Each scenario runs twice against the real client, without and with instrumentation; what the user sees (every
+object's type and content, in order, and the exception raised) must be equal, and the instrumented run must have
+finished exactly one span holding what was seen. The server speaks the documented Chat Completions SSE format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from .openai_kit import client_answering, httpx, instrument
+
+ENTRIES = ("create", "helper", "raw", "streaming_response")
+ENDINGS = ("completed", "break", "close", "error", "gc")
+KW: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say this is a test"}]}
+WORDS = ["This", " is", " a", " test", "."]
+
+
+def _sse(error: bool) -> bytes:
+    base = {"id": "chatcmpl-contract", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024"}
+    events: list[dict[str, Any]] = [
+        {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": w}, "finish_reason": None}]}
+        for w in WORDS
+    ]
+    if error:
+        events.insert(3, {"error": {"message": "overloaded", "type": "server_error"}})
+    else:
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        events.append(
+            {**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}}
+        )
+    return b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
+
+
+def _handler(error: bool) -> Any:
+    def handle(request: Any) -> Any:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=_sse(error), request=request)
+
+    return handle
+
+
+def _seen(item: Any) -> tuple[str, Any]:
+    dump = getattr(item, "model_dump", None)
+    return type(item).__qualname__, dump() if dump is not None else repr(item)
+
+
+def _open(client: Any, entry: str) -> tuple[Any, Any, list[Any]]:
+    """``(stream, manager to exit or None, what the user saw while opening)``."""
+    opts = {**KW, "stream_options": {"include_usage": True}}
+    if entry == "create":
+        return client.chat.completions.create(stream=True, **opts), None, []
+    if entry == "helper":
+        manager = client.chat.completions.stream(**opts)
+        return manager.__enter__(), manager, []
+    if entry == "raw":
+        raw = client.chat.completions.with_raw_response.create(stream=True, **opts)
+        return raw.parse(), None, [type(raw).__qualname__, raw.headers.get("content-type")]
+    manager = client.chat.completions.with_streaming_response.create(stream=True, **opts)
+    response = manager.__enter__()
+    return response.parse(), manager, [type(response).__qualname__, response.headers.get("content-type")]
+
+
+def _scenario(client: Any, entry: str, ending: str) -> list[Any]:
+    stream, manager, seen = _open(client, entry)
+    error: BaseException | None = None
+    try:
+        if ending == "break":
+            with stream if manager is None else _Nothing():
+                for index, item in enumerate(stream):
+                    seen.append(_seen(item))
+                    if index == 1:
+                        break
+        else:
+            for index, item in enumerate(stream):
+                seen.append(_seen(item))
+                if ending in ("close", "gc") and index == 1:
+                    break
+            if ending == "close":
+                stream.close()
+    except openai.APIError as exc:
+        error = exc
+        seen.append(("raised", type(exc).__qualname__, str(exc)))
+    if ending == "gc":
+        del stream, manager
+        gc.collect()
+    elif manager is not None:
+        manager.__exit__(type(error) if error else None, error, None)
+    return seen
+
+
+async def _ascenario(client: Any, entry: str, ending: str) -> list[Any]:
+    opts = {**KW, "stream_options": {"include_usage": True}}
+    seen: list[Any] = []
+    manager: Any = None
+    if entry == "create":
+        stream = await client.chat.completions.create(stream=True, **opts)
+    elif entry == "helper":
+        manager = client.chat.completions.stream(**opts)
+        stream = await manager.__aenter__()
+    elif entry == "raw":
+        raw = await client.chat.completions.with_raw_response.create(stream=True, **opts)
+        seen += [type(raw).__qualname__, raw.headers.get("content-type")]
+        stream = raw.parse()
+    else:
+        manager = client.chat.completions.with_streaming_response.create(stream=True, **opts)
+        response = await manager.__aenter__()
+        seen += [type(response).__qualname__, response.headers.get("content-type")]
+        stream = await response.parse()
+    error: BaseException | None = None
+    try:
+        if ending == "break":
+            async with stream if manager is None else _Nothing():
+                index = 0
+                async for item in stream:
+                    seen.append(_seen(item))
+                    if index == 1:
+                        break
+                    index += 1
+        else:
+            index = 0
+            async for item in stream:
+                seen.append(_seen(item))
+                if ending in ("close", "gc") and index == 1:
+                    break
+                index += 1
+            if ending == "close":
+                await stream.close()
+    except openai.APIError as exc:
+        error = exc
+        seen.append(("raised", type(exc).__qualname__, str(exc)))
+    if ending == "gc":
+        del stream, manager
+        gc.collect()
+        # A collected async generator (the helper's) is closed by a task on the event loop: let it run.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        gc.collect()
+    elif manager is not None:
+        await manager.__aexit__(type(error) if error else None, error, None)
+    return seen
+
+
+class _Nothing:
+    def __enter__(self) -> None: ...
+    def __exit__(self, *exc: Any) -> None: ...
+    async def __aenter__(self) -> None: ...
+    async def __aexit__(self, *exc: Any) -> None: ...
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_stream_contract(otel, is_async, entry, ending):
+    error = ending == "error"
+
+    async def run() -> list[Any]:
+        client = client_answering(_handler(error), is_async=is_async)
+        if is_async:
+            return await _ascenario(client, entry, ending)
+        return _scenario(client, entry, ending)
+
+    plain = await run()
+    instrumentor = instrument(otel)
+    try:
+        traced = await run()
+        gc.collect()
+    finally:
+        instrumentor.uninstrument()
+    assert traced == plain
+    assert len([s for s in plain if isinstance(s, tuple) and s[0] != "raised"]) >= 2
+
+    span = otel.only_span()  # exactly one span, and it has ended
+    attrs = dict(span.attributes)
+    assert span.name == "chat gpt-4o-mini"
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["gen_ai.response.id"] == "chatcmpl-contract"
+    assert attrs["gen_ai.response.model"] == "gpt-4o-mini-2024"
+    assert attrs["gen_ai.response.time_to_first_chunk"] > 0
+    if ending == "completed":
+        assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+        assert attrs["gen_ai.usage.input_tokens"] == 9
+        assert attrs["gen_ai.usage.output_tokens"] == 5
+        assert span.status.status_code.name == "UNSET"
+        gaps = otel.metric_points("gen_ai.client.operation.time_per_output_chunk")
+        assert sum(p.count for p in gaps) == len(WORDS) + 2 - 1  # every chunk after the first
+    elif error:
+        assert attrs["error.type"] == "APIError"
+        assert span.status.status_code.name == "ERROR"
+        assert "gen_ai.usage.input_tokens" not in attrs
+    else:  # left early: what was seen, no usage, no error
+        assert "gen_ai.response.finish_reasons" not in attrs
+        assert "gen_ai.usage.input_tokens" not in attrs
+        assert "error.type" not in attrs
+        assert span.status.status_code.name == "UNSET"
+    durations = otel.metric_points("gen_ai.client.operation.duration")
+    assert sum(p.count for p in durations) == 1
