@@ -77,6 +77,8 @@ class Settings:
     tools: tuple[Any, ...] = ()
     metric_attributes: tuple[str, ...] = ()
     max_attribute_values: int = 100
+    shutdown_timeout: float = 5.0
+    """Seconds the final flush at exit may take before the process leaves without it (a hung collector)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -159,4 +161,5 @@ def resolve(
         s.max_attribute_values = check_range("max_attribute_values", max_attribute_values, 1, None)
     else:
         s.max_attribute_values = env_int("AGENTMETRICS_MAX_ATTRIBUTE_VALUES", 100, 1)
+    s.shutdown_timeout = float(env_int("AGENTMETRICS_SHUTDOWN_TIMEOUT", 5, 0, 600))
     return s

@@ -13,9 +13,10 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from ._config import ConfigError, Settings
+from .exporters.delivery import CountingBatchSpanProcessor, CountingMetricExporter
 
 
 def _otlp_protocol(signal: str) -> str:
@@ -40,20 +41,28 @@ def _load(group: str, name: str, setting: str) -> Any:
 
 
 def span_processors(settings: Settings) -> list[SpanProcessor]:
-    """One batch processor per trace exporter: export happens off the app's threads."""
+    """One batch processor per trace exporter: export happens off the app's threads, through a bounded queue
+    whose drops are counted. ``console`` prints each span as it ends (development)."""
     processors: list[SpanProcessor] = []
     for name in settings.traces_exporters:
         if name == "agentmetrics":
-            from .summary.exporter import LocalStoreSpanExporter
+            from .summary.exporter import ActiveCallsProcessor, LocalStoreSpanExporter
 
-            exporter: SpanExporter = LocalStoreSpanExporter(path=settings.store_path)
+            store = LocalStoreSpanExporter(path=settings.store_path, retention=settings.store_retention)
+            processors.append(ActiveCallsProcessor(store))  # calls in flight, for the summary's heartbeat
+            exporter: SpanExporter = store
         else:
             exporter = _load("opentelemetry_traces_exporter", name, "TRACES")()
-        processors.append(BatchSpanProcessor(exporter))
+        if name == "console":
+            processors.append(SimpleSpanProcessor(exporter))
+        else:
+            processors.append(CountingBatchSpanProcessor(exporter, destination=name))
     return processors
 
 
 def metric_readers(settings: Settings) -> list[MetricReader]:
+    """Prometheus is pulled (our endpoint); every other exporter is pushed every ``OTEL_METRIC_EXPORT_INTERVAL``
+    ms from the reader's own thread, its failed exports counted."""
     readers: list[MetricReader] = []
     for name in settings.metrics_exporters:
         if name == "prometheus":
@@ -62,5 +71,8 @@ def metric_readers(settings: Settings) -> list[MetricReader]:
             readers.append(start_prometheus_reader(settings.prometheus_host, settings.prometheus_port))
             continue
         exporter = _load("opentelemetry_metrics_exporter", name, "METRICS")()
-        readers.append(exporter if isinstance(exporter, MetricReader) else PeriodicExportingMetricReader(exporter))
+        if isinstance(exporter, MetricReader):
+            readers.append(exporter)
+        else:
+            readers.append(PeriodicExportingMetricReader(CountingMetricExporter(exporter, destination=name)))
     return readers

@@ -35,17 +35,27 @@ def configure_providers(settings: Settings) -> tuple[Any, Any]:
     """Reuse the tracer/meter providers already set (by the user, Logfire, opentelemetry-instrument), or
     create ours from the settings and the ``OTEL_*`` variables. Nothing is added twice."""
     tracer_provider = trace.get_tracer_provider()
+    meter_provider = metrics.get_meter_provider()
+    # Readers first: a Prometheus port that is taken fails start-up before any global provider is set.
+    readers = None if _is_configured(meter_provider) else _exporters.metric_readers(settings)
+    if readers is None and settings.metrics_exporters and meter_provider not in _owned_providers:
+        logger.warning(
+            "otel-agentmetrics: a MeterProvider is already set, so metric exporters %s are not added; "
+            "give that provider the readers instead (docs/operations.md)",
+            ", ".join(settings.metrics_exporters),
+        )
+    _state["shutdown_timeout"] = settings.shutdown_timeout
     if not _is_configured(tracer_provider):
         resource = _resource(settings)
         processors = _exporters.span_processors(settings)
-        tracer_provider = TracerProvider(resource=resource)
+        # Our own exit hook flushes it, within a time limit; the SDK's would wait on a hung collector.
+        tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         for processor in processors:
             tracer_provider.add_span_processor(processor)
         trace.set_tracer_provider(tracer_provider)
         _owned_providers.append(tracer_provider)
-    meter_provider = metrics.get_meter_provider()
-    if not _is_configured(meter_provider):
-        meter_provider = MeterProvider(resource=_resource(settings), metric_readers=_exporters.metric_readers(settings))
+    if readers is not None:
+        meter_provider = MeterProvider(resource=_resource(settings), metric_readers=readers, shutdown_on_exit=False)
         metrics.set_meter_provider(meter_provider)
         _owned_providers.append(meter_provider)
     if _owned_providers and not _state.get("atexit"):
@@ -61,12 +71,11 @@ def _resource(settings: Settings) -> Resource:
 
 
 def _shutdown_owned() -> None:
-    """Flush and stop the providers we created, so short scripts lose no spans."""
-    for provider in reversed(_owned_providers):
-        try:
-            provider.shutdown()
-        except Exception:
-            logger.debug("shutting down %r failed", provider, exc_info=True)
+    """Flush and stop the providers we created, so short scripts lose no spans, within a time limit so a hung
+    collector cannot hold the process."""
+    from .exporters.delivery import shutdown_within
+
+    shutdown_within(reversed(_owned_providers), _state.get("shutdown_timeout", 5.0))
     _owned_providers.clear()
 
 

@@ -94,6 +94,8 @@ METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_c
 METRIC_COST: Final = "gen_ai.usage.cost"
 METRIC_CALLS_IN_FLIGHT: Final = "agentmetrics.calls.active"
 METRIC_UNPRICED_CALLS: Final = "agentmetrics.calls.unpriced"
+METRIC_EXPORT_DROPPED: Final = "agentmetrics.export.dropped"
+EXPORT_SIGNAL: Final = "agentmetrics.export.signal"  # traces or metrics
 
 # Bucket advice from the conventions.
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)

@@ -1,21 +1,62 @@
-"""A Prometheus scrape endpoint for the OTel metrics, with a clear error when its port is taken."""
+"""A Prometheus scrape endpoint for the OTel metrics, with a clear error when its port is taken.
+
+The OTel Prometheus exporter only converts metrics; serving them is left to ``prometheus_client``. We start the
+server here, own it (so shutting the reader down frees the port) and serve the default registry, so metrics the
+app already exposes with ``prometheus_client`` appear on the same page as ours.
+"""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
 from .._config import ConfigError
 
+logger = logging.getLogger("otel_agentmetrics")
 
-def start_prometheus_reader(host: str, port: int) -> PrometheusMetricReader:
-    """Serve ``/metrics`` on ``host:port`` and return the reader that feeds it."""
+
+class PrometheusEndpoint(PrometheusMetricReader):
+    """The OTel Prometheus reader plus the HTTP server that serves it on ``/metrics``."""
+
+    def __init__(self, server: Any, host: str, port: int) -> None:
+        super().__init__()
+        self._server = server
+        self.host = host
+        self.port: int = server.server_address[1] if server is not None else port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        super().shutdown(timeout_millis=timeout_millis, **kwargs)
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def start_prometheus_reader(host: str, port: int) -> PrometheusEndpoint:
+    """Serve ``/metrics`` on ``host:port`` (port 0 picks a free one) and return the reader that feeds it.
+
+    Raises:
+        ConfigError: the address cannot be bound (port taken, unknown host); the message names the fix.
+    """
     from prometheus_client import start_http_server
 
+    host = host.strip("[]")
     try:
-        start_http_server(port=port, addr=host)
+        started = start_http_server(port=port, addr=host)
     except OSError as error:
         raise ConfigError(
-            f"Prometheus endpoint {host}:{port} cannot listen ({error.strerror or error}); "
-            "pick another port with prometheus=PORT or OTEL_EXPORTER_PROMETHEUS_PORT"
+            f"Prometheus endpoint {host}:{port} cannot listen ({error.strerror or error}); pick a free port with "
+            "prometheus=PORT or OTEL_EXPORTER_PROMETHEUS_PORT (one per worker process), or send metrics over OTLP"
         ) from None
-    return PrometheusMetricReader()
+    # prometheus_client >= 0.20 hands back the server so it can be stopped; older versions return None.
+    server = started[0] if isinstance(started, tuple) else None
+    reader = PrometheusEndpoint(server, host, port)
+    logger.info("otel-agentmetrics: serving Prometheus metrics on %s", reader.url)
+    return reader

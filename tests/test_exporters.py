@@ -1,0 +1,156 @@
+"""Exporter construction: the Prometheus endpoint, its names and its errors; console; drop counting."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.request
+from collections.abc import Sequence
+
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from otel_agentmetrics import _exporters
+from otel_agentmetrics._config import ConfigError, resolve
+from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.exporters.delivery import CountingBatchSpanProcessor
+from otel_agentmetrics.exporters.prometheus import start_prometheus_reader
+from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+
+from .replay import Cassette, http_module_of
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.read().decode()
+
+
+def test_prometheus_endpoint_serves_the_contract_names() -> None:
+    reader = start_prometheus_reader("127.0.0.1", 0)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(TracerProvider(), meter_provider))
+    try:
+        httpx = http_module_of(openai)
+        client = openai.OpenAI(
+            api_key="test_openai_api_key",
+            http_client=httpx.Client(transport=Cassette("openai/test_chat_completion_with_content").transport(httpx)),
+        )
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Say this is a test"}]
+        )
+        assert reader.url == f"http://127.0.0.1:{reader.port}/metrics"
+        text = scrape(reader.url)
+    finally:
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+    lines = text.splitlines()
+    assert "# TYPE gen_ai_client_operation_duration_seconds histogram" in lines
+    assert "# TYPE gen_ai_client_token_usage histogram" in lines
+    input_sum = [
+        line
+        for line in lines
+        if line.startswith("gen_ai_client_token_usage_sum{") and 'gen_ai_token_type="input"' in line
+    ]
+    assert len(input_sum) == 1 and input_sum[0].endswith(" 12.0"), input_sum
+    assert 'gen_ai_request_model="gpt-4o-mini"' in input_sum[0]
+    assert 'gen_ai_response_model="gpt-4o-mini-2024-07-18"' in input_sum[0]
+    bucket = [line for line in lines if line.startswith("gen_ai_client_operation_duration_seconds_bucket{")]
+    assert [line.split('le="')[1].split('"')[0] for line in bucket][:3] == ["0.01", "0.02", "0.04"]
+    # Shutting the reader down frees the port (SO_REUSEADDR, as servers use, still refuses a port in LISTEN).
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", reader.port))
+
+
+def test_prometheus_cost_unit_name() -> None:
+    """``USD`` is kept as the name's suffix, the name OpenLIT's dashboards query."""
+    reader = start_prometheus_reader("127.0.0.1", 0)
+    meter_provider = MeterProvider(metric_readers=[reader])
+    try:
+        Telemetry(TracerProvider(), meter_provider).cost.record(0.25, {"gen_ai.provider.name": "openai"})
+        text = scrape(reader.url)
+    finally:
+        meter_provider.shutdown()
+    assert "# TYPE gen_ai_usage_cost_USD histogram" in text.splitlines()
+    assert any(line.startswith("gen_ai_usage_cost_USD_sum{") and line.endswith(" 0.25") for line in text.splitlines())
+
+
+def test_port_in_use_is_a_config_error_naming_the_fix() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"127.0.0.1:{port} cannot listen .*prometheus=PORT"):
+            _exporters.metric_readers(resolve(prometheus=port))
+
+
+def test_prometheus_setting_forms() -> None:
+    assert resolve(prometheus=True).prometheus_port == 9464
+    assert resolve(prometheus=True).prometheus_host == "127.0.0.1"
+    settings = resolve(prometheus="0.0.0.0:9100")
+    assert (settings.prometheus_host, settings.prometheus_port, settings.metrics_exporters) == (
+        "0.0.0.0",
+        9100,
+        ("prometheus",),
+    )
+    assert resolve(prometheus=9200).prometheus_port == 9200
+
+
+def test_exporters_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp,console")
+    processors = _exporters.span_processors(resolve(store=False))
+    assert [type(p).__name__ for p in processors] == ["CountingBatchSpanProcessor", "SimpleSpanProcessor"]
+    assert isinstance(processors[0].span_exporter.exporter, HttpSpans)  # type: ignore[attr-defined]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")
+    (processor, _console) = _exporters.span_processors(resolve(store=False))
+    assert isinstance(processor.span_exporter.exporter, GrpcSpans)  # type: ignore[attr-defined]
+    for p in [*processors, processor, _console]:
+        p.shutdown()
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin-typo")
+    with pytest.raises(ConfigError, match="OTEL_TRACES_EXPORTER: unknown exporter 'zipkin-typo'; use one of"):
+        _exporters.span_processors(resolve())
+
+
+class Wedged(SpanExporter):
+    """An exporter stuck on its first batch until released, as one talking to a hung collector is."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.batches: list[int] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.batches.append(len(spans))
+        self.release.wait(10)
+        return SpanExportResult.SUCCESS
+
+
+def test_full_queue_drops_are_counted_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "10")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "5")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    wedged = Wedged()
+    processor = CountingBatchSpanProcessor(wedged, destination="test")
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+    for _ in range(5):  # a full batch wakes the worker, which takes it and wedges
+        tracer.start_span("s").end()
+    for _ in range(100):
+        if wedged.batches:
+            break
+        threading.Event().wait(0.01)
+    assert wedged.batches == [5]
+    for _ in range(30):
+        tracer.start_span("s").end()
+    # 10 wait in the queue; the other 20 were dropped.
+    assert processor.dropped.total == 20
+    wedged.release.set()
+    provider.shutdown()
+    assert sum(wedged.batches) == 15
