@@ -1,0 +1,187 @@
+"""Anthropic: ``messages.create``/``parse``/``stream`` (first-party, beta, Bedrock, Vertex) and legacy completions.
+
+One span per model call, from our one telemetry path, whichever way the call is made: plain or ``stream=True``,
+the ``messages.stream(...)`` helper (``text_stream``, ``get_final_message()``), ``with_raw_response`` and
+``with_streaming_response`` (which return exactly what an uninstrumented client returns), sync or async.
+
+**The SDK's own span.** anthropic 2.12 starts its own CLIENT span per API call (scope ``com.anthropic.sdk.python``,
+on by default). For the calls we instrument we *hand it off* rather than enrich it: the SDK is given a
+non-recording span that carries our span's context, so it records and exports nothing, while its trace-context
+propagation and any HTTP-client spans hang off our span. Enriching theirs instead would mean a second telemetry
+path (cost, metrics, budgets and attribution scopes all live on ours), a span whose name (``anthropic.messages.create``
+rather than the conventions' ``chat {model}``) and cache attribute (``cache_write`` rather than
+``cache_creation``) differ from every other provider's, and one that is exported through whatever tracer provider
+the client was given, possibly not the user's. API calls we do not instrument (files, batches, models,
+``count_tokens``) keep the SDK's span, and a client whose SDK tracing is off (``open_telemetry=False``,
+``ANTHROPIC_OPEN_TELEMETRY=false``) is left exactly as it is. Releases without native tracing have nothing to hand
+off: that patch target is simply absent.
+
+**count_tokens** gets no span of ours: it generates nothing and costs nothing, and recording its count as input
+tokens would double the token metrics of the call it sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from functools import partial
+from typing import Any
+
+import wrapt
+
+from otel_agentmetrics import semconv as sc
+from otel_agentmetrics._config import Settings
+from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from otel_agentmetrics._telemetry import Call, Telemetry
+from otel_agentmetrics._wrapping import Wrapper, async_wrapper, sync_wrapper
+from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+from otel_agentmetrics.record import CallRecord
+
+from ._anthropic_messages import CompletionStream, MessageStream, fill_message, request_record
+from ._anthropic_wrappers import (
+    AsyncRawResponse,
+    AsyncStreamManager,
+    SyncRawResponse,
+    SyncStreamManager,
+    is_raw_response,
+    put_proxy_under,
+    raw_response,
+    sdk_span_handoff,
+    with_handoff,
+    with_handoff_async,
+)
+
+
+class _Flavour:
+    """What differs between the sync and async clients: the proxy classes and how the call line is run."""
+
+    def __init__(
+        self,
+        stream: type[Any],
+        raw: type[Any],
+        wrapper: Callable[..., Wrapper],
+        handoff: Callable[[Callable[..., Any]], Callable[..., Any]],
+    ) -> None:
+        self.stream = stream
+        self.raw = raw
+        self.wrapper = wrapper
+        self.handoff = handoff
+
+
+_SYNC = _Flavour(SyncStreamProxy, SyncRawResponse, sync_wrapper, with_handoff)
+_ASYNC = _Flavour(AsyncStreamProxy, AsyncRawResponse, async_wrapper, with_handoff_async)
+
+
+def _handler(flavour: _Flavour, capture: bool, accumulate: Callable[[], StreamAccumulator]) -> Any:
+    def handle(call: Call, result: Any, args: Any, kwargs: Any) -> Any:
+        if is_raw_response(result):
+            return raw_response(call, result, capture, accumulate, flavour.raw)
+        if call.record.stream:
+            return flavour.stream(result, call, accumulate())
+        fill_message(call.record, result, capture)
+        call.end()
+        return result
+
+    return handle
+
+
+def _call_wrapper(
+    flavour: _Flavour,
+    telemetry: Telemetry,
+    operation: str,
+    accumulator: Callable[[bool], StreamAccumulator],
+    live: Callable[[], bool],
+) -> Wrapper:
+    """``create``/``parse``: the shared wrapper, with the SDK's span handed to ours while the request is sent."""
+    capture = telemetry.capture_content
+
+    def build(instance: Any, args: Any, kwargs: dict[str, Any]) -> CallRecord | None:
+        return request_record(instance, kwargs, operation=operation, capture=capture) if live() else None
+
+    traced = flavour.wrapper(telemetry, build, _handler(flavour, capture, partial(accumulator, capture)))
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        return traced(flavour.handoff(wrapped), instance, args, kwargs)
+
+    return wrapper
+
+
+def _stream_helper_wrapper(
+    flavour: _Flavour, manager: type[Any], telemetry: Telemetry, live: Callable[[], bool]
+) -> Wrapper:
+    """``stream(...)``: returns the SDK's manager behind a proxy whose entry runs through the shared wrapper."""
+    capture = telemetry.capture_content
+
+    def build(instance: Any, args: Any, kwargs: dict[str, Any]) -> CallRecord:
+        return request_record(instance, kwargs, operation=sc.OP_CHAT, capture=capture, stream=True)
+
+    def handle(call: Call, message_stream: Any, args: Any, kwargs: Any) -> Any:
+        return put_proxy_under(message_stream, call, MessageStream(capture), flavour.stream)
+
+    traced = flavour.wrapper(telemetry, build, handle)
+    enter_name = "__aenter__" if flavour is _ASYNC else "__enter__"
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        result = wrapped(*args, **kwargs)
+        if not live():
+            return result
+
+        def enter(real: Any) -> Any:
+            send = getattr(real, enter_name)
+            return traced(flavour.handoff(lambda *_a, **_k: send()), instance, args, kwargs)
+
+        return manager(result, enter)
+
+    return wrapper
+
+
+def _copy_wrapper(wrapper: Wrapper) -> Wrapper:
+    """For Bedrock/Vertex beta classes that copy the first-party methods: a copy taken after we patched the
+    first-party class is ours already, and must not be wrapped twice."""
+
+    def copy(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if isinstance(wrapped, wrapt.ObjectProxy):
+            return wrapped(*args, **kwargs)
+        return wrapper(wrapped, instance, args, kwargs)
+
+    return copy
+
+
+class AnthropicInstrumentor(AgentMetricsInstrumentor):
+    """Instruments the ``anthropic`` package."""
+
+    dependencies: Collection[str] = ("anthropic >= 0.40",)
+
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        # A method copied by another class before uninstrument() stays wrapped there: it must then do nothing.
+        def live() -> bool:
+            return bool(self._is_instrumented_by_opentelemetry)
+
+        chat = {
+            flavour: _call_wrapper(flavour, telemetry, sc.OP_CHAT, MessageStream, live) for flavour in (_SYNC, _ASYNC)
+        }
+        streams = {
+            _SYNC: _stream_helper_wrapper(_SYNC, SyncStreamManager, telemetry, live),
+            _ASYNC: _stream_helper_wrapper(_ASYNC, AsyncStreamManager, telemetry, live),
+        }
+        for module in ("anthropic.resources.messages", "anthropic.resources.beta.messages"):
+            for prefix, flavour in (("", _SYNC), ("Async", _ASYNC)):
+                yield module, f"{prefix}Messages.create", chat[flavour]
+                yield module, f"{prefix}Messages.parse", chat[flavour]
+                yield module, f"{prefix}Messages.stream", streams[flavour]
+        for module in ("anthropic.lib.bedrock._beta_messages", "anthropic.lib.vertex._beta_messages"):
+            for prefix, flavour in (("", _SYNC), ("Async", _ASYNC)):
+                yield module, f"{prefix}Messages.create", _copy_wrapper(chat[flavour])
+                yield module, f"{prefix}Messages.parse", _copy_wrapper(chat[flavour])
+                yield module, f"{prefix}Messages.stream", _copy_wrapper(streams[flavour])
+        module = "anthropic.resources.completions"
+        yield (
+            module,
+            "Completions.create",
+            _call_wrapper(_SYNC, telemetry, sc.OP_TEXT_COMPLETION, CompletionStream, live),
+        )
+        yield (
+            module,
+            "AsyncCompletions.create",
+            _call_wrapper(_ASYNC, telemetry, sc.OP_TEXT_COMPLETION, CompletionStream, live),
+        )
+        yield "anthropic._base_client", "start_api_call_span", sdk_span_handoff
