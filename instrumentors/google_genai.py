@@ -1,0 +1,168 @@
+"""google-genai: ``models.generate_content`` and ``generate_content_stream``, sync and async.
+
+We wrap the SDK's per-request methods (``Models._generate_content`` / ``_generate_content_stream`` and their
+``AsyncModels`` twins) rather than the public ones: the public methods may send several requests for one call
+(automatic function calling, automatic continuation), each billed on its own, and only the per-request methods
+see each response's usage. They have kept these names from 1.x through 3.x.
+
+The provider is ``gcp.vertex_ai`` when the client uses the Vertex AI backend and ``gcp.gemini`` for the Gemini
+Developer API. Usage mapping (thinking tokens added to output, cached tokens) is shared with the vertexai SDK in
+:mod:`._gemini`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from otel_agentmetrics import semconv as sc
+from otel_agentmetrics._config import Settings
+from otel_agentmetrics._stream import AsyncStreamProxy, SyncStreamProxy
+from otel_agentmetrics._telemetry import Call, Telemetry
+from otel_agentmetrics._wrapping import async_wrapper, sync_wrapper
+from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+from otel_agentmetrics.record import CallRecord
+
+from . import _gemini as gemini
+
+
+def _server(api_client: Any) -> tuple[str | None, int | None]:
+    base_url = gemini.get(getattr(api_client, "_http_options", None), "base_url")
+    if not base_url:
+        return None, None
+    parts = urlsplit(str(base_url))
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def _build(telemetry: Telemetry, stream: bool) -> Any:
+    capture = telemetry.capture_content
+
+    def build(models: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> CallRecord:
+        api_client = getattr(models, "_api_client", None)
+        vertex = bool(getattr(api_client, "vertexai", False))
+        address, port = _server(api_client)
+        model = kwargs.get("model")
+        record = CallRecord(
+            operation=sc.OP_GENERATE_CONTENT,
+            provider=sc.PROVIDER_VERTEX_AI if vertex else sc.PROVIDER_GEMINI,
+            request_model=model if isinstance(model, str) else None,
+            server_address=address,
+            server_port=port,
+            stream=stream,
+        )
+        config = kwargs.get("config")
+        gemini.read_config(record, config)
+        if capture:
+            record.input_messages = gemini.messages(kwargs.get("contents"))
+            record.system_instructions = gemini.system_instructions(gemini.get(config, "system_instruction"))
+            record.tool_definitions = gemini.tool_definitions(gemini.get(config, "tools"))
+        return record
+
+    return build
+
+
+def _read_response(record: CallRecord, response: Any, capture: bool) -> None:
+    record.response_id = gemini.get(response, "response_id")
+    record.response_model = gemini.get(response, "model_version")
+    candidates = gemini.get(response, "candidates")
+    reasons = [gemini.finish_reason(candidate) for candidate in candidates or ()]
+    if any(reasons):
+        record.finish_reasons = [reason or "" for reason in reasons]
+    record.tool_call_ids = gemini.tool_call_ids(candidates)
+    gemini.read_usage(record, gemini.get(response, "usage_metadata"))
+    if capture:
+        record.output_messages = gemini.output_messages(candidates)
+
+
+class _Stream:
+    """Accumulates streamed ``GenerateContentResponse`` chunks; the last chunk carries the usage."""
+
+    __slots__ = ("capture", "response_id", "model", "reasons", "usage", "tool_ids", "parts")
+
+    def __init__(self, capture: bool) -> None:
+        self.capture = capture
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.reasons: dict[int, str] = {}
+        self.usage: Any = None
+        self.tool_ids: list[str] = []
+        self.parts: dict[int, list[Any]] = {}
+
+    def add(self, chunk: Any) -> bool:
+        self.response_id = self.response_id or gemini.get(chunk, "response_id")
+        self.model = self.model or gemini.get(chunk, "model_version")
+        candidates = gemini.get(chunk, "candidates") or ()
+        for position, candidate in enumerate(candidates):
+            index = gemini.get(candidate, "index") or position
+            reason = gemini.finish_reason(candidate)
+            if reason:
+                self.reasons[index] = reason
+            if self.capture:
+                self.parts.setdefault(index, []).extend(gemini.get(gemini.get(candidate, "content"), "parts") or ())
+        self.tool_ids.extend(gemini.tool_call_ids(candidates) or ())
+        usage = gemini.get(chunk, "usage_metadata")
+        if gemini.has_counts(usage):
+            self.usage = usage
+        return True
+
+    def finish(self, record: CallRecord) -> None:
+        record.response_id = self.response_id
+        record.response_model = self.model
+        if self.reasons:
+            record.finish_reasons = [self.reasons[index] for index in sorted(self.reasons)]
+        record.tool_call_ids = self.tool_ids or None
+        gemini.read_usage(record, self.usage)
+        if self.capture and self.parts:
+            record.output_messages = [
+                {
+                    "role": "assistant",
+                    "parts": _merge_text([gemini.part(p) for p in self.parts[index]]),
+                    "finish_reason": self.reasons.get(index),
+                }
+                for index in sorted(self.parts)
+            ]
+
+
+def _merge_text(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streamed text arrives in many parts; consecutive text (or reasoning) parts become one."""
+    merged: list[dict[str, Any]] = []
+    for item in parts:
+        last = merged[-1] if merged else None
+        if last is not None and item["type"] in ("text", "reasoning") and last["type"] == item["type"]:
+            last["content"] = (last.get("content") or "") + (item.get("content") or "")
+        else:
+            merged.append(dict(item))
+    return merged
+
+
+def _handle(telemetry: Telemetry, proxy: Any) -> Any:
+    capture = telemetry.capture_content
+
+    def handle(call: Call, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if call.record.stream:
+            return proxy(result, call, _Stream(capture))
+        _read_response(call.record, result, capture)
+        call.end()
+        return result
+
+    return handle
+
+
+class GoogleGenAIInstrumentor(AgentMetricsInstrumentor):
+    """Instruments the ``google-genai`` package (``from google import genai``)."""
+
+    dependencies: Collection[str] = ("google-genai >= 1.0",)
+
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        module = "google.genai.models"
+        sync_plain = _handle(telemetry, SyncStreamProxy)
+        async_plain = _handle(telemetry, AsyncStreamProxy)
+        yield module, "Models._generate_content", sync_wrapper(telemetry, _build(telemetry, False), sync_plain)
+        yield module, "Models._generate_content_stream", sync_wrapper(telemetry, _build(telemetry, True), sync_plain)
+        yield module, "AsyncModels._generate_content", async_wrapper(telemetry, _build(telemetry, False), async_plain)
+        yield (
+            module,
+            "AsyncModels._generate_content_stream",
+            async_wrapper(telemetry, _build(telemetry, True), async_plain),
+        )
