@@ -18,7 +18,13 @@ from .record import CallRecord
 from .version import __version__
 
 if TYPE_CHECKING:
+    from ._runs import carry_context
     from ._telemetry import Telemetry
+    from .agents import agent
+    from .attribution import attributes
+    from .budgets import BudgetExceeded, budget
+    from .operations import operation
+    from .tools import tool
 
 
 def instrument(**options: Any) -> Telemetry:
@@ -32,6 +38,29 @@ def instrument(**options: Any) -> Telemetry:
     return _instrument(**options)
 
 
+_LAZY = {
+    "BudgetExceeded": "budgets",
+    "agent": "agents",
+    "attributes": "attribution",
+    "budget": "budgets",
+    "carry_context": "_runs",
+    "operation": "operations",
+    "tool": "tools",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Tools, agents, attribution and budgets load on first use, so ``import otel_agentmetrics`` stays light.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_agentmetrics' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
 def uninstrument() -> None:
     """Restore every patched function."""
     from ._setup import uninstrument as _uninstrument
@@ -39,4 +68,17 @@ def uninstrument() -> None:
     _uninstrument()
 
 
-__all__ = ["CallRecord", "ConfigError", "__version__", "instrument", "uninstrument"]
+__all__ = [
+    "BudgetExceeded",
+    "CallRecord",
+    "ConfigError",
+    "__version__",
+    "agent",
+    "attributes",
+    "budget",
+    "carry_context",
+    "instrument",
+    "operation",
+    "tool",
+    "uninstrument",
+]

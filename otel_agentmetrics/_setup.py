@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import _exporters, _registry
+from . import _active, _exporters, _registry
 from ._config import ConfigError, Settings, resolve
 from ._telemetry import Telemetry
 
@@ -102,10 +102,16 @@ def instrument(
             tracer_provider = tracer_provider or own_tracer
             meter_provider = meter_provider or own_meter
         telemetry = build_telemetry(settings, tracer_provider, meter_provider)
+        telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
+        if settings.tools:
+            from .tools import wrap_tools
+
+            _state["tools"] = wrap_tools(settings.tools)  # ConfigError for a bad path, before any patching
         _instrument_libraries(settings, telemetry, tracer_provider, meter_provider)
         telemetry.pricer.start_loading()  # off the caller's thread; see pricing/_pricer.py
         _state["telemetry"] = telemetry
         _state["settings"] = settings
+        _active.use(telemetry)
         return telemetry
 
 
@@ -156,5 +162,8 @@ def uninstrument() -> None:
             except Exception:
                 logger.debug("uninstrumenting %r failed", instrumentor, exc_info=True)
         _instrumentors.clear()
+        for undo in reversed(_state.pop("tools", ())):
+            undo()
+        _active.use(None)
         _state.pop("telemetry", None)
         _state.pop("settings", None)

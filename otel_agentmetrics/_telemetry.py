@@ -19,10 +19,12 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
+from . import _tool_links
 from . import semconv as sc
 from ._content import CaptureMode, parse_capture_mode
 from ._context import CallRefused, active_scopes
 from ._guard import internal_error, logger
+from ._labels import MetricLabels
 from .pricing import Pricer, PriceTableLoading
 from .record import CallRecord
 from .version import __version__
@@ -42,6 +44,9 @@ class Telemetry:
     ) -> None:
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
+        self.meter = meter
+        self.labels = MetricLabels(meter)
+        """Allow-listed attribution keys for metrics; ``instrument()`` configures them from the settings."""
         self.capture = (
             capture_content if isinstance(capture_content, CaptureMode) else parse_capture_mode(capture_content)
         )
@@ -134,6 +139,8 @@ class Call:
                 name, kind=SpanKind.CLIENT, attributes=_start_attributes(record, scopes)
             )
             self._metric_attrs = _metric_attributes(record)
+            if scopes:
+                self._metric_attrs.update(telemetry.labels.select(scopes))
             telemetry.calls_active.add(1, self._metric_attrs)
         except Exception:
             internal_error("starting a model-call span")
@@ -187,6 +194,8 @@ class Call:
             _price(telemetry, record)
             _record_metrics(telemetry, record, self._metric_attrs, self._chunk_gaps)
             _end_span(telemetry, self.span, record, error)
+            if record.tool_call_ids:
+                _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
         except Exception:
             internal_error("ending a model-call span")
             with suppress(Exception):

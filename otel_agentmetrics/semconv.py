@@ -77,11 +77,27 @@ TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
 AGENT_NAME: Final = "gen_ai.agent.name"
 AGENT_ID: Final = "gen_ai.agent.id"
+AGENT_DESCRIPTION: Final = "gen_ai.agent.description"
 TOKEN_TYPE: Final = "gen_ai.token.type"
 TOKEN_TYPE_INPUT: Final = "input"
 TOKEN_TYPE_OUTPUT: Final = "output"
 # The ids of the tool calls a model asked for, so a tool span can be joined to the model call that asked for it.
 RESPONSE_TOOL_CALL_IDS: Final = "agentmetrics.response.tool_call_ids"
+TOOL_TYPE_FUNCTION: Final = "function"
+TOOL_TYPE_EXTENSION: Final = "extension"  # tools run by another process (MCP servers)
+ERROR_TYPE_TOOL: Final = "tool_error"  # a tool reported failure in its result (MCP isError, LangChain error status)
+# Agent-run roll-up, set on the invoke_agent span when the run ends (nested runs count in every enclosing run).
+AGENT_MODEL_CALLS: Final = "agentmetrics.agent.model_calls"
+AGENT_TOOL_CALLS: Final = "agentmetrics.agent.tool_calls"
+AGENT_INPUT_TOKENS: Final = "agentmetrics.agent.input_tokens"
+AGENT_OUTPUT_TOKENS: Final = "agentmetrics.agent.output_tokens"
+AGENT_COST: Final = "agentmetrics.agent.cost"
+AGENT_UNPRICED_CALLS: Final = "agentmetrics.agent.unpriced_calls"
+AGENT_ERRORS: Final = "agentmetrics.agent.errors"
+# Generic operations (agentmetrics.operation): the span carries the name under this key.
+CUSTOM_OPERATION_NAME: Final = "agentmetrics.operation.name"
+# The attribution key whose values overflowed (agentmetrics.attribute.overflow).
+ATTRIBUTE_KEY: Final = "agentmetrics.attribute.key"
 
 # Span event used for content when capture mode is EVENT_ONLY or SPAN_AND_EVENT.
 CONTENT_EVENT: Final = "gen_ai.client.inference.operation.details"
@@ -94,6 +110,12 @@ METRIC_TIME_PER_OUTPUT_CHUNK: Final = "gen_ai.client.operation.time_per_output_c
 METRIC_COST: Final = "gen_ai.usage.cost"
 METRIC_CALLS_IN_FLIGHT: Final = "agentmetrics.calls.active"
 METRIC_UNPRICED_CALLS: Final = "agentmetrics.calls.unpriced"
+METRIC_TOOL_DURATION: Final = "agentmetrics.tool.duration"
+METRIC_AGENT_DURATION: Final = "agentmetrics.agent.duration"
+METRIC_AGENTS_ACTIVE: Final = "agentmetrics.agent.active"
+METRIC_CUSTOM_OPERATION_DURATION: Final = "agentmetrics.operation.duration"
+METRIC_CUSTOM_OPERATIONS_ACTIVE: Final = "agentmetrics.operation.active"
+METRIC_ATTRIBUTE_OVERFLOW: Final = "agentmetrics.attribute.overflow"
 METRIC_EXPORT_DROPPED: Final = "agentmetrics.export.dropped"
 EXPORT_SIGNAL: Final = "agentmetrics.export.signal"  # traces or metrics
 

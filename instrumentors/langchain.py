@@ -1,0 +1,40 @@
+"""LangChain: an ``execute_tool`` span for every ``BaseTool.run`` / ``arun`` (and so ``invoke``/``ainvoke`` and
+agents built on them), with the ``ToolCall`` id when the tool is invoked with one.
+
+A tool whose error ``handle_tool_error`` turns into a result still counts as failed: ``error.type=tool_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from otel_agentmetrics import semconv as sc
+from otel_agentmetrics._config import Settings
+from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+
+from ._tool_layer import async_tool_wrapper, report_error, sync_tool_wrapper
+
+
+def _describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str | None, str | None, Any]:
+    tool_input = args[0] if args else kwargs.get("tool_input")
+    return instance.name, instance.description, kwargs.get("tool_call_id"), tool_input
+
+
+def _output(result: Any) -> Any:
+    # Invoked with a ToolCall, a tool returns a ToolMessage; a handled error comes back with status "error".
+    if getattr(result, "status", None) == "error" and hasattr(result, "tool_call_id"):
+        report_error(sc.ERROR_TYPE_TOOL)
+    return getattr(result, "content", result) if hasattr(result, "tool_call_id") else result
+
+
+class LangChainInstrumentor(AgentMetricsInstrumentor):
+    """Instruments ``langchain-core`` tools."""
+
+    dependencies: Collection[str] = ("langchain-core >= 0.3",)
+
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        module = "langchain_core.tools.base"
+        yield module, "BaseTool.run", sync_tool_wrapper(telemetry, _describe, _output)
+        yield module, "BaseTool.arun", async_tool_wrapper(telemetry, _describe, _output)

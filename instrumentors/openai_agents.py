@@ -1,0 +1,51 @@
+"""OpenAI Agents SDK: an ``execute_tool`` span for every function tool the runner invokes, with the model's
+tool-call id, so the tool span links to the model call that asked for it.
+
+The SDK turns a tool's exception into a message for the model by default; the span still records the failure
+(``error.type`` = the exception's class name). Model calls are traced by the ``openai`` instrumentor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+from otel_agentmetrics._config import Settings
+from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+
+from ._tool_layer import async_tool_wrapper, report_error
+
+# The runner and the realtime session both invoke function tools through this function; the runner's module
+# holds its own reference, so both names are patched (the same tool run is never opened twice: see tools.py).
+_INVOKERS = ("agents.tool", "agents.run_internal.tool_execution")
+
+
+def _describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str | None, str | None, Any]:
+    tool = kwargs["function_tool"]
+    context = kwargs.get("context")
+    return tool.name, tool.description, getattr(context, "tool_call_id", None), kwargs.get("arguments")
+
+
+def _output(result: Any) -> Any:
+    # ``_FunctionToolInvocationResult``: the tool's output plus whether the SDK made it from an error.
+    return getattr(result, "output", result)
+
+
+def _note_failure(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    error = kwargs.get("error")
+    if isinstance(error, BaseException):
+        report_error(type(error).__qualname__)
+    return wrapped(*args, **kwargs)
+
+
+class OpenAIAgentsInstrumentor(AgentMetricsInstrumentor):
+    """Instruments the ``openai-agents`` package's function tools."""
+
+    dependencies: Collection[str] = ("openai-agents >= 0.24",)
+
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        invoke = async_tool_wrapper(telemetry, _describe, _output)
+        for module in _INVOKERS:
+            yield module, "_invoke_function_tool_with_metadata", invoke
+            yield module, "maybe_invoke_function_tool_failure_error_function", _note_failure

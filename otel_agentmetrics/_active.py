@@ -1,0 +1,40 @@
+"""The telemetry that tools, agent runs and operations report to.
+
+``instrument()`` sets it; before that (or under ``opentelemetry-instrument``) a default one reports to the global
+tracer and meter providers, so a decorated function works whether or not, and before or after, setup ran.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
+
+_current: Telemetry | None = None
+_default: Telemetry | None = None
+_lock = threading.Lock()
+
+
+def use(telemetry: Telemetry | None) -> None:
+    """Make ``telemetry`` the one decorators and scopes report to (``None``: back to the global providers)."""
+    global _current
+    _current = telemetry
+
+
+def telemetry() -> Telemetry:
+    current = _current
+    if current is not None:
+        return current
+    return _fallback()
+
+
+def _fallback() -> Telemetry:
+    global _default
+    with _lock:
+        if _default is None:
+            from ._telemetry import Telemetry
+
+            _default = Telemetry()
+        return _default

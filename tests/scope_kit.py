@@ -1,0 +1,89 @@
+"""Test kit for tools, agent runs, attribution and budgets: a Telemetry on the test's in-memory providers,
+made the one that decorators and scopes report to (what ``instrument()`` does), and replayed OpenAI calls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import openai
+
+from otel_agentmetrics import _active
+from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.pricing import Cost, Pricer
+
+from .replay import Cassette, http_module_of
+
+# The recorded two-step tool loop: the model asks for two tool calls, then answers from their results.
+TOOL_LOOP = "openai/test_chat_completion_tool_calls_with_content"
+TOOL_LOOP_IDS = ["call_JpNb8OiAkbIbHzDggfpdDHpi", "call_vaFQc3zK6hHTRZKXRI5Eo2cJ"]
+TOOL_LOOP_USAGE = [(75, 51), (99, 25)]  # (prompt, completion) tokens of the two recorded responses
+
+
+class PerMillionPricer(Pricer):
+    """Test pricer: fixed dollars per million input and output tokens (budgets are what is under test)."""
+
+    def __init__(self, input_per_million: float, output_per_million: float) -> None:
+        self.rates = (input_per_million, output_per_million)
+
+    def price(self, record: Any) -> Cost | None:
+        if record.input_tokens is None:
+            return None
+        usd = (record.input_tokens * self.rates[0] + (record.output_tokens or 0) * self.rates[1]) / 1_000_000
+        return Cost(usd, "test")
+
+
+@contextmanager
+def scoped_telemetry(
+    otel: Any,
+    pricer: Pricer | None = None,
+    capture: str | None = None,
+    metric_attributes: tuple[str, ...] = (),
+    max_values: int = 100,
+    openai_client: bool = True,
+) -> Iterator[Telemetry]:
+    telemetry = Telemetry(otel.tracer_provider, otel.meter_provider, capture, pricer)
+    telemetry.labels.configure(metric_attributes, max_values)
+    _active.use(telemetry)
+    instrumentor = OpenAIInstrumentor()
+    if openai_client:
+        instrumentor.instrument(telemetry=telemetry)
+    try:
+        yield telemetry
+    finally:
+        if openai_client:
+            instrumentor.uninstrument()
+        _active.use(None)
+
+
+def openai_client(cassette: str = TOOL_LOOP, async_: bool = False) -> Any:
+    httpx = http_module_of(openai)
+    recorded = Cassette(cassette)
+    transport = recorded.transport(httpx)
+    client: Any
+    if async_:
+        client = openai.AsyncOpenAI(api_key="test_openai_api_key", http_client=httpx.AsyncClient(transport=transport))
+    else:
+        client = openai.OpenAI(api_key="test_openai_api_key", http_client=httpx.Client(transport=transport))
+    client.cassette = recorded  # what the tests check was (not) sent
+    return client
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+    },
+}
+
+
+def by_name(spans: list[Any], name: str) -> list[Any]:
+    return [span for span in spans if span.name == name]
+
+
+def point_map(points: list[Any]) -> dict[tuple[tuple[str, Any], ...], Any]:
+    """Metric points keyed by their sorted attributes."""
+    return {tuple(sorted(point.attributes.items())): point for point in points}
