@@ -59,6 +59,23 @@ def env_list(name: str) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _retention(value: str | float | None) -> float | None:
+    """``store_retention`` / ``AGENTMETRICS_STORE_RETENTION``: seconds, or a duration such as ``7d`` or ``12h``."""
+    from .summary.timeparse import parse_duration
+
+    name = "store_retention" if value is not None else "AGENTMETRICS_STORE_RETENTION"
+    raw = value if value is not None else (os.environ.get(name) or None)
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw) if isinstance(raw, int | float) else parse_duration(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a duration; use e.g. 7d, 12h or a number of seconds") from None
+    if seconds <= 0:
+        raise ConfigError(f"{name}={raw!r} must be more than zero; use e.g. 7d")
+    return seconds
+
+
 @dataclass(slots=True)
 class Settings:
     """Resolved settings of one ``instrument()`` call."""
@@ -72,6 +89,8 @@ class Settings:
     prometheus_host: str = "127.0.0.1"
     prometheus_port: int = 9464
     store_path: str | None = None
+    store_retention: float | None = None
+    """Seconds the local store keeps spans (``None``: its default, 30 days)."""
     prices: str | None = None
     stream_usage: bool = False
     tools: tuple[Any, ...] = ()
@@ -91,6 +110,7 @@ def resolve(
     otlp: bool | None = None,
     console: bool | None = None,
     store: str | os.PathLike[str] | bool | None = None,
+    store_retention: str | float | None = None,
     prices: str | os.PathLike[str] | None = None,
     stream_usage: bool | None = None,
     tools: list[Any] | tuple[Any, ...] | None = None,
@@ -148,6 +168,7 @@ def resolve(
         s.store_path = os.fspath(store)
     else:
         s.store_path = os.environ.get("AGENTMETRICS_STORE") or None
+    s.store_retention = _retention(store_retention)
 
     s.prices = os.fspath(prices) if prices is not None else (os.environ.get("AGENTMETRICS_PRICES") or None)
     s.stream_usage = stream_usage if stream_usage is not None else env_bool("AGENTMETRICS_STREAM_USAGE", False)

@@ -4,6 +4,7 @@
 set -uo pipefail
 need=()
 # (Each area adds its packages here: e.g. `command -v prometheus >/dev/null || need+=(prometheus)`.)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)  # dashboard tests
 command -v promtool >/dev/null || need+=(prometheus)  # Prometheus server and promtool (ops kit tests)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

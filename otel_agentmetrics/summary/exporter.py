@@ -1,16 +1,149 @@
-"""Placeholder local store exporter: drops spans until the summary store lands."""
+"""``LocalStoreSpanExporter``: GenAI spans into the local SQLite store, behind a batch processor.
+
+It runs on the batch processor's worker thread, never on the app's. It never raises: a locked, read-only or full
+disk drops the batch, counts the spans in ``dropped_spans`` (also written to the store when it recovers, so the
+report shows it) and logs once. ``OTEL_TRACES_EXPORTER=agentmetrics`` reaches it through the
+``opentelemetry_traces_exporter`` entry point; ``instrument()`` uses it by default.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
 from collections.abc import Sequence
+from contextlib import suppress
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .. import semconv as sc
+from .._guard import internal_error
+from . import store
+from .convert import to_row
+from .timeparse import parse_duration
+
+logger = logging.getLogger("otel_agentmetrics")
+
+_PURGE_EVERY_S = 3600.0
+_NOT_MODEL_OPS = (sc.OP_EXECUTE_TOOL, sc.OP_INVOKE_AGENT)
+
+
+def retention_from_env() -> float:
+    raw = os.environ.get("AGENTMETRICS_STORE_RETENTION")
+    if not raw or not raw.strip():
+        return store.DEFAULT_RETENTION
+    return parse_duration(raw)
 
 
 class LocalStoreSpanExporter(SpanExporter):
-    def __init__(self, path: str | None = None) -> None:
-        self.path = path
+    """Keeps the spans the summary view needs in the SQLite store at ``path`` (default: see ``store``)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        retention: float | None = None,
+        busy_timeout_s: float = 5.0,
+    ) -> None:
+        self.path = store.resolve_path(path)
+        self.busy_timeout_s = busy_timeout_s
+        self.retention = retention if retention is not None else retention_from_env()
+        self.dropped_spans = 0
+        self.active_calls = 0
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._started_ns = time.time_ns()
+        self._host = socket.gethostname()
+        self._next_purge = 0.0
+        self._warned = False
+        self._closed = False
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._closed:
+            return SpanExportResult.FAILURE
+        try:
+            rows = [row for row in (to_row(span) for span in spans) if row is not None]
+        except Exception:
+            internal_error("converting spans for the local store")
+            return SpanExportResult.FAILURE
+        service = rows[0].service if rows else None
+        with self._lock:
+            try:
+                conn = self._connection()
+                if rows:
+                    store.insert(conn, rows)
+                store.record_writer(
+                    conn, self._host, os.getpid(), service, self._started_ns, self.active_calls, self.dropped_spans
+                )
+                if time.monotonic() >= self._next_purge:
+                    self._next_purge = time.monotonic() + _PURGE_EVERY_S
+                    store.purge(conn, self.retention)
+            except (sqlite3.Error, OSError) as error:
+                self._drop(len(rows), error)
+                return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            existed = self.path.exists()
+            self._conn = store.connect(self.path, busy_timeout_s=self.busy_timeout_s)
+            message = "otel-agentmetrics: recording model and tool calls to %s (view: agentmetrics report)"
+            (logger.info if existed else logger.warning)(message, self.path)
+        return self._conn
+
+    def _drop(self, count: int, error: Exception) -> None:
+        self.dropped_spans += count
+        if self._conn is not None and not isinstance(error, sqlite3.OperationalError):
+            self._reset()
+        log = logger.debug if self._warned else logger.warning
+        self._warned = True
+        log(
+            "otel-agentmetrics: could not write %d span(s) to %s (%s); the app goes on, %d dropped so far",
+            count,
+            self.path,
+            error,
+            self.dropped_spans,
+        )
+
+    def _reset(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(sqlite3.Error):
+                conn.close()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._reset()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _is_model_call(span: ReadableSpan) -> bool:
+    attrs = span.attributes or {}
+    operation = attrs.get(sc.OPERATION_NAME)
+    return operation is not None and operation not in _NOT_MODEL_OPS
+
+
+class ActiveCallsProcessor(SpanProcessor):
+    """Counts model calls in flight for the store's heartbeat (spans reach exporters only when they end, so the
+    exporter alone cannot know). ``instrument()`` adds it next to the exporter's batch processor."""
+
+    def __init__(self, exporter: LocalStoreSpanExporter) -> None:
+        self._exporter = exporter
+        self._lock = threading.Lock()
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if _is_model_call(span):
+            with self._lock:
+                self._exporter.active_calls += 1
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if _is_model_call(span):
+            with self._lock:
+                self._exporter.active_calls = max(0, self._exporter.active_calls - 1)

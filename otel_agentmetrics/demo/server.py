@@ -1,0 +1,272 @@
+"""A local stand-in for the OpenAI and Anthropic APIs, so the demo runs offline with the real client libraries.
+
+It speaks the documented wire formats: ``POST /v1/chat/completions`` (OpenAI chat completions, plain and
+server-sent-event streams with the usage chunk) and ``POST /v1/messages`` (Anthropic Messages, plain and
+streamed events). Answers are canned but shaped by the request: when tools are offered and no tool result came
+back yet, the model asks for the first tool; unknown models get the provider's 404 error body. Token counts are
+estimated from the text (about four characters a token) so dollars come out realistic.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OPENAI_MODELS = {"gpt-4o-mini": "gpt-4o-mini-2024-07-18", "gpt-4o": "gpt-4o-2024-08-06"}
+ANTHROPIC_MODELS = {
+    "claude-3-5-haiku-20241022": "claude-3-5-haiku-20241022",
+    "claude-3-5-haiku-latest": "claude-3-5-haiku-20241022",
+}
+
+# What the stand-in model asks a tool for, by tool name.
+TOOL_ARGUMENTS: dict[str, dict[str, Any]] = {"convert_currency": {"amount": 120, "currency": "EUR"}}
+
+
+def tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [part.get("text") or part.get("content") or "" for part in content if isinstance(part, dict)]
+        return " ".join(_text_of(part) for part in parts)
+    return ""
+
+
+def _city(text: str) -> str:
+    match = re.search(r"\b(?:in|for|visit) ([A-Z][a-z]+)", text)
+    return match.group(1) if match else "Lisbon"
+
+
+def _answer(last: str, tool_result: str | None) -> str:
+    if tool_result is not None:
+        return f"Here is what I found: {tool_result}. Enjoy the trip!"
+    city = _city(last)
+    if "plan" in last.lower():
+        return f"Day 1: the old town of {city} and a walk by the water. Day 2: a market breakfast, then a day trip."
+    return f"Yes: spring in {city} is mild and less crowded than summer."
+
+
+def _tool_arguments(name: str, last: str) -> dict[str, Any]:
+    if name == "get_weather":
+        return {"city": _city(last)}
+    return TOOL_ARGUMENTS.get(name, {})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: StandInServer
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's naming)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+            return
+        time.sleep(self.server.latency())
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path.endswith("/chat/completions"):
+            self._openai(body)
+        elif path.endswith("/messages"):
+            self._anthropic(body)
+        else:
+            self._json(404, {"error": {"message": f"no route {path}", "type": "not_found_error"}})
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+        pass
+
+    # ---- OpenAI chat completions --------------------------------------------------------------------------
+
+    def _openai(self, body: dict[str, Any]) -> None:
+        model = str(body.get("model"))
+        if model not in OPENAI_MODELS:
+            text = f"The model `{model}` does not exist or you do not have access to it."
+            error = {"message": text, "type": "invalid_request_error", "param": None, "code": "model_not_found"}
+            self._json(404, {"error": error})
+            return
+        messages = body.get("messages") or []
+        prompt = tokens(json.dumps(messages)) + (tokens(json.dumps(body["tools"])) if body.get("tools") else 0)
+        tool_result = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "tool"), None)
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": OPENAI_MODELS[model]}
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        tools = body.get("tools") or []
+        if tools and tool_result is None:
+            name = tools[0]["function"]["name"]
+            arguments = json.dumps(_tool_arguments(name, _text_of(messages[-1].get("content")) if messages else ""))
+            call = {"name": name, "arguments": arguments}
+            message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:20]}", "type": "function", "function": call}]
+            finish, completion = "tool_calls", tokens(arguments) + 8
+        else:
+            message["content"] = _answer(_text_of(messages[-1].get("content")) if messages else "", tool_result)
+            finish, completion = "stop", tokens(message["content"])
+        cached = (prompt // 2) // 64 * 64 if len(messages) > 2 else 0
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+        }
+        if not body.get("stream"):
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+            self._json(200, {**base, "object": "chat.completion", "choices": [choice], "usage": usage,
+                             "system_fingerprint": "fp_standin"})  # fmt: skip
+            return
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        chunks = _openai_chunks(base, message, finish, usage, include_usage)
+        self._sse(((None, json.dumps(chunk)) for chunk in chunks), done=True)
+
+    # ---- Anthropic messages -------------------------------------------------------------------------------
+
+    def _anthropic(self, body: dict[str, Any]) -> None:
+        model = str(body.get("model"))
+        if model not in ANTHROPIC_MODELS:
+            error = {"type": "not_found_error", "message": f"model: {model}"}
+            self._json(404, {"type": "error", "error": error})
+            return
+        messages = body.get("messages") or []
+        results = [p for m in messages if isinstance(m.get("content"), list) for p in m["content"]
+                   if isinstance(p, dict) and p.get("type") == "tool_result"]  # fmt: skip
+        tool_result = _text_of(results[-1].get("content")) if results else None
+        prompt = tokens(json.dumps(messages) + str(body.get("system") or ""))
+        prompt += tokens(json.dumps(body["tools"])) if body.get("tools") else 0
+        cache_read = (prompt // 2) // 64 * 64 if len(messages) > 1 else 0
+        tools = body.get("tools") or []
+        content: list[dict[str, Any]]
+        if tools and tool_result is None:
+            name = tools[0]["name"]
+            content = [
+                {"type": "text", "text": "Let me check that."},
+                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:22]}", "name": name,
+                 "input": TOOL_ARGUMENTS.get(name, {})},
+            ]  # fmt: skip
+            stop, completion = "tool_use", 12 + tokens(json.dumps(TOOL_ARGUMENTS.get(name, {})))
+        else:
+            text = _answer(_text_of(messages[-1].get("content")) if messages else "", tool_result)
+            content = [{"type": "text", "text": text}]
+            stop, completion = "end_turn", tokens(text)
+        usage = {
+            "input_tokens": prompt - cache_read,  # Anthropic reports input without the cached part
+            "output_tokens": completion,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": cache_read,
+        }
+        message = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
+                   "model": ANTHROPIC_MODELS[model], "content": content, "stop_reason": stop, "stop_sequence": None,
+                   "usage": usage}  # fmt: skip
+        if not body.get("stream"):
+            self._json(200, message)
+            return
+        self._sse((event["type"], json.dumps(event)) for event in _anthropic_events(message))
+
+    # ---- transport ----------------------------------------------------------------------------------------
+
+    def _json(self, status: int, data: Any) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _sse(self, events: Iterator[tuple[str | None, str]], done: bool = False) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for name, data in events:
+            prefix = f"event: {name}\n" if name else ""
+            self.wfile.write(f"{prefix}data: {data}\n\n".encode())
+            self.wfile.flush()
+            time.sleep(self.server.chunk_delay)
+        if done:  # OpenAI ends its streams with [DONE]; Anthropic with a message_stop event
+            self.wfile.write(b"data: [DONE]\n\n")
+        self.close_connection = True
+
+
+def _openai_chunks(
+    base: dict[str, Any], message: dict[str, Any], finish: str, usage: dict[str, Any], include_usage: bool
+) -> Iterator[dict[str, Any]]:
+    chunk = {**base, "object": "chat.completion.chunk", "system_fingerprint": "fp_standin"}
+
+    def delta(d: dict[str, Any], reason: str | None = None) -> dict[str, Any]:
+        extra = {"usage": None} if include_usage else {}
+        return {**chunk, "choices": [{"index": 0, "delta": d, "logprobs": None, "finish_reason": reason}], **extra}
+
+    yield delta({"role": "assistant", "content": "", "refusal": None})
+    words = (message.get("content") or "").split(" ")
+    for i, word in enumerate(words):
+        yield delta({"content": word if i == 0 else " " + word})
+    yield delta({}, finish)
+    if include_usage:
+        yield {**chunk, "choices": [], "usage": usage}
+
+
+def _anthropic_events(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    usage = message["usage"]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    yield {"type": "message_start", "message": start}
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "text":
+            yield {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}
+            for i, word in enumerate(block["text"].split(" ")):
+                text = word if i == 0 else " " + word
+                yield {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": text}}
+        else:
+            yield {"type": "content_block_start", "index": index, "content_block": {**block, "input": {}}}
+            partial = json.dumps(block["input"])
+            yield {"type": "content_block_delta", "index": index,
+                   "delta": {"type": "input_json_delta", "partial_json": partial}}  # fmt: skip
+        yield {"type": "content_block_stop", "index": index}
+    yield {"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+           "usage": {"output_tokens": usage["output_tokens"]}}  # fmt: skip
+    yield {"type": "message_stop"}
+
+
+class StandInServer(ThreadingHTTPServer):
+    """The stand-in on ``127.0.0.1`` and a free port; ``openai_url``/``anthropic_url`` are the clients' base URLs."""
+
+    daemon_threads = True
+
+    def __init__(self, latency: tuple[float, float] = (0.05, 0.3), chunk_delay: float = 0.01, seed: int = 7) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self._random = random.Random(seed)
+        self._latency = latency
+        self.chunk_delay = chunk_delay
+        self._thread: threading.Thread | None = None
+
+    def latency(self) -> float:
+        return self._random.uniform(*self._latency)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def openai_url(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def anthropic_url(self) -> str:
+        return self.base_url
+
+    def __enter__(self) -> StandInServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="agentmetrics-stand-in", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()

@@ -1,0 +1,122 @@
+"""Which spans the store keeps, and the row each becomes.
+
+Any instrumentation that follows the GenAI conventions works: model calls (any ``gen_ai.operation.name`` that is
+not a tool or agent run, or an older span with only ``gen_ai.system``), ``execute_tool`` and ``invoke_agent``
+spans. Web-framework SERVER spans with an ``http.route`` are kept too, so the summary can say which endpoint the
+calls of a trace served. Everything else (HTTP client spans, database spans ...) is skipped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from .. import semconv as sc
+from .store import SpanRow
+
+_MESSAGE_LIMIT = 500
+
+# Older names some instrumentations still emit (OpenLLMetry, earlier conventions).
+_LEGACY_INPUT_TOKENS = "gen_ai.usage.prompt_tokens"
+_LEGACY_OUTPUT_TOKENS = "gen_ai.usage.completion_tokens"
+_HTTP_ROUTE = "http.route"
+_HTTP_STATUS = ("http.response.status_code", "http.status_code")
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _kind(span: ReadableSpan, attrs: Any) -> str | None:
+    operation = attrs.get(sc.OPERATION_NAME)
+    if operation == sc.OP_EXECUTE_TOOL:
+        return "tool"
+    if operation == sc.OP_INVOKE_AGENT:
+        return "agent"
+    if operation is not None:
+        return None if str(operation).startswith("create_") else "model"
+    if attrs.get(sc.SYSTEM) is not None and attrs.get(sc.REQUEST_MODEL) is not None:
+        return "model"
+    if span.kind == SpanKind.SERVER and attrs.get(_HTTP_ROUTE):
+        return "request"
+    return None
+
+
+def _error(span: ReadableSpan, attrs: Any, kind: str) -> tuple[bool, str | None, str | None]:
+    error_type = _str(attrs.get(sc.ERROR_TYPE))
+    message = span.status.description
+    failed = span.status.status_code == StatusCode.ERROR
+    for event in span.events:
+        if event.name == "exception" and event.attributes:
+            error_type = error_type or _str(event.attributes.get("exception.type"))
+            message = message or _str(event.attributes.get("exception.message"))
+    if kind == "request":
+        status = next((_int(attrs.get(k)) for k in _HTTP_STATUS if attrs.get(k) is not None), None)
+        if status is not None and status >= 500:
+            failed = True
+            error_type = error_type or str(status)
+    failed = failed or (error_type is not None and kind != "request")
+    if message and len(message) > _MESSAGE_LIMIT:
+        message = message[: _MESSAGE_LIMIT - 1] + "…"
+    return failed, (error_type or ("error" if failed else None)), (message if failed else None)
+
+
+def to_row(span: ReadableSpan) -> SpanRow | None:
+    """The row for a span the summary cares about, else ``None``."""
+    attrs = span.attributes or {}
+    kind = _kind(span, attrs)
+    context = span.context
+    if kind is None or context is None or span.start_time is None or span.end_time is None:
+        return None
+    failed, error_type, message = _error(span, attrs, kind)
+    service = span.resource.attributes.get("service.name") if span.resource is not None else None
+    parent = span.parent
+    return SpanRow(
+        trace_id=format(context.trace_id, "032x"),
+        span_id=format(context.span_id, "016x"),
+        parent_id=format(parent.span_id, "016x") if parent is not None else None,
+        kind=kind,
+        name=span.name,
+        start_ns=span.start_time,
+        end_ns=span.end_time,
+        duration_s=max(0, span.end_time - span.start_time) / 1e9,
+        ok=0 if failed else 1,
+        error_type=error_type,
+        error_message=message,
+        operation=_str(attrs.get(sc.OPERATION_NAME)),
+        provider=_str(attrs.get(sc.PROVIDER_NAME) or attrs.get(sc.SYSTEM)),
+        request_model=_str(attrs.get(sc.REQUEST_MODEL)),
+        response_model=_str(attrs.get(sc.RESPONSE_MODEL)),
+        tool_name=_str(attrs.get(sc.TOOL_NAME)),
+        agent_name=_str(attrs.get(sc.AGENT_NAME)),
+        route=_str(attrs.get(_HTTP_ROUTE)),
+        input_tokens=_int(attrs.get(sc.USAGE_INPUT_TOKENS, attrs.get(_LEGACY_INPUT_TOKENS))),
+        output_tokens=_int(attrs.get(sc.USAGE_OUTPUT_TOKENS, attrs.get(_LEGACY_OUTPUT_TOKENS))),
+        cache_read_tokens=_int(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),
+        cache_creation_tokens=_int(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS)),
+        reasoning_tokens=_int(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
+        cost=_float(attrs.get(sc.USAGE_COST, attrs.get(sc.OPERATION_COST))) if kind == "model" else None,
+        stream=1 if attrs.get(sc.REQUEST_STREAM) else 0,
+        time_to_first_chunk=_float(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)),
+        service=_str(service),
+    )

@@ -1,0 +1,265 @@
+"""The dashboard's routes, once, served two ways: a stdlib HTTP server (``agentmetrics serve``) and an ASGI app
+that mounts into a user's FastAPI/Starlette app (``app.mount("/agentmetrics", dashboard_app())``).
+
+Routes: ``/`` (the HTML page), ``/api/summary``, ``/api/timeseries``, ``/metrics`` (Prometheus text) and
+``/health`` (503 when unhealthy). With a token set, every route asks for it (``Authorization: Bearer <token>``
+or ``?token=``); ``serve`` refuses to listen beyond loopback without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import os
+import threading
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .._config import ConfigError
+from . import render
+from .health import Thresholds
+from .page import page
+from .queries import Filters, summary, timeseries
+from .timeparse import parse_duration
+
+TOKEN_ENV = "AGENTMETRICS_DASHBOARD_TOKEN"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(status, "application/json", json.dumps(data, default=str).encode())
+
+
+def _error(status: int, message: str) -> Response:
+    return _json({"error": message}, status)
+
+
+class Dashboard:
+    """Answers one request at a time from the store; knows nothing about sockets."""
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str] | None = None,
+        *,
+        token: str | None = None,
+        thresholds: Thresholds | None = None,
+        refresh_s: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
+        self.thresholds = thresholds
+        self.refresh_s = refresh_s
+
+    def _authorized(self, query: dict[str, str], headers: dict[str, str]) -> bool:
+        if not self.token:
+            return True
+        given = query.get("token") or ""
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
+        if method not in ("GET", "HEAD"):
+            return _error(405, "only GET is supported")
+        if not self._authorized(query, headers):
+            return _error(401, "this dashboard needs its token: ?token=... or Authorization: Bearer ...")
+        route = path.rstrip("/") or "/"
+        try:
+            filters = _filters(query)
+            if route == "/":
+                data = summary(self.store, filters, self.thresholds)
+                series = timeseries(self.store, filters, bucket=_bucket(filters))
+                body = page(data, series, refresh_s=self.refresh_s, query=query)
+                return Response(200, "text/html; charset=utf-8", body.encode())
+            if route == "/api/summary":
+                return _json(summary(self.store, filters, self.thresholds).to_dict())
+            if route == "/api/timeseries":
+                bucket = query.get("bucket") or _bucket(filters)
+                return _json([vars_of(p) for p in timeseries(self.store, filters, bucket=bucket)])
+            if route == "/metrics":
+                text = render.to_prometheus(summary(self.store, filters, self.thresholds))
+                return Response(200, "text/plain; version=0.0.4; charset=utf-8", text.encode())
+            if route == "/health":
+                s = summary(self.store, filters, self.thresholds, recent=0)
+                body_data = {
+                    "status": s.health.status,
+                    "alerts": [vars_of(a) for a in s.health.alerts],
+                    "uptime_s": s.uptime_s,
+                    "calls": s.overall.calls,
+                    "active_calls": s.active_calls,
+                }
+                return _json(body_data, 503 if s.health.status == "unhealthy" else 200)
+        except FileNotFoundError as error:
+            return _error(404, str(error))
+        except ValueError as error:
+            return _error(400, str(error))
+        return _error(404, f"no route {path}; try /, /api/summary, /api/timeseries, /metrics or /health")
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def _filters(query: dict[str, str]) -> Filters:
+    since = query.get("since")
+    return Filters(
+        since=parse_duration(since) if since and since != "all" else None,
+        model=query.get("model") or None,
+        agent=query.get("agent") or None,
+        provider=query.get("provider") or None,
+        service=query.get("service") or None,
+    )
+
+
+def _bucket(filters: Filters) -> str:
+    return "hour" if filters.since is not None and filters.since > 6 * 3600 else "minute"
+
+
+def _query(raw: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
+
+
+# ---- ASGI -------------------------------------------------------------------------------------------------------
+
+
+def dashboard_app(
+    store: str | os.PathLike[str] | None = None,
+    *,
+    token: str | None = None,
+    thresholds: Thresholds | None = None,
+    refresh_s: float = 5.0,
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An ASGI app with the dashboard's routes, for ``app.mount("/agentmetrics", dashboard_app())`` in FastAPI or
+    Starlette. Store reads run in a worker thread so the event loop never waits on the disk."""
+    dashboard = Dashboard(store, token=token, thresholds=thresholds, refresh_s=refresh_s)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        root = scope.get("root_path", "")
+        path = scope["path"]
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if path == "" and root:
+            # Relative links in the page need the trailing slash.
+            await _send(send, Response(307, "text/plain", b"", (("location", root + "/"),)))
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        query = _query(scope.get("query_string", b"").decode("latin-1"))
+        response = await asyncio.to_thread(dashboard.handle, scope["method"], path or "/", query, headers)
+        await _send(send, response, head=scope["method"] == "HEAD")
+
+    return app
+
+
+async def _send(send: Send, response: Response, head: bool = False) -> None:
+    headers = [
+        (b"content-type", response.content_type.encode()),
+        (b"content-length", str(len(response.body)).encode()),
+        (b"cache-control", b"no-store"),
+        *((k.encode(), v.encode()) for k, v in response.headers),
+    ]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+
+# ---- stdlib server ----------------------------------------------------------------------------------------------
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class DashboardServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{text}]" if ":" in text else text
+        return f"http://{shown}:{port}/"
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="agentmetrics-dashboard", daemon=True)
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: DashboardServer
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's naming)
+        self._answer()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer(head=True)
+
+    def _answer(self, head: bool = False) -> None:
+        parts = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = self.server.dashboard.handle("GET", parts.path, _query(parts.query), headers)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.send_header("Cache-Control", "no-store")
+        for key, value in response.headers:
+            self.send_header(key, value)
+        self.end_headers()
+        if not head:
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the stdlib's signature)
+        pass
+
+
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    store: str | os.PathLike[str] | None = None,
+    *,
+    token: str | None = None,
+    thresholds: Thresholds | None = None,
+    refresh_s: float = 5.0,
+) -> DashboardServer:
+    """The dashboard on ``host:port`` (port 0 picks a free one). Beyond loopback a token is required."""
+    dashboard = Dashboard(store, token=token, thresholds=thresholds, refresh_s=refresh_s)
+    if not _is_loopback(host) and not dashboard.token:
+        raise ConfigError(
+            f"serving the dashboard on {host} exposes your usage data; set a token with --token or {TOKEN_ENV}"
+        )
+    return DashboardServer(host, port, dashboard)

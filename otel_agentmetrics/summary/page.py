@@ -1,0 +1,228 @@
+"""The dashboard page: one HTML document, CSS, JS and SVG charts inline (no CDN: it works offline).
+
+The first data is embedded in the page and drawn by the same script that later refreshes it from
+``api/summary`` and ``api/timeseries``, so there is one rendering path and the page is complete on first paint.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from urllib.parse import urlencode
+
+from .stats import Point, Summary
+
+_WINDOWS = (("15m", "15 min"), ("1h", "1 hour"), ("24h", "24 hours"), ("7d", "7 days"), ("all", "all"))
+
+
+def _embed(data: object) -> str:
+    # "</script>" inside a string must not end the script element.
+    return json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def page(s: Summary, series: list[Point], *, refresh_s: float, query: dict[str, str]) -> str:
+    current = query.get("since", "all")
+    keep = {k: v for k, v in query.items() if k in ("token", "model", "agent", "provider", "service")}
+    links = " ".join(
+        f'<a class="win{" on" if value == current else ""}" href="?{html.escape(urlencode({**keep, "since": value}))}">'
+        f"{label}</a>"
+        for value, label in _WINDOWS
+    )
+    data = {
+        "summary": s.to_dict(),
+        "series": [{k: getattr(p, k) for k in p.__slots__} for p in series],
+        "query": query,
+        "refresh": refresh_s,
+    }
+    return _TEMPLATE.replace("__WINDOWS__", links).replace("__DATA__", _embed(data))
+
+
+_TEMPLATE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>agentmetrics dashboard</title>
+<style>
+:root { --bg:#f6f7f9; --card:#fff; --ink:#1d2330; --muted:#6b7385; --line:#e3e6ec; --accent:#3b6fe0;
+        --ok:#1f9d55; --warn:#d98a00; --bad:#d64545; }
+* { box-sizing:border-box; }
+body { margin:0; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; background:var(--bg);
+       color:var(--ink); }
+header { display:flex; align-items:center; gap:16px; padding:14px 24px; background:var(--card);
+         border-bottom:1px solid var(--line); flex-wrap:wrap; }
+header h1 { font-size:18px; margin:0; font-weight:650; }
+.badge { padding:3px 10px; border-radius:999px; font-weight:600; font-size:12px; letter-spacing:.04em; color:#fff; }
+.badge.healthy { background:var(--ok); } .badge.degraded { background:var(--warn); }
+.badge.unhealthy { background:var(--bad); }
+.meta { color:var(--muted); font-size:12px; }
+.wins { margin-left:auto; display:flex; gap:4px; }
+.win { padding:4px 10px; border:1px solid var(--line); border-radius:6px; color:var(--ink); text-decoration:none;
+       font-size:12px; background:var(--card); }
+.win.on { background:var(--accent); color:#fff; border-color:var(--accent); }
+main { padding:18px 24px 40px; max-width:1400px; margin:0 auto; }
+.kpis { display:grid; grid-template-columns:repeat(auto-fit,minmax(160px,1fr)); gap:12px; }
+.kpi { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px; }
+.kpi .label { color:var(--muted); font-size:12px; text-transform:uppercase; letter-spacing:.05em; }
+.kpi .value { font-size:24px; font-weight:650; margin-top:2px; }
+.kpi .sub { color:var(--muted); font-size:12px; }
+.grid2 { display:grid; grid-template-columns:1fr 1fr; gap:12px; margin-top:12px; }
+@media (max-width:900px) { .grid2 { grid-template-columns:1fr; } }
+section { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:12px 14px;
+          margin-top:12px; overflow-x:auto; }
+section h2 { font-size:14px; margin:0 0 8px; }
+table { border-collapse:collapse; width:100%; font-size:13px; }
+th, td { text-align:right; padding:5px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
+th { color:var(--muted); font-weight:600; font-size:12px; }
+th:first-child, td:first-child { text-align:left; }
+td.msg { text-align:left; white-space:normal; color:var(--muted); }
+.empty { color:var(--muted); font-size:13px; }
+.alert { padding:8px 10px; border-radius:8px; margin:4px 0; }
+.alert.warning { background:#fff5e0; border:1px solid #f3d08a; }
+.alert.critical { background:#fdeaea; border:1px solid #f0b4b4; }
+.fail { color:var(--bad); font-weight:600; } .okc { color:var(--ok); }
+svg text { font-size:11px; fill:var(--muted); }
+</style>
+</head>
+<body>
+<header>
+  <h1>agentmetrics</h1>
+  <span id="health" class="badge"></span>
+  <span class="meta" id="meta"></span>
+  <nav class="wins">__WINDOWS__</nav>
+</header>
+<main>
+  <div class="kpis" id="kpis"></div>
+  <div id="alerts"></div>
+  <div class="grid2">
+    <section><h2>Cost over time</h2><div id="chart-cost"></div></section>
+    <section><h2>Model calls and errors over time</h2><div id="chart-calls"></div></section>
+  </div>
+  <section id="models"></section>
+  <div class="grid2">
+    <section id="tools"></section>
+    <section id="agents"></section>
+  </div>
+  <section id="providers"></section>
+  <section id="endpoints"></section>
+  <section id="runs"></section>
+  <section id="errors"></section>
+</main>
+<script>
+const DATA = __DATA__;
+const $ = (id) => document.getElementById(id);
+const esc = (v) => String(v == null ? "" : v).replace(/[&<>"']/g,
+  (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
+const num = (n) => (n || 0).toLocaleString("en-US");
+const money = (v) => v == null ? "-" : v === 0 ? "$0" : v < 1 ? "$" + v.toFixed(4) : "$" + v.toFixed(2);
+const pct = (v) => v == null ? "-" : (v * 100).toFixed(1) + "%";
+function dur(s) {
+  if (s == null) return "-";
+  if (s < 1) return Math.round(s * 1000) + "ms";
+  if (s < 60) return s.toFixed(1) + "s";
+  const m = Math.floor(s / 60); if (m < 60) return m + "m " + Math.floor(s % 60) + "s";
+  const h = Math.floor(m / 60); if (h < 24) return h + "h " + (m % 60) + "m";
+  return Math.floor(h / 24) + "d " + (h % 24) + "h";
+}
+const when = (t) => new Date(t * 1000).toLocaleString();
+function table(rows, cols) {
+  if (!rows.length) return '<p class="empty">Nothing recorded yet.</p>';
+  return "<table><thead><tr>" + cols.map((c) => "<th>" + esc(c[0]) + "</th>").join("") +
+    "</tr></thead><tbody>" + rows.map((r) => "<tr>" + cols.map((c) => {
+      const cls = c[2] ? ' class="' + c[2] + '"' : "";
+      return "<td" + cls + ">" + c[1](r) + "</td>";
+    }).join("") + "</tr>").join("") + "</tbody></table>";
+}
+function groupCols(label, runs, usage) {
+  const cols = [[label, (r) => esc(r.name)], [runs, (r) => num(r.calls)],
+    ["failed", (r) => r.failed ? '<span class="fail">' + num(r.failed) + "</span>" : "0"],
+    ["success", (r) => pct(r.success_rate)], ["avg", (r) => dur(r.avg_s)], ["p50", (r) => dur(r.p50_s)],
+    ["p95", (r) => dur(r.p95_s)], ["p99", (r) => dur(r.p99_s)]];
+  if (usage) cols.push(["input tok", (r) => num(r.input_tokens)], ["cached", (r) => num(r.cached_tokens)],
+    ["output tok", (r) => num(r.output_tokens)], ["cost", (r) => money(r.cost_usd)]);
+  return cols;
+}
+function section(id, title, body) { $(id).innerHTML = "<h2>" + esc(title) + "</h2>" + body; }
+function chart(points, series, fmt) {
+  const W = 600, H = 180, L = 56, B = 22, T = 8;
+  if (!points.length) return '<p class="empty">No data in this window.</p>';
+  const max = Math.max(1e-12, ...points.map((p) => Math.max(...series.map((s) => s.value(p)))));
+  const bw = (W - L - 4) / points.length;
+  let out = '<svg viewBox="0 0 ' + W + " " + H + '" width="100%" role="img">';
+  for (let i = 0; i <= 4; i++) {
+    const y = T + (H - T - B) * (1 - i / 4);
+    out += '<line x1="' + L + '" x2="' + W + '" y1="' + y + '" y2="' + y + '" stroke="#e3e6ec"/>' +
+      '<text x="' + (L - 6) + '" y="' + (y + 4) + '" text-anchor="end">' + fmt(max * i / 4) + "</text>";
+  }
+  series.forEach((s, si) => {
+    points.forEach((p, i) => {
+      const v = s.value(p); if (!v) return;
+      const h = (H - T - B) * v / max, w = Math.max(1, bw / series.length - 1);
+      out += '<rect x="' + (L + 2 + i * bw + si * w) + '" y="' + (H - B - h) + '" width="' + w + '" height="' +
+        h + '" fill="' + s.color + '"><title>' + esc(new Date(p.t * 1000).toLocaleTimeString()) + ": " +
+        esc(fmt(v)) + "</title></rect>";
+    });
+  });
+  const ticks = [0, Math.floor(points.length / 2), points.length - 1];
+  ticks.forEach((i) => {
+    const d = new Date(points[i].t * 1000);
+    const label = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    out += '<text x="' + (L + 2 + i * bw) + '" y="' + (H - 6) + '">' + esc(label) + "</text>";
+  });
+  const legend = series.map((s) => '<tspan fill="' + s.color + '">■ </tspan>' + esc(s.name)).join("  ");
+  return out + '<text x="' + (W - 4) + '" y="' + (T + 10) + '" text-anchor="end">' + legend + "</text></svg>";
+}
+function draw(data) {
+  const s = data.summary, o = s.overall;
+  const badge = $("health"); badge.className = "badge " + s.health.status;
+  badge.textContent = s.health.status.toUpperCase();
+  $("meta").textContent = "uptime " + (s.uptime_s == null ? "-" : dur(s.uptime_s)) + " · updated " +
+    new Date(s.generated_at * 1000).toLocaleTimeString() + " · " + s.store;
+  const kpi = (label, value, sub) => '<div class="kpi"><div class="label">' + esc(label) +
+    '</div><div class="value">' + value + '</div><div class="sub">' + (sub || "") + "</div></div>";
+  $("kpis").innerHTML = [
+    kpi("Model calls", num(o.calls), num(o.successful) + " ok · " + num(o.failed) + " failed · " +
+      num(s.active_calls) + " in flight"),
+    kpi("Success rate", pct(o.success_rate), ""),
+    kpi("Latency p95", dur(o.p95_s), "avg " + dur(o.avg_s) + " · p50 " + dur(o.p50_s) + " · p99 " + dur(o.p99_s)),
+    kpi("Tokens", num(o.input_tokens + o.output_tokens), num(o.input_tokens) + " in (" + num(o.cached_tokens) +
+      " cached) · " + num(o.output_tokens) + " out"),
+    kpi("Cost", money(o.cost_usd), o.unpriced_calls ? o.unpriced_calls + " calls unpriced" : ""),
+    kpi("Models", num(s.models_used.length), esc(s.models_used.join(", "))),
+  ].join("");
+  $("alerts").innerHTML = s.health.alerts.map((a) => '<div class="alert ' + esc(a.severity) + '"><b>' +
+    esc(a.severity.toUpperCase()) + "</b> " + esc(a.message) + "</div>").join("");
+  $("chart-cost").innerHTML = chart(data.series, [{name: "USD", color: "#3b6fe0", value: (p) => p.cost_usd}],
+    (v) => "$" + (v < 0.01 ? v.toFixed(4) : v.toFixed(2)));
+  $("chart-calls").innerHTML = chart(data.series, [
+    {name: "calls", color: "#7aa2f7", value: (p) => p.calls},
+    {name: "errors", color: "#d64545", value: (p) => p.failed}], (v) => v.toFixed(v < 10 ? 1 : 0));
+  section("models", "Models", table(s.by_model, groupCols("model", "calls", true)));
+  section("providers", "Providers", table(s.by_provider, groupCols("provider", "calls", true)));
+  section("tools", "Tools", table(s.by_tool, groupCols("tool", "runs", false)));
+  section("agents", "Agents", table(s.by_agent, groupCols("agent", "runs", true)));
+  section("endpoints", "Endpoints", table(s.by_endpoint, groupCols("endpoint", "requests", true)));
+  section("runs", "Recent runs", table(s.recent_runs, [["started", (r) => esc(when(r.started_at))],
+    ["run", (r) => esc(r.kind + " " + r.name)],
+    ["status", (r) => r.ok ? '<span class="okc">ok</span>' : '<span class="fail">' + esc(r.error_type) + "</span>"],
+    ["duration", (r) => dur(r.duration_s)], ["model calls", (r) => num(r.model_calls)],
+    ["tools", (r) => num(r.tool_calls)], ["tokens", (r) => num(r.input_tokens + r.output_tokens)],
+    ["cost", (r) => money(r.cost_usd)]]));
+  section("errors", "Recent errors", table(s.recent_errors, [["at", (e) => esc(when(e.at))],
+    ["where", (e) => esc(e.kind + " " + e.name)], ["error", (e) => '<span class="fail">' + esc(e.error_type) +
+    "</span>"], ["message", (e) => esc(e.message), "msg"]]));
+}
+async function refresh() {
+  const q = new URLSearchParams(DATA.query).toString();
+  try {
+    const [summary, series] = await Promise.all([
+      fetch("api/summary?" + q).then((r) => r.json()), fetch("api/timeseries?" + q).then((r) => r.json())]);
+    if (!summary.error) draw({summary, series});
+  } catch (e) { $("meta").textContent = "refresh failed: " + e; }
+}
+draw(DATA);
+if (DATA.refresh > 0) setInterval(refresh, DATA.refresh * 1000);
+</script>
+</body>
+</html>
+"""

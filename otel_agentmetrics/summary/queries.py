@@ -1,0 +1,285 @@
+"""The summary API: read the store and return plain data (``Summary``, ``Point`` ...), nothing rendered.
+
+A model call belongs to the agent run whose span encloses it in the same trace (or whose name it carries as
+``gen_ai.agent.name``), and to the endpoint (``http.route``) of the web request span of its trace.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from . import store
+from .health import Thresholds, evaluate
+from .stats import ErrorEntry, Health, Point, Run, Stats, Summary, timing, usage
+
+_LIVE_WRITER_S = 300.0
+"""A writer seen within this many seconds counts as running (uptime, calls in flight)."""
+
+
+@dataclass(slots=True)
+class Filters:
+    """What to summarise: a time window (seconds back from now) and optional model/agent/provider/service."""
+
+    since: float | None = None
+    model: str | None = None
+    agent: str | None = None
+    provider: str | None = None
+    service: str | None = None
+
+    def describe(self) -> dict[str, str]:
+        pairs = (
+            ("since_s", self.since),
+            ("model", self.model),
+            ("agent", self.agent),
+            ("provider", self.provider),
+            ("service", self.service),
+        )
+        return {k: str(v) for k, v in pairs if v is not None}
+
+
+def _load(conn: sqlite3.Connection, kind: str, since_ns: int | None, service: str | None) -> list[dict[str, Any]]:
+    where = ["kind = ?"]
+    params: list[Any] = [kind]
+    if since_ns is not None:
+        where.append("end_ns >= ?")
+        params.append(since_ns)
+    if service is not None:
+        where.append("service = ?")
+        params.append(service)
+    rows = store.rows_from(conn.execute(f"SELECT * FROM spans WHERE {' AND '.join(where)} ORDER BY end_ns", params))
+    for row in rows:
+        row["model"] = row["response_model"] or row["request_model"] or "unknown"
+    return rows
+
+
+def _grouped(
+    rows: Iterable[dict[str, Any]], key: Callable[[dict[str, Any]], str | None]
+) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        name = key(row)
+        if name is not None:
+            groups[name].append(row)
+    return groups
+
+
+def _inside(row: dict[str, Any], run: dict[str, Any]) -> bool:
+    return run["start_ns"] <= row["start_ns"] and row["end_ns"] <= run["end_ns"] and row is not run
+
+
+def _enclosed(runs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """For each run (by span id), the rows of its trace that ran inside it: nested runs count in every
+    enclosing run, as the agent roll-up attributes do."""
+    by_trace = _grouped(rows, lambda r: r["trace_id"])
+    return {run["span_id"]: [r for r in by_trace.get(run["trace_id"], ()) if _inside(r, run)] for run in runs}
+
+
+def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return list({(r["trace_id"], r["span_id"]): r for r in rows}.values())
+
+
+class _Data:
+    """The rows of one window, loaded once, filtered, and joined to their agent runs and web requests."""
+
+    def __init__(self, conn: sqlite3.Connection, f: Filters, since_ns: int | None) -> None:
+        calls = _load(conn, "model", since_ns, f.service)
+        tools = _load(conn, "tool", since_ns, f.service)
+        agents = _load(conn, "agent", since_ns, f.service)
+        requests = _load(conn, "request", since_ns, f.service)
+        if f.model is not None:
+            calls = [r for r in calls if f.model in (r["request_model"], r["response_model"])]
+        if f.provider is not None:
+            calls = [r for r in calls if r["provider"] == f.provider]
+        if f.agent is not None:
+            agents = [r for r in agents if (r["agent_name"] or r["name"]) == f.agent]
+            runs_calls = _enclosed(agents, calls)
+            runs_tools = _enclosed(agents, tools)
+            calls = _unique([r for r in calls if r["agent_name"] == f.agent] + _flat(runs_calls))
+            tools = _unique([r for r in tools if r["agent_name"] == f.agent] + _flat(runs_tools))
+            requests = []
+        route_of = {r["trace_id"]: r["route"] for r in sorted(requests, key=lambda r: -r["start_ns"])}
+        for row in calls:
+            row["endpoint"] = route_of.get(row["trace_id"])
+        self.calls, self.tools, self.agents, self.requests = calls, tools, agents, requests
+        self.run_calls = _enclosed(agents + requests, calls)
+        self.run_tools = _enclosed(agents + requests, tools)
+
+    def agent_calls(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return _unique(c for run in runs for c in self.run_calls.get(run["span_id"], ()))
+
+
+def _flat(groups: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [row for rows in groups.values() for row in rows]
+
+
+def _stats(name: str, timed: list[dict[str, Any]], calls: list[dict[str, Any]]) -> Stats:
+    return usage(timing(Stats(name=name), timed), calls)
+
+
+def _by_cost_then_count(items: Iterable[Stats]) -> list[Stats]:
+    return sorted(items, key=lambda s: (-s.cost_usd, -s.calls, s.name))
+
+
+def _since_ns(seconds: float | None, now: float) -> int | None:
+    return None if seconds is None else int((now - seconds) * 1e9)
+
+
+def summary(
+    path: str | os.PathLike[str] | None = None,
+    filters: Filters | None = None,
+    thresholds: Thresholds | None = None,
+    *,
+    recent: int = 20,
+    now: float | None = None,
+) -> Summary:
+    """Summarise the store at ``path`` (default: the store ``instrument()`` writes to)."""
+    f = filters or Filters()
+    now = time.time() if now is None else now
+    conn = store.connect(path, create=False)
+    try:
+        data = _Data(conn, f, _since_ns(f.since, now))
+        uptime, active, dropped = _writers(conn, now, f.service)
+        health = health_of(conn, f, thresholds or Thresholds.from_env(), now)
+    finally:
+        conn.close()
+    calls = data.calls
+    agents = _grouped(data.agents, lambda r: r["agent_name"] or r["name"])
+    return Summary(
+        generated_at=now,
+        store=str(store.resolve_path(path)),
+        since=f.since,
+        uptime_s=uptime,
+        active_calls=active,
+        dropped_spans=dropped,
+        overall=_stats("all", calls, calls),
+        models_used=sorted({r["model"] for r in calls}),
+        by_model=_by_cost_then_count(_stats(k, v, v) for k, v in _grouped(calls, lambda r: r["model"]).items()),
+        by_provider=_by_cost_then_count(
+            _stats(k, v, v) for k, v in _grouped(calls, lambda r: r["provider"] or "unknown").items()
+        ),
+        by_tool=_by_cost_then_count(
+            _stats(k, v, []) for k, v in _grouped(data.tools, lambda r: r["tool_name"] or r["name"]).items()
+        ),
+        by_agent=_by_cost_then_count(_stats(k, v, data.agent_calls(v)) for k, v in agents.items()),
+        by_endpoint=_by_cost_then_count(
+            _stats(k, v, data.agent_calls(v)) for k, v in _grouped(data.requests, lambda r: r["route"]).items()
+        ),
+        recent_runs=_recent_runs(data, recent),
+        recent_errors=_recent_errors(data, recent),
+        health=health,
+        filters=f.describe(),
+    )
+
+
+def _writers(conn: sqlite3.Connection, now: float, service: str | None) -> tuple[float | None, int, int]:
+    live_ns = int((now - _LIVE_WRITER_S) * 1e9)
+    sql = "SELECT MIN(started_ns), SUM(active_calls) FROM writers WHERE seen_ns >= ?"
+    params: list[Any] = [live_ns]
+    if service is not None:
+        sql += " AND service = ?"
+        params.append(service)
+    started, active = conn.execute(sql, params).fetchone()
+    dropped = conn.execute("SELECT COALESCE(SUM(dropped_spans), 0) FROM writers").fetchone()[0]
+    uptime = max(0.0, now - started / 1e9) if started is not None else None
+    return uptime, int(active or 0), int(dropped)
+
+
+def health_of(conn: sqlite3.Connection, f: Filters, thresholds: Thresholds, now: float) -> Health:
+    """Alerts over the recent window (error rate, latency, failures) and over the budget window (spend)."""
+    longest = max(thresholds.window_s, thresholds.budget_window_s)
+    rows = _Data(conn, f, _since_ns(longest, now)).calls
+    recent_ns = (now - thresholds.window_s) * 1e9
+    budget_ns = (now - thresholds.budget_window_s) * 1e9
+    recent = [r for r in rows if r["end_ns"] >= recent_ns]
+    spend = sum(r["cost"] or 0.0 for r in rows if r["end_ns"] >= budget_ns)
+    return evaluate(timing(Stats(), recent), spend, thresholds)
+
+
+def _recent_runs(data: _Data, limit: int) -> list[Run]:
+    candidates = sorted(data.agents + data.requests, key=lambda r: r["end_ns"], reverse=True)[:limit]
+    runs = []
+    for run in candidates:
+        calls = data.run_calls.get(run["span_id"], [])
+        tools = data.run_tools.get(run["span_id"], [])
+        is_agent = run["kind"] == "agent"
+        runs.append(
+            Run(
+                kind=run["kind"],
+                name=(run["agent_name"] or run["name"]) if is_agent else run["route"],
+                trace_id=run["trace_id"],
+                started_at=run["start_ns"] / 1e9,
+                duration_s=run["duration_s"],
+                ok=bool(run["ok"]),
+                error_type=run["error_type"],
+                model_calls=len(calls),
+                tool_calls=len(tools),
+                input_tokens=sum(c["input_tokens"] or 0 for c in calls),
+                output_tokens=sum(c["output_tokens"] or 0 for c in calls),
+                cost_usd=sum(c["cost"] or 0.0 for c in calls),
+            )
+        )
+    return runs
+
+
+def _recent_errors(data: _Data, limit: int) -> list[ErrorEntry]:
+    failed = [r for rows in (data.calls, data.tools, data.agents, data.requests) for r in rows if not r["ok"]]
+    failed.sort(key=lambda r: r["end_ns"], reverse=True)
+    names = {"model": "model", "tool": "tool_name", "agent": "agent_name", "request": "route"}
+    return [
+        ErrorEntry(
+            at=r["end_ns"] / 1e9,
+            kind=r["kind"],
+            name=r[names[r["kind"]]] or r["name"],
+            error_type=r["error_type"] or "error",
+            message=r["error_message"],
+            trace_id=r["trace_id"],
+        )
+        for r in failed[:limit]
+    ]
+
+
+def timeseries(
+    path: str | os.PathLike[str] | None = None,
+    filters: Filters | None = None,
+    *,
+    bucket: str = "minute",
+    now: float | None = None,
+) -> list[Point]:
+    """Model calls per minute or hour (calls, failures, tokens, dollars, mean latency), oldest first, with empty
+    buckets filled so charts have an even time axis. Without a window: the last 60 buckets."""
+    if bucket not in ("minute", "hour"):
+        raise ValueError(f"bucket={bucket!r}; use 'minute' or 'hour'")
+    step = 60.0 if bucket == "minute" else 3600.0
+    f = filters or Filters()
+    now = time.time() if now is None else now
+    span = f.since if f.since is not None else step * 59
+    span = min(span, step * 24 * 60)  # at most 1440 buckets
+    conn = store.connect(path, create=False)
+    try:
+        calls = _Data(conn, f, _since_ns(span, now)).calls
+    finally:
+        conn.close()
+    first = (now - span) // step * step
+    points = {first + i * step: Point(t=first + i * step) for i in range(int((now - first) // step) + 1)}
+    totals: dict[float, float] = defaultdict(float)
+    for row in calls:
+        key = row["end_ns"] / 1e9 // step * step
+        point = points.get(key)
+        if point is None:
+            continue
+        point.calls += 1
+        point.failed += 0 if row["ok"] else 1
+        point.input_tokens += row["input_tokens"] or 0
+        point.output_tokens += row["output_tokens"] or 0
+        point.cost_usd += row["cost"] or 0.0
+        totals[key] += row["duration_s"]
+    for key, point in points.items():
+        if point.calls:
+            point.avg_s = totals[key] / point.calls
+    return [points[k] for k in sorted(points)]

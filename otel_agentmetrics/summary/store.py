@@ -1,0 +1,193 @@
+"""The local store: one SQLite file that every instrumented process on the host appends to.
+
+SQLite in WAL mode lets readers (the report, the dashboard) run while writers append, and a busy timeout plus
+a few retries lets several processes write at once without losing rows. Each span is one row keyed by
+``(trace_id, span_id)``, so a retried batch never counts twice.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RETENTION = 30 * 86400.0
+"""Rows older than this (seconds) are deleted by writers: 30 days."""
+
+_FILE_NAME = "spans.sqlite3"
+_BUSY_TIMEOUT_MS = 5000
+
+
+def default_store_path() -> Path:
+    """``AGENTMETRICS_STORE`` if set, else a per-user data directory, so ``agentmetrics report`` finds the data
+    from any working directory: ``$XDG_DATA_HOME/otel-agentmetrics`` (``~/.local/share/...``) on Linux,
+    ``~/Library/Application Support/otel-agentmetrics`` on macOS, ``%LOCALAPPDATA%\\otel-agentmetrics`` on Windows.
+    """
+    configured = os.environ.get("AGENTMETRICS_STORE")
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "otel-agentmetrics" / _FILE_NAME
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    return Path(path).expanduser() if path else default_store_path()
+
+
+@dataclass(slots=True)
+class SpanRow:
+    """One stored span: a model call, a tool run, an agent run, or a web request (for per-endpoint stats)."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    kind: str  # "model" | "tool" | "agent" | "request"
+    name: str
+    start_ns: int
+    end_ns: int
+    duration_s: float
+    ok: int
+    error_type: str | None = None
+    error_message: str | None = None
+    operation: str | None = None
+    provider: str | None = None
+    request_model: str | None = None
+    response_model: str | None = None
+    tool_name: str | None = None
+    agent_name: str | None = None
+    route: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_creation_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: float | None = None
+    stream: int = 0
+    time_to_first_chunk: float | None = None
+    service: str | None = None
+
+
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SpanRow))
+_TYPES = {
+    "start_ns": "INTEGER NOT NULL",
+    "end_ns": "INTEGER NOT NULL",
+    "duration_s": "REAL NOT NULL",
+    "ok": "INTEGER NOT NULL",
+    "stream": "INTEGER NOT NULL DEFAULT 0",
+    "cost": "REAL",
+    "time_to_first_chunk": "REAL",
+}
+_INT_COLUMNS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens"}
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS spans (
+    {", ".join(f"{c} {_TYPES.get(c, 'INTEGER' if c in _INT_COLUMNS else 'TEXT')}" for c in COLUMNS)},
+    PRIMARY KEY (trace_id, span_id)
+);
+CREATE INDEX IF NOT EXISTS spans_by_time ON spans (kind, end_ns);
+CREATE INDEX IF NOT EXISTS spans_by_trace ON spans (trace_id, kind);
+CREATE TABLE IF NOT EXISTS writers (
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    service TEXT,
+    started_ns INTEGER NOT NULL,
+    seen_ns INTEGER NOT NULL,
+    active_calls INTEGER NOT NULL DEFAULT 0,
+    dropped_spans INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (host, pid, started_ns)
+);
+"""
+
+_INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout_s: float = _BUSY_TIMEOUT_MS / 1000
+) -> sqlite3.Connection:
+    """Open the store (creating the file and schema when ``create``), in WAL mode with a busy timeout."""
+    target = resolve_path(path)
+    if create:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    elif not target.exists():
+        raise FileNotFoundError(f"no agentmetrics store at {target}; run an instrumented program first")
+    conn = sqlite3.connect(target, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+    if create:
+        with_retries(lambda: _init(conn))
+    return conn
+
+
+def _init(conn: sqlite3.Connection) -> None:
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(SCHEMA)
+
+
+def is_busy(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+def with_retries(action: Any, attempts: int = 4) -> Any:
+    """Run ``action`` again when another process holds the lock past the busy timeout."""
+    for attempt in range(attempts):
+        try:
+            return action()
+        except sqlite3.OperationalError as error:
+            if not is_busy(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    return None
+
+
+def insert(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
+    """Append rows in one transaction (all or nothing, so a retry cannot half-write a batch)."""
+    values = [tuple(getattr(row, c) for c in COLUMNS) for row in rows]
+
+    def write() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_INSERT, values)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    with_retries(write)
+
+
+def record_writer(
+    conn: sqlite3.Connection, host: str, pid: int, service: str | None, started_ns: int, active: int, dropped: int
+) -> None:
+    """The writing process's heartbeat: uptime, calls in flight and dropped spans come from here."""
+    conn.execute(
+        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE SET "
+        "seen_ns = excluded.seen_ns, active_calls = excluded.active_calls, dropped_spans = excluded.dropped_spans, "
+        "service = excluded.service",
+        (host, pid, service, started_ns, time.time_ns(), active, dropped),
+    )
+
+
+def purge(conn: sqlite3.Connection, retention_s: float) -> int:
+    """Delete rows that ended more than ``retention_s`` seconds ago; returns how many."""
+    cutoff = time.time_ns() - int(retention_s * 1e9)
+    deleted = conn.execute("DELETE FROM spans WHERE end_ns < ?", (cutoff,)).rowcount
+    conn.execute("DELETE FROM writers WHERE seen_ns < ?", (cutoff,))
+    return int(deleted)
+
+
+def rows_from(cursor: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
+    return [dict(row) for row in cursor]
