@@ -1,0 +1,120 @@
+"""OpenAI Agents SDK: a real ``Runner.run`` whose model calls go through the real ``openai`` client to the
+recorded two-step tool loop (the model asks for two ``get_current_weather`` calls, then answers)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+agents = pytest.importorskip("agents")
+
+from agents import Agent, OpenAIChatCompletionsModel, RunConfig, Runner, function_tool  # noqa: E402
+
+import otel_agentmetrics as agentmetrics  # noqa: E402
+from otel_agentmetrics.instrumentors.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
+
+from .scope_kit import TOOL_LOOP_IDS, PerMillionPricer, by_name, openai_client, point_map, scoped_telemetry  # noqa: E402
+
+WEATHER = {"Seattle, WA": "50 degrees and raining", "San Francisco, CA": "70 degrees and sunny"}
+PRICER = PerMillionPricer(0.15, 0.60)  # gpt-4o-mini's published per-million prices
+
+
+@function_tool
+def get_current_weather(location: str) -> str:
+    """Current weather for a city."""
+    return WEATHER[location]
+
+
+@function_tool
+def get_current_weather_broken(location: str) -> str:
+    """Current weather for a city (fails)."""
+    raise ConnectionError("weather service down")
+
+
+def weather_agent(tool) -> Agent:
+    client = openai_client(async_=True)
+    tool.name = "get_current_weather"  # the name the recorded model asks for
+    return Agent(
+        name="weather",
+        instructions="You're a helpful assistant.",
+        model=OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=client),
+        tools=[tool],
+    )
+
+
+@pytest.fixture
+def sdk(otel):
+    with scoped_telemetry(otel, PRICER, capture="true") as telemetry:
+        instrumentor = OpenAIAgentsInstrumentor()
+        instrumentor.instrument(telemetry=telemetry)
+        yield otel
+        instrumentor.uninstrument()
+
+
+def run(agent: Agent) -> str:
+    async def go() -> str:
+        with agentmetrics.agent("weather") as _:
+            result = await Runner.run(
+                agent,
+                "What's the weather in Seattle and San Francisco today?",
+                run_config=RunConfig(tracing_disabled=True),
+            )
+        return str(result.final_output)
+
+    return asyncio.run(go())
+
+
+def test_runner_tool_calls_are_spans_linked_to_the_model_call(sdk):
+    answer = run(weather_agent(get_current_weather))
+    assert "Seattle" in answer
+    spans = sdk.finished()
+    (agent_span,) = by_name(spans, "invoke_agent weather")
+    models = sorted(by_name(spans, "chat gpt-4o-mini"), key=lambda s: s.start_time)
+    tools = sorted(
+        by_name(spans, "execute_tool get_current_weather"), key=lambda s: s.attributes["gen_ai.tool.call.id"]
+    )
+    assert len(models) == 2 and len(tools) == 2
+    assert [t.attributes["gen_ai.tool.call.id"] for t in tools] == sorted(TOOL_LOOP_IDS)
+    for tool_span in tools:
+        assert tool_span.parent.span_id == agent_span.context.span_id
+        assert [link.context.span_id for link in tool_span.links] == [models[0].context.span_id]
+        assert tool_span.attributes["gen_ai.tool.description"] == "Current weather for a city."
+        assert tool_span.status.status_code.name == "UNSET"
+    results = {t.attributes["gen_ai.tool.call.arguments"]: t.attributes["gen_ai.tool.call.result"] for t in tools}
+    assert results == {
+        '{"location": "Seattle, WA"}': WEATHER["Seattle, WA"],
+        '{"location": "San Francisco, CA"}': WEATHER["San Francisco, CA"],
+    }
+    attrs = agent_span.attributes
+    assert attrs["agentmetrics.agent.model_calls"] == 2
+    assert attrs["agentmetrics.agent.tool_calls"] == 2
+    assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (174, 76)
+    assert attrs["agentmetrics.agent.cost"] == pytest.approx((174 * 0.15 + 76 * 0.60) / 1e6, rel=1e-12)
+
+
+def test_a_failing_tool_is_an_error_although_the_sdk_answers_the_model(sdk):
+    run(weather_agent(get_current_weather_broken))
+    spans = sdk.finished()
+    tools = by_name(spans, "execute_tool get_current_weather")
+    assert len(tools) == 2
+    for tool_span in tools:
+        assert tool_span.attributes["error.type"] == "ConnectionError"
+        assert tool_span.status.status_code.name == "ERROR"
+        assert "gen_ai.tool.call.result" not in tool_span.attributes
+    (agent_span,) = by_name(spans, "invoke_agent weather")
+    assert agent_span.attributes["agentmetrics.agent.errors"] == 2
+    points = point_map(sdk.metric_points("agentmetrics.tool.duration"))
+    assert points[(("error.type", "ConnectionError"), ("gen_ai.tool.name", "get_current_weather"))].count == 2
+
+
+def test_decorated_function_run_by_the_sdk_has_one_span(sdk):
+    @function_tool(name_override="get_current_weather")
+    @agentmetrics.tool(name="get_current_weather")
+    def weather(location: str) -> str:
+        """Current weather for a city."""
+        return WEATHER[location]
+
+    run(weather_agent(weather))
+    tools = by_name(sdk.finished(), "execute_tool get_current_weather")
+    assert sorted(t.attributes["gen_ai.tool.call.id"] for t in tools) == sorted(TOOL_LOOP_IDS)
