@@ -1,11 +1,11 @@
 """The Anthropic shapes that need more than ``sync_wrapper``: raw responses, stream managers, the SDK's own span.
 
-- ``with_raw_response``/``with_streaming_response`` return an ``APIResponse`` instead of a ``Message``. Its body
-  may still be unread; :class:`SyncRawResponse` ends the call when the user parses, closes or drops it, so the
-  user sees exactly what an uninstrumented client gives and the span still ends once, complete.
-- ``messages.stream(...)`` returns a manager whose ``__enter__`` sends the request. :class:`SyncStreamManager`
-  runs that entry through the shared wrapper and puts our stream proxy under the SDK's ``MessageStream``, so
-  ``text_stream``, ``get_final_message()`` and plain iteration all flow through one proxy.
+- ``with_raw_response``/``with_streaming_response`` return the SDK's ``APIResponse`` instead of a ``Message``,
+  its body perhaps unread. The user keeps that very object; the call ends when it is parsed (the SDK's ``_parse``;
+  a streamed body is wrapped there, so ``.parse()`` caches and returns our proxy), closed, or collected.
+- ``messages.stream(...)`` returns a manager whose entry sends the request. :func:`defer_request` runs that
+  request through the shared wrapper, so the SDK's ``MessageStream`` reads its raw events from our stream proxy
+  and ``text_stream``, ``get_final_message()`` and plain iteration all flow through one proxy.
 - :func:`sdk_span_handoff` replaces the SDK's own call span (anthropic >= 2.12) by our span's context for the calls
   we instrument; see the module docstring of :mod:`otel_agentmetrics.instrumentors.anthropic` for why.
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-import wrapt
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan
 
@@ -78,35 +78,104 @@ def sdk_span_handoff(wrapped: Callable[..., Any], instance: Any, args: Any, kwar
 # -- raw responses ------------------------------------------------------------------------------------------------
 
 
+class _Tracked:
+    """One raw response whose call is not finished yet."""
+
+    __slots__ = ("call", "capture", "accumulate", "proxy", "parsed", "finalizer", "__weakref__")
+
+    def __init__(self, call: Call, capture: bool, accumulate: Accumulate) -> None:
+        self.call = call
+        self.capture = capture
+        self.accumulate = accumulate
+        self.proxy: Any = None
+        self.parsed = False
+        self.finalizer: Any = None
+
+    def end(self) -> None:
+        if self.proxy is not None:
+            self.proxy._self_end()  # the body under a parsed stream is closed: end with what was seen
+        elif not self.call.ended:
+            self.call.end()
+
+
+_pending: weakref.WeakKeyDictionary[Any, _Tracked] = weakref.WeakKeyDictionary()
+
+
 def is_raw_response(result: Any) -> bool:
     return hasattr(result, "http_response") and hasattr(result, "parse")
 
 
-def raw_response(call: Call, result: Any, capture: bool, accumulate: Accumulate, proxy: type[Any]) -> Any:
-    """A raw response whose body was read already is recorded now and returned as it is; else it is proxied."""
-    if not call.record.stream and _record_body(call, result, capture):
-        return result
-    return proxy(result, call, capture, accumulate)
+def track_raw(call: Call, raw: Any, capture: bool, accumulate: Accumulate) -> Any:
+    """Keep the SDK's own response object; its call ends when it is parsed, closed or collected.
+
+    ``with_raw_response`` of a non-streamed call has read the body already: it is parsed now (the SDK caches the
+    result, so the user's ``.parse()`` returns the very same object).
+    """
+    tracked = _Tracked(call, capture, accumulate)
+    _pending[raw] = tracked
+    tracked.finalizer = weakref.finalize(raw, tracked.end)
+    if not call.record.stream and _body_read(raw):
+        try:
+            raw.parse()
+        except Exception:
+            tracked.end()  # not ours to report (a post-parser's validation error, say): the user's parse raises it
+    return raw
 
 
-def _record_body(call: Call, result: Any, capture: bool) -> bool:
-    """Fill and end the call from an already-read JSON body; False when the body is unread (or not JSON)."""
-    http_response = result.http_response
+def _body_read(raw: Any) -> bool:
     try:
-        body = http_response.content  # raises when the body has not been read
+        raw.http_response.content  # noqa: B018  (raises while the body is unread)
     except Exception:
         return False
-    if call.ended:
-        return True
-    try:
-        data = json.loads(body)
-    except ValueError:
-        call.end()
-        return True
-    if isinstance(data, dict):
-        fill_message(call.record, _Fields(data), capture)
-    call.end()
     return True
+
+
+def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps the SDK's ``_parse`` (sync for both clients): finishes, or starts streaming, a tracked raw call."""
+    tracked = _pending.get(instance) if _pending else None
+    if tracked is None or tracked.parsed or kwargs.get("to") is not None:
+        return wrapped(*args, **kwargs)
+    result = wrapped(*args, **kwargs)
+    tracked.parsed = True
+    call = tracked.call
+    try:
+        if call.record.stream and (hasattr(result, "__next__") or hasattr(result, "__anext__")):
+            # From here the stream proxy owns the call; the user may drop the raw response and keep iterating.
+            tracked.finalizer.detach()
+            proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
+            tracked.proxy = proxy(result, call, tracked.accumulate())
+            return tracked.proxy
+        fill_message(call.record, result, tracked.capture)
+    except Exception:
+        internal_error("reading a raw Anthropic response")
+    call.end()
+    return result
+
+
+def close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps ``APIResponse.close``: leaving ``with_streaming_response``'s block ends the call."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _end(instance)
+
+
+async def async_close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _end(instance)
+
+
+def _end(instance: Any) -> None:
+    tracked = _pending.pop(instance, None) if _pending else None
+    if tracked is not None:
+        tracked.finalizer.detach()
+        if not tracked.call.ended and not tracked.parsed and not tracked.call.record.stream and _body_read(instance):
+            # The user read the bytes themselves (read()/json()): the usage is in the body.
+            with contextlib.suppress(Exception):
+                fill_message(tracked.call.record, _Fields(json.loads(instance.http_response.content)), tracked.capture)
+        tracked.end()
 
 
 class _Fields:
@@ -129,147 +198,34 @@ def _fields(value: Any) -> Any:
     return value
 
 
-class _RawState:
-    """What the sync and async raw-response proxies share: everything but the ``await``."""
-
-    @staticmethod
-    def parsed(proxy: Any, result: Any, stream_proxy: type[Any]) -> Any:
-        call: Call = proxy._self_call
-        if call.ended:
-            return result
-        try:
-            if hasattr(result, "__next__") or hasattr(result, "__anext__"):
-                cached = proxy._self_parsed
-                if cached is not None and cached[0] is result:
-                    return cached[1]
-                accumulator = proxy._self_accumulate()
-                wrapped = stream_proxy(result, call, accumulator)
-                proxy._self_parsed = (result, wrapped, accumulator)
-                return wrapped
-            fill_message(call.record, result, proxy._self_capture)
-        except Exception:
-            internal_error("reading a parsed raw response")
-        call.end()
-        return result
-
-    @staticmethod
-    def closed(proxy: Any) -> None:
-        call: Call = proxy._self_call
-        if call.ended:
-            return
-        if proxy._self_parsed is not None:
-            # The body is closed under a parsed stream: nothing more will arrive, so end with what was seen.
-            try:
-                proxy._self_parsed[2].finish(call.record)
-            except Exception:
-                internal_error("finishing a closed raw stream")
-        elif not call.record.stream:
-            try:
-                if _record_body(call, proxy.__wrapped__, proxy._self_capture):
-                    return
-            except Exception:
-                internal_error("reading a closed raw response")
-        call.end()
-
-
-class SyncRawResponse(wrapt.ObjectProxy):
-    """An ``APIResponse`` whose body the user has yet to read; ends the call on parse, close or drop."""
-
-    def __init__(self, wrapped: Any, call: Call, capture: bool, accumulate: Accumulate) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_capture = capture
-        self._self_accumulate = accumulate
-        self._self_parsed: tuple[Any, Any, StreamAccumulator] | None = None
-
-    def parse(self, *args: Any, **kwargs: Any) -> Any:
-        return _RawState.parsed(self, self.__wrapped__.parse(*args, **kwargs), SyncStreamProxy)
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            _RawState.closed(self)
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            _RawState.closed(self)
-
-
-class AsyncRawResponse(wrapt.ObjectProxy):
-    """The async twin of :class:`SyncRawResponse`: only ``parse`` and ``close`` are awaited."""
-
-    def __init__(self, wrapped: Any, call: Call, capture: bool, accumulate: Accumulate) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_capture = capture
-        self._self_accumulate = accumulate
-        self._self_parsed: tuple[Any, Any, StreamAccumulator] | None = None
-
-    async def parse(self, *args: Any, **kwargs: Any) -> Any:
-        return _RawState.parsed(self, await self.__wrapped__.parse(*args, **kwargs), AsyncStreamProxy)
-
-    async def close(self) -> None:
-        try:
-            await self.__wrapped__.close()
-        finally:
-            _RawState.closed(self)
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            _RawState.closed(self)
-
-
 # -- stream managers ----------------------------------------------------------------------------------------------
 
-Enter = Callable[[Any], Any]
-"""Sends the request by entering the real manager, through the shared wrapper (which starts our call)."""
+
+def defer_request(manager: Any, run: Callable[[Callable[..., Any]], Any]) -> None:
+    """Route the request a ``MessageStreamManager`` sends on entry through ``run``, keeping the manager itself.
+
+    The manager holds the request as a private ``__api_request``: a callable (sync) or an awaitable (async).
+    ``run(send)`` gets a function that sends it, and returns what the manager's entry gets instead. A manager
+    without that attribute (a release that changed it) is left alone: uninstrumented, never broken.
+    """
+    name = next((key for key in vars(manager) if key.endswith("__api_request")), None)
+    if name is None:
+        return
+    request = getattr(manager, name)
+    if callable(request):
+        setattr(manager, name, lambda: run(lambda *_a, **_k: request()))
+    else:
+        setattr(manager, name, _Deferred(lambda: run(lambda *_a, **_k: request)))
 
 
-def put_proxy_under(message_stream: Any, call: Call, accumulator: StreamAccumulator, proxy: type[Any]) -> Any:
-    """Route the SDK ``MessageStream``'s raw event stream through our stream proxy."""
-    message_stream._raw_stream = proxy(message_stream._raw_stream, call, accumulator)
-    return message_stream
+class _Deferred:
+    """An awaitable that starts its coroutine only when awaited: a manager never entered leaves no coroutine
+    of ours un-awaited (the SDK's own, as without us, is the only one)."""
 
+    __slots__ = ("_start",)
 
-def _event_proxy(message_stream: Any) -> Any:
-    raw = getattr(message_stream, "_raw_stream", None)
-    return raw if isinstance(raw, (SyncStreamProxy, AsyncStreamProxy)) else None
+    def __init__(self, start: Callable[[], Any]) -> None:
+        self._start = start
 
-
-class SyncStreamManager(wrapt.ObjectProxy):
-    """``messages.stream(...)``'s manager: the request, and our call, start when the ``with`` block is entered."""
-
-    def __init__(self, wrapped: Any, enter: Enter) -> None:
-        super().__init__(wrapped)
-        self._self_enter = enter
-        self._self_stream: Any = None
-
-    def __enter__(self) -> Any:
-        self._self_stream = self._self_enter(self.__wrapped__)
-        return self._self_stream
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        events = _event_proxy(self._self_stream)
-        if exc is not None and events is not None:
-            events.__exit__(exc_type, exc, tb)  # the user's error ends the call before the SDK closes the stream
-        return self.__wrapped__.__exit__(exc_type, exc, tb)
-
-
-class AsyncStreamManager(wrapt.ObjectProxy):
-    """The async twin of :class:`SyncStreamManager`."""
-
-    def __init__(self, wrapped: Any, enter: Enter) -> None:
-        super().__init__(wrapped)
-        self._self_enter = enter
-        self._self_stream: Any = None
-
-    async def __aenter__(self) -> Any:
-        self._self_stream = await self._self_enter(self.__wrapped__)
-        return self._self_stream
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        events = _event_proxy(self._self_stream)
-        if exc is not None and events is not None:
-            await events.__aexit__(exc_type, exc, tb)
-        return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+    def __await__(self) -> Any:
+        return self._start().__await__()

@@ -38,43 +38,40 @@ from otel_agentmetrics.record import CallRecord
 
 from ._anthropic_messages import CompletionStream, MessageStream, fill_message, request_record
 from ._anthropic_wrappers import (
-    AsyncRawResponse,
-    AsyncStreamManager,
-    SyncRawResponse,
-    SyncStreamManager,
+    async_close_hook,
+    close_hook,
+    defer_request,
     is_raw_response,
-    put_proxy_under,
-    raw_response,
+    parse_hook,
     sdk_span_handoff,
+    track_raw,
     with_handoff,
     with_handoff_async,
 )
 
 
 class _Flavour:
-    """What differs between the sync and async clients: the proxy classes and how the call line is run."""
+    """What differs between the sync and async clients: the stream proxy and how the call line is run."""
 
     def __init__(
         self,
         stream: type[Any],
-        raw: type[Any],
         wrapper: Callable[..., Wrapper],
         handoff: Callable[[Callable[..., Any]], Callable[..., Any]],
     ) -> None:
         self.stream = stream
-        self.raw = raw
         self.wrapper = wrapper
         self.handoff = handoff
 
 
-_SYNC = _Flavour(SyncStreamProxy, SyncRawResponse, sync_wrapper, with_handoff)
-_ASYNC = _Flavour(AsyncStreamProxy, AsyncRawResponse, async_wrapper, with_handoff_async)
+_SYNC = _Flavour(SyncStreamProxy, sync_wrapper, with_handoff)
+_ASYNC = _Flavour(AsyncStreamProxy, async_wrapper, with_handoff_async)
 
 
 def _handler(flavour: _Flavour, capture: bool, accumulate: Callable[[], StreamAccumulator]) -> Any:
     def handle(call: Call, result: Any, args: Any, kwargs: Any) -> Any:
         if is_raw_response(result):
-            return raw_response(call, result, capture, accumulate, flavour.raw)
+            return track_raw(call, result, capture, accumulate)
         if call.record.stream:
             return flavour.stream(result, call, accumulate())
         fill_message(call.record, result, capture)
@@ -105,31 +102,22 @@ def _call_wrapper(
     return wrapper
 
 
-def _stream_helper_wrapper(
-    flavour: _Flavour, manager: type[Any], telemetry: Telemetry, live: Callable[[], bool]
-) -> Wrapper:
-    """``stream(...)``: returns the SDK's manager behind a proxy whose entry runs through the shared wrapper."""
+def _stream_helper_wrapper(flavour: _Flavour, telemetry: Telemetry, live: Callable[[], bool]) -> Wrapper:
+    """``stream(...)``: the user keeps the SDK's own manager; the request it sends on entry runs through the shared
+    wrapper, so the ``MessageStream`` it builds reads its events from our stream proxy (``text_stream``,
+    ``get_final_message()`` and iteration all end the call through it)."""
     capture = telemetry.capture_content
 
     def build(instance: Any, args: Any, kwargs: dict[str, Any]) -> CallRecord:
         return request_record(instance, kwargs, operation=sc.OP_CHAT, capture=capture, stream=True)
 
-    def handle(call: Call, message_stream: Any, args: Any, kwargs: Any) -> Any:
-        return put_proxy_under(message_stream, call, MessageStream(capture), flavour.stream)
-
-    traced = flavour.wrapper(telemetry, build, handle)
-    enter_name = "__aenter__" if flavour is _ASYNC else "__enter__"
+    traced = flavour.wrapper(telemetry, build, _handler(flavour, capture, partial(MessageStream, capture)))
 
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        result = wrapped(*args, **kwargs)
-        if not live():
-            return result
-
-        def enter(real: Any) -> Any:
-            send = getattr(real, enter_name)
-            return traced(flavour.handoff(lambda *_a, **_k: send()), instance, args, kwargs)
-
-        return manager(result, enter)
+        manager = wrapped(*args, **kwargs)
+        if live():
+            defer_request(manager, lambda send: traced(flavour.handoff(send), instance, args, kwargs))
+        return manager
 
     return wrapper
 
@@ -160,8 +148,8 @@ class AnthropicInstrumentor(AgentMetricsInstrumentor):
             flavour: _call_wrapper(flavour, telemetry, sc.OP_CHAT, MessageStream, live) for flavour in (_SYNC, _ASYNC)
         }
         streams = {
-            _SYNC: _stream_helper_wrapper(_SYNC, SyncStreamManager, telemetry, live),
-            _ASYNC: _stream_helper_wrapper(_ASYNC, AsyncStreamManager, telemetry, live),
+            _SYNC: _stream_helper_wrapper(_SYNC, telemetry, live),
+            _ASYNC: _stream_helper_wrapper(_ASYNC, telemetry, live),
         }
         for module in ("anthropic.resources.messages", "anthropic.resources.beta.messages"):
             for prefix, flavour in (("", _SYNC), ("Async", _ASYNC)):
@@ -184,4 +172,8 @@ class AnthropicInstrumentor(AgentMetricsInstrumentor):
             "AsyncCompletions.create",
             _call_wrapper(_ASYNC, telemetry, sc.OP_TEXT_COMPLETION, CompletionStream, live),
         )
+        yield "anthropic._response", "BaseAPIResponse._parse", parse_hook
+        yield "anthropic._legacy_response", "LegacyAPIResponse._parse", parse_hook
+        yield "anthropic._response", "APIResponse.close", close_hook
+        yield "anthropic._response", "AsyncAPIResponse.close", async_close_hook
         yield "anthropic._base_client", "start_api_call_span", sdk_span_handoff
