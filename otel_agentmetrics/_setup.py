@@ -108,7 +108,6 @@ def instrument(
 
             _state["tools"] = wrap_tools(settings.tools)  # ConfigError for a bad path, before any patching
         _instrument_libraries(settings, telemetry, tracer_provider, meter_provider)
-        telemetry.pricer.start_loading()  # off the caller's thread; see pricing/_pricer.py
         _state["telemetry"] = telemetry
         _state["settings"] = settings
         _active.use(telemetry)
@@ -118,7 +117,9 @@ def instrument(
 def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: Any) -> Telemetry:
     from .pricing import Pricer
 
-    return Telemetry(tracer_provider, meter_provider, settings.capture, Pricer(settings.prices))
+    pricer = Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
+    pricer.start_loading()  # genai-prices loads on a daemon thread, off the caller's; see pricing/_pricer.py
+    return Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
 
 
 def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:

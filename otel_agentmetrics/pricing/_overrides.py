@@ -15,11 +15,9 @@ JSON files hold the same entries: ``{"prices": [{"model": "gpt-4o-mini", "input"
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,6 +121,8 @@ def load_overrides(path: str | os.PathLike[str] | None) -> Overrides:
 
 
 def _parse_json(name: str, text: str) -> Any:
+    import json  # only when a price file is given: keeps the package import light
+
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -133,6 +133,8 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
 def _parse_toml(name: str, text: str) -> Any:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

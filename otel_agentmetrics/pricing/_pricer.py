@@ -1,11 +1,12 @@
-"""The :class:`Pricer`: a call record in, its cost out, in a microsecond or two once its model has been seen.
+"""The :class:`Pricer`: a call record in, its cost out, in about a microsecond once its model has been seen.
 
-The price table (genai-prices) loads on a background thread started by ``instrument()``, so neither the import
-nor ``instrument()`` pays for it. A call that ends while the table is still loading (only possible in the first
-moments after ``instrument()``; the load takes about 20 ms when the client library has already imported pydantic,
-a few hundred without) waits for it at most :data:`LOAD_WAIT` seconds; if the table is still not there, that
-one call carries no cost and is not counted as unpriced either. Prices from the user's price file need no table
-and are never delayed.
+The price table (genai-prices) loads on a background thread started by ``instrument()`` (and the
+``opentelemetry-instrument`` distro), so neither the import nor ``instrument()`` pays for it. A call that ends
+while the table is still loading (only possible in the first moments after start-up; the load takes about 20 ms
+when the client library has already imported pydantic, a few hundred without) waits for it at most
+:data:`LOAD_WAIT` seconds; if the table is still not there, that one call carries no cost and is not counted as
+unpriced either. Prices from the user's price file need no table and are never delayed. A Pricer built by hand,
+whose loading nobody started, loads the table on its first lookup instead.
 
 Each (provider, response model, request model, host, service tier) is resolved once and cached; the cached
 entry holds float rates, so a warm lookup is one dictionary get and a few multiplications.
@@ -128,8 +129,10 @@ class Pricer:
     def _table_within(self, wait: float | None) -> PriceTable | None:
         if self._loaded.is_set():
             return self._table
-        self.start_loading()
-        if not self._loaded.wait(wait):
+        if self._claim_load():
+            # Nobody started a background load (a Pricer built by hand, not by instrument()): load here, once.
+            self._load()
+        elif not self._loaded.wait(wait):
             raise PriceTableLoading
         return self._table
 
@@ -143,11 +146,13 @@ class Pricer:
         """
         attributes = record.attributes
         tier = (attributes.get(_RESPONSE_TIER) or attributes.get(_REQUEST_TIER)) if attributes else None
+        if tier is not None and not isinstance(tier, str):
+            tier = None
         key = (record.provider, record.response_model, record.request_model, record.server_address, tier)
         quote = self._cache.get(key)
         if quote is None:
             names = model_names(record.response_model, record.request_model)
-            service_tier = tier if isinstance(tier, str) and tier != "auto" else None
+            service_tier = tier if tier != "auto" else None
             quote = self._quote(record.provider, names, record.server_address, service_tier, LOAD_WAIT)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()  # model names are few; this only guards against a flood of made-up ones
