@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .attribution import attributes
     from .budgets import BudgetExceeded, budget
     from .operations import operation
+    from .pricing import cost, estimate
     from .tools import tool
 
 
@@ -44,6 +45,8 @@ _LAZY = {
     "attributes": "attribution",
     "budget": "budgets",
     "carry_context": "_runs",
+    "cost": "pricing",
+    "estimate": "pricing",
     "operation": "operations",
     "tool": "tools",
 }
@@ -77,6 +80,8 @@ __all__ = [
     "attributes",
     "budget",
     "carry_context",
+    "cost",
+    "estimate",
     "instrument",
     "operation",
     "tool",
