@@ -8,6 +8,7 @@ knows, so the compiled rates cannot drift from the table.
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from importlib.metadata import version
 
 import pytest
 
@@ -15,7 +16,8 @@ from otel_agentmetrics.pricing import Pricer
 from otel_agentmetrics.record import CallRecord
 
 M = 1_000_000
-SOURCE = "genai-prices==0.2.3"
+# The installed genai-prices; its version is part of the cost source attribute.
+SOURCE = f"genai-prices=={version('genai-prices')}"
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
 
@@ -13,6 +14,7 @@ from otel_agentmetrics.pricing import Pricer, load_overrides
 from otel_agentmetrics.record import CallRecord
 
 M = 1_000_000
+SOURCE = f"genai-prices=={version('genai-prices')}"
 
 PRICES_TOML = """\
 # Negotiated prices, USD per million tokens.
@@ -72,7 +74,7 @@ def test_override_only_for_its_provider(pricer):
     # Azure's gpt-4o-mini is not the file's "openai" entry: genai-prices' Azure price applies ($0.15 / $0.60,
     # https://azure.microsoft.com/pricing/details/cognitive-services/openai-service/).
     got = price(pricer, "azure.ai.openai", "gpt-4o-mini", input_tokens=1000, output_tokens=100)
-    assert got == (pytest.approx((1000 * 0.15 + 100 * 0.60) / M, rel=1e-12), "genai-prices==0.2.3")
+    assert got == (pytest.approx((1000 * 0.15 + 100 * 0.60) / M, rel=1e-12), SOURCE)
 
 
 def test_prefix_and_regex(pricer):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from otel_agentmetrics.record import CallRecord
 from .openai_kit import client_for, recorded
 
 M = 1_000_000
-SOURCE = "genai-prices==0.2.3"
+# The installed genai-prices; its version is part of the cost source attribute.
+SOURCE = f"genai-prices=={version('genai-prices')}"
 COST_ATTRS = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
@@ -182,3 +184,31 @@ def test_pricing_bug_loses_only_the_dollars(otel, monkeypatch):
     assert span.attributes["gen_ai.usage.input_tokens"] == 3
     assert "gen_ai.usage.cost" not in span.attributes
     assert _telemetry is not None
+
+
+def test_responses_stream_cost(priced):
+    # openai/test_responses_create_streaming_aggregates_cache_tokens: gpt-4o-mini-2024-07-18, 22 input (0 cached),
+    # 6 output tokens in the response.completed event. https://openai.com/api/pricing/ gpt-4o-mini: $0.15 / $0.60.
+    name = "test_responses_create_streaming_aggregates_cache_tokens[content_mode0]"
+    for _ in client_for(name).responses.create(**recorded(name)[0]):
+        pass
+    usd, _, source = cost_attrs(priced.only_span())
+    assert usd == pytest.approx((22 * 0.15 + 6 * 0.60) / M, rel=1e-12)
+    assert source == SOURCE
+
+
+def test_settings_price_file_reaches_the_spans(otel, tmp_path):
+    """instrument()'s wiring: build_telemetry() gives the Telemetry a Pricer for settings.prices and starts its
+    background load."""
+    from otel_agentmetrics._setup import build_telemetry
+
+    path = tmp_path / "prices.toml"
+    path.write_text('[[prices]]\nmodel = "gpt-4o-mini"\ninput = 1.0\noutput = 2.0\n')
+    telemetry = build_telemetry(resolve(prices=str(path)), otel.tracer_provider, otel.meter_provider)
+    telemetry.pricer.load()
+    call = telemetry.start(CallRecord(operation="chat", provider="openai", request_model="gpt-4o-mini"))
+    call.record.input_tokens, call.record.output_tokens = 1000, 500
+    call.end()
+    usd, same, source = cost_attrs(otel.only_span())
+    assert usd == same == pytest.approx((1000 * 1.0 + 500 * 2.0) / M, rel=1e-12)
+    assert source == "override"

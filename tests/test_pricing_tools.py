@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 
 import pytest
 
@@ -13,6 +14,7 @@ import otel_agentmetrics
 from otel_agentmetrics.cli import main
 
 M = 1_000_000
+SOURCE = f"genai-prices=={version('genai-prices')}"
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +47,7 @@ def test_estimate_helper():
     assert result.per_request == pytest.approx(per_request, rel=1e-12)
     assert result.per_day == pytest.approx(per_request * 1000, rel=1e-12)
     assert result.per_month == pytest.approx(per_request * 1000 * 30, rel=1e-12)
-    assert result.source == "genai-prices==0.2.3"
+    assert result.source == SOURCE
     assert otel_agentmetrics.estimate("no-such", requests_per_day=1, input_tokens=1, output_tokens=1) is None
     with pytest.raises(ValueError, match="must be >= 0"):
         otel_agentmetrics.estimate("gpt-4o-mini", requests_per_day=-1, input_tokens=1, output_tokens=1)
@@ -56,7 +58,7 @@ def test_cli_prices(capsys):
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "model        gpt-4o-mini-2024-07-18 (priced as gpt-4o-mini, provider openai)",
-        "source       genai-prices==0.2.3",
+        f"source       {SOURCE}",
         "input        $0.15 / 1M tokens",
         "cache read   $0.075 / 1M tokens",
         "output       $0.6 / 1M tokens",
@@ -93,7 +95,7 @@ def test_cli_estimate(capsys):
     args = ["estimate", "gpt-4o-mini", "--requests-per-day", "1000", "--input-tokens", "500", "--output-tokens", "200"]
     assert main(args) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "model        gpt-4o-mini (genai-prices==0.2.3)",
+        f"model        gpt-4o-mini ({SOURCE})",
         "per request  $0.000195",
         "per day      $0.20  (1000 requests)",
         "per month    $5.85  (30 days)",
