@@ -3,7 +3,9 @@
 Scrape and export tests need a steady flow of calls from another process, so unlike ``recorded_server`` this
 server does not use each recording once: every request gets a response recorded from the real API
 (``tests/cassettes/openai``), chosen by the request: ``stream: true`` gets the recorded stream of ``gpt-4``,
-model ``this-model-does-not-exist`` gets the recorded 404, any other model the recorded ``gpt-4o-mini`` answer.
+model ``this-model-does-not-exist`` gets the recorded 404, ``gpt-4o-mini`` its recorded answer, and any other
+model that same answer with its ``model`` field set to the requested one (a self-hosted model without a price,
+as an OpenAI-compatible server would name it).
 """
 
 from __future__ import annotations
@@ -59,8 +61,13 @@ def serve_chat(delay: float = 0.0) -> Iterator[str]:
                 answer = answers["stream"]
             elif request.get("model") == MISSING_MODEL:
                 answer = answers["missing"]
-            else:
+            elif request.get("model") in (None, "gpt-4o-mini"):
                 answer = answers["plain"]
+            else:
+                plain = answers["plain"]
+                body = json.loads(plain.body)
+                body["model"] = request["model"]
+                answer = Recorded(plain.status, plain.content_type, json.dumps(body).encode())
             if delay:
                 time.sleep(delay)
             self.send_response(answer.status)

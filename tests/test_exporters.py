@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import urllib.request
 from collections.abc import Sequence
@@ -154,3 +158,59 @@ def test_full_queue_drops_are_counted_exactly(monkeypatch: pytest.MonkeyPatch) -
     wedged.release.set()
     provider.shutdown()
     assert sum(wedged.batches) == 15
+
+
+def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=full_env, timeout=60
+    )
+
+
+def test_console_prints_each_span_as_it_ends() -> None:
+    result = run_python(
+        """
+        import otel_agentmetrics
+        from opentelemetry import trace
+        otel_agentmetrics.instrument(console=True, store=False)
+        with trace.get_tracer("app").start_as_current_span("checkout"):
+            pass
+        print("after the span")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    span_at = result.stdout.index('"name": "checkout"')
+    assert span_at < result.stdout.index("after the span")  # printed when it ended, not at exit
+
+
+def test_configured_providers_pass_through_and_unapplied_exporters_are_reported() -> None:
+    result = run_python(
+        """
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+        trace.set_tracer_provider(tracer_provider)
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        import otel_agentmetrics
+        telemetry = otel_agentmetrics.instrument(prometheus=True, store=False)
+        assert trace.get_tracer_provider() is tracer_provider
+        from otel_agentmetrics.record import CallRecord
+        call = telemetry.start(CallRecord(operation="chat", provider="openai", request_model="m", input_tokens=3))
+        call.end()
+        assert [s.name for s in spans.get_finished_spans()] == ["chat m"]
+        names = [m.name for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+                 for m in sm.metrics]
+        assert "gen_ai.client.operation.duration" in names, names
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+    assert "a MeterProvider is already set, so metric exporters prometheus are not added" in result.stderr

@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .llm_stand_in import serve_chat
 from .otlp_receiver import Received, attributes, grpc_receiver, http_receiver
 
@@ -125,25 +123,16 @@ def test_grpc_chosen_by_the_standard_variables() -> None:
     # (gRPC servers in Python do not expose the request's compression; the HTTP test checks gzip on the wire.)
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
-def test_per_signal_protocol(protocol: str) -> None:
+def test_per_signal_protocol() -> None:
     """``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` picks the traces exporter on its own; metrics follow the general one."""
-    other = "http/protobuf" if protocol == "grpc" else "grpc"
-    receivers = {"grpc": grpc_receiver, "http/protobuf": http_receiver}
-    with (
-        serve_chat() as base_url,
-        receivers[protocol]() as (traces_url, traces),
-        receivers[other]() as (metrics_url, metrics),
-    ):
-        traces_endpoint = f"{traces_url}/v1/traces" if protocol == "http/protobuf" else traces_url
-        metrics_endpoint = f"{metrics_url}/v1/metrics" if other == "http/protobuf" else metrics_url
+    with serve_chat() as base_url, grpc_receiver() as (traces_url, traces), http_receiver() as (metrics_url, metrics):
         run_app(
             base_url,
             {
-                "OTEL_EXPORTER_OTLP_PROTOCOL": other,
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": protocol,
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces_endpoint,
-                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": metrics_endpoint,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces_url,
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"{metrics_url}/v1/metrics",
                 "OTEL_EXPORTER_OTLP_INSECURE": "true",
             },
             {"rounds": ROUNDS, "calls": ["plain"], "instrument": {"otlp": True, "store": False}},

@@ -2,8 +2,9 @@
 
 Each case runs the instrumented program (``tests/apps/chat_loop.py``) in its own process against a loopback
 stand-in of the OpenAI API, once with no exporter (the baseline) and once exporting to a collector that refuses
-connections or accepts and never answers. The OTLP timeout stays at its default (10 s), so only our exit budget
-(``AGENTMETRICS_SHUTDOWN_TIMEOUT``) can explain a prompt exit.
+connections or accepts and never answers. The OTLP timeout is set to 30 s, so only our exit budget
+(``AGENTMETRICS_SHUTDOWN_TIMEOUT=1``) can explain an exit within seconds, and a call that waited on the exporter
+would take seconds too. The bounds leave room for a loaded CI machine (2 cores shared with other jobs).
 """
 
 from __future__ import annotations
@@ -31,7 +32,14 @@ EXIT_BUDGET = 1.0
 def run_and_time_exit(base_url: str, env: dict[str, str], options: dict[str, Any]) -> tuple[dict[str, Any], float, str]:
     """Run the program; return its report, the seconds between its last call and its exit, and its stderr."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
-    full_env.update({"OTEL_METRIC_EXPORT_INTERVAL": "600000", "AGENTMETRICS_SHUTDOWN_TIMEOUT": "1", **env})
+    full_env.update(
+        {
+            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "30",
+            "AGENTMETRICS_SHUTDOWN_TIMEOUT": "1",
+            **env,
+        }
+    )
     process = subprocess.Popen(
         [sys.executable, str(APP), base_url, json.dumps(options)],
         stdout=subprocess.PIPE,
@@ -72,27 +80,35 @@ def baseline() -> float:
 
 
 def assert_latency_kept(report: dict[str, Any], baseline: float) -> None:
-    # A blocked call would take seconds (the exporter's 10 s timeout); scheduling noise on a busy CI machine is
-    # a few milliseconds.
+    # A call that waited on the exporter would take up to its 30 s timeout; scheduling noise on a busy machine is
+    # tens of milliseconds.
     median = statistics.median(report["latencies"])
-    assert median <= baseline * 2 + 0.005, (median, baseline)
-    assert max(report["latencies"]) < 0.5, report["latencies"]
+    assert median <= baseline * 3 + 0.02, (median, baseline)
+    assert max(report["latencies"]) < 3, report["latencies"]
 
 
-@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
-def test_collector_down(protocol: str, baseline: float) -> None:
+def assert_prompt_exit(exit_lag: float) -> None:
+    # Without the budget the final flush would wait for the 30 s export timeout.
+    assert exit_lag < EXIT_BUDGET + 3, exit_lag
+
+
+def test_collector_down(baseline: float) -> None:
+    """Nothing listens: traces over http/protobuf and metrics over gRPC both get connection refused."""
     with serve_chat() as base_url:
-        report, exit_lag, _ = run_and_time_exit(
+        report, exit_lag, stderr = run_and_time_exit(
             base_url,
             {
-                "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
-                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{closed_port()}/v1/traces",
+                "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
+                "OTEL_EXPORTER_OTLP_METRICS_INSECURE": "true",
             },
             {"rounds": ROUNDS, "instrument": {"otlp": True, "store": False}},
         )
     assert_latency_kept(report, baseline)
-    assert exit_lag < EXIT_BUDGET + 1.5, exit_lag
+    assert_prompt_exit(exit_lag)
+    assert "not flushed within 1 s at exit" in stderr
 
 
 @pytest.mark.parametrize("receiver", [http_receiver, grpc_receiver], ids=["http", "grpc"])
@@ -115,7 +131,7 @@ def test_collector_hangs_and_drops_are_counted(receiver: Any, baseline: float) -
             {"rounds": ROUNDS, "instrument": {"otlp": True, "store": False}},
         )
     assert_latency_kept(report, baseline)
-    assert exit_lag < EXIT_BUDGET + 1.5, exit_lag
+    assert_prompt_exit(exit_lag)
     assert "not flushed within 1 s at exit" in stderr
     assert hung.trace_requests == []
     # The worker took one batch (1 to 4 spans) and hangs on it; 8 wait in the queue; the rest were dropped.

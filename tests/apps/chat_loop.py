@@ -2,14 +2,17 @@
 
     python tests/apps/chat_loop.py BASE_URL '{"rounds": 3, "instrument": {...}}'
 
-Each round makes one plain call, one streamed call and one call to a missing model (a 404) with the real openai
-client; exporters come from ``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one
-JSON line: the latency of every call and how long the rounds took. Exits normally, so the providers' final
-flush at exit runs, as in a real short-lived script.
+Each round makes the calls named in ``options["calls"]`` (default: one plain call, one streamed call and one
+call to a missing model, a 404) with the real openai client; ``unpriced`` calls a model without a price and
+``agent`` runs an agent that uses a tool, a failing tool and the model. Exporters come from
+``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one JSON line: the latency of
+every call and how long the rounds took. Exits normally, so the providers' final flush at exit runs, as in a
+real short-lived script (or, with ``"wait_for_stdin": true``, once its stdin is closed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -19,28 +22,19 @@ import openai
 import otel_agentmetrics
 
 
-class PerMillion:
-    """Prices from a fixed per-million-token table, so tests can work out the dollars by hand."""
+@otel_agentmetrics.tool
+def lookup(city: str) -> str:
+    return f"sunny in {city}"
 
-    def __init__(self, table: dict[str, list[float]]) -> None:
-        self.table = table
 
-    def price(self, record: object) -> object:
-        from otel_agentmetrics.pricing import Cost
-
-        prices = self.table.get(getattr(record, "request_model", None) or "")
-        if prices is None:
-            return None
-        input_tokens = getattr(record, "input_tokens", None) or 0
-        output_tokens = getattr(record, "output_tokens", None) or 0
-        return Cost((input_tokens * prices[0] + output_tokens * prices[1]) / 1_000_000, "test table")
+@otel_agentmetrics.tool
+def flaky(city: str) -> str:
+    raise TimeoutError(f"weather service timed out for {city}")
 
 
 def main() -> None:
     base_url, options = sys.argv[1], json.loads(sys.argv[2])
-    telemetry = otel_agentmetrics.instrument(**options.get("instrument", {}))
-    if "prices_per_million" in options:
-        telemetry.pricer = PerMillion(options["prices_per_million"])  # type: ignore[assignment]
+    otel_agentmetrics.instrument(**options.get("instrument", {}))
     client = openai.OpenAI(base_url=base_url, api_key="test_openai_api_key", max_retries=0)
     latencies: list[float] = []
     started = time.perf_counter()
@@ -61,6 +55,16 @@ def main() -> None:
                     )
                     for _chunk in stream:
                         pass
+                elif kind == "unpriced":
+                    client.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}])
+                elif kind == "agent":
+                    with otel_agentmetrics.agent("triage"):
+                        lookup("Paris")
+                        with contextlib.suppress(TimeoutError):
+                            flaky("Oslo")
+                        client.chat.completions.create(
+                            model="gpt-4o-mini", messages=[{"role": "user", "content": "Say this is a test"}]
+                        )
                 else:
                     client.chat.completions.create(
                         model="this-model-does-not-exist", messages=[{"role": "user", "content": "hi"}]
@@ -70,6 +74,8 @@ def main() -> None:
             latencies.append(time.perf_counter() - begin)
         time.sleep(options.get("interval", 0))
     print(json.dumps({"latencies": latencies, "elapsed": time.perf_counter() - started}), flush=True)
+    if options.get("wait_for_stdin"):  # keep serving /metrics until the test is done scraping
+        sys.stdin.read()
 
 
 if __name__ == "__main__":
