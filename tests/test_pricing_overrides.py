@@ -156,10 +156,13 @@ def test_malformed_toml(tmp_path, text, message):
     ("text", "message"),
     [
         ('{"prices": [\n  {"model": "a",\n   "input": 1,,\n}]}', "p.json:3: not valid JSON: Expecting property name"),
-        ('{"prices": [{"model": "a", "output": "cheap"}]}', "p.json: prices[0].output: must be a number >= 0"),
+        (
+            '{"prices": [\n  {"model": "a", "input": 1},\n  {"model": "b",\n   "output": "cheap"}\n]}',
+            "p.json:4: prices[1].output: must be a number >= 0 (USD per million tokens), got 'cheap'",
+        ),
         ('{"prices": {"model": "a"}}', "p.json: 'prices' must be a list of tables, got dict"),
         ('{"prices": [], "extra": 1}', "p.json: unknown top-level key 'extra'"),
-        ('{"prices": [{"model": "", "input": 1}]}', "p.json: prices[0].model: must be a non-empty string"),
+        ('{"prices": [{"model": "", "input": 1}]}', "p.json:1: prices[0].model: must be a non-empty string"),
     ],
 )
 def test_malformed_json(tmp_path, text, message):

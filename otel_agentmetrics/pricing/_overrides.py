@@ -1,7 +1,7 @@
 """The user's price file: prices added to or replacing genai-prices', in USD per million tokens.
 
-Read and checked once, at ``instrument()``: a mistake stops start-up with the file, the line (TOML) or the key
-and the reason, never fails a user's call. The format (``docs/pricing.md``)::
+Read and checked once, at ``instrument()``: a mistake stops start-up with the file, the line, the key and the
+reason, never fails a user's call. The format (``docs/pricing.md``)::
 
     [[prices]]
     provider = "openai"            # optional: any provider when left out
@@ -116,7 +116,7 @@ def load_overrides(path: str | os.PathLike[str] | None) -> Overrides:
         not name.lower().endswith(".toml") and text.lstrip().startswith(("{", "["))
     )
     data = _parse_json(name, text) if is_json else _parse_toml(name, text)
-    lines = None if is_json else _toml_entry_lines(text)
+    lines = _json_entry_lines(text) if is_json else _toml_entry_lines(text)
     return Overrides(name, _entries(name, data, lines))
 
 
@@ -165,6 +165,39 @@ def _toml_entry_lines(text: str) -> list[dict[str, int]]:
         elif current is not None and (key := _KEY_LINE.match(line)):
             current.setdefault(key.group(1), number)
     return entries
+
+
+_JSON_PRICES = re.compile(r'"prices"\s*:\s*\[')
+_JSON_KEY = re.compile(r'"([A-Za-z0-9_-]+)"\s*:')
+
+
+def _json_entry_lines(text: str) -> list[dict[str, int]] | None:
+    """The same line map for a JSON file (already known to parse): each entry of the ``prices`` array is decoded
+    in place to find where it starts and ends."""
+    import json
+
+    found = _JSON_PRICES.search(text)
+    if found is None:
+        return None
+    decoder = json.JSONDecoder()
+    entries: list[dict[str, int]] = []
+    position = found.end()
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] == "]":
+            return entries
+        try:
+            _, end = decoder.raw_decode(text, position)
+        except ValueError:
+            return entries
+        first = text.count("\n", 0, position) + 1
+        lines = {"": first}
+        chunk = text[position:end]
+        for key in _JSON_KEY.finditer(chunk):
+            lines.setdefault(key.group(1), first + chunk.count("\n", 0, key.start()))
+        entries.append(lines)
+        position = end
 
 
 def _entries(name: str, data: Any, lines: list[dict[str, int]] | None) -> list[Override]:
