@@ -107,7 +107,8 @@ class Usage:
             if (value := getattr(usage, "output_tokens", None)) is not None:
                 self.output = value
             details = getattr(usage, "output_tokens_details", None)
-            if details is not None and (value := getattr(details, "thinking_tokens", None)) is not None:
+            # A model in releases that know the field; a plain dict (an extra field) in older ones.
+            if details is not None and (value := content.field(details, "thinking_tokens")) is not None:
                 self.thinking = value
 
     def fill(self, record: CallRecord) -> None:

@@ -229,3 +229,15 @@ class _Deferred:
 
     def __await__(self) -> Any:
         return self._start().__await__()
+
+
+def manager_exit_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps the stream managers' ``__exit__``/``__aexit__``: an exception leaving the ``with`` block ends the call
+    with that error before the SDK closes the stream (the user's error always wins, as for every stream)."""
+    error = args[1] if len(args) > 1 else kwargs.get("exc")
+    if error is not None:
+        stream = next((value for key, value in vars(instance).items() if key.endswith("__stream")), None)
+        end = getattr(getattr(stream, "_raw_stream", None), "_self_end", None)
+        if end is not None:
+            end(error)
+    return wrapped(*args, **kwargs)

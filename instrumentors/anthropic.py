@@ -42,6 +42,7 @@ from ._anthropic_wrappers import (
     close_hook,
     defer_request,
     is_raw_response,
+    manager_exit_hook,
     parse_hook,
     sdk_span_handoff,
     track_raw,
@@ -172,6 +173,9 @@ class AnthropicInstrumentor(AgentMetricsInstrumentor):
             "AsyncCompletions.create",
             _call_wrapper(_ASYNC, telemetry, sc.OP_TEXT_COMPLETION, CompletionStream, live),
         )
+        for module, prefix in (("_messages", ""), ("_beta_messages", "Beta")):
+            yield f"anthropic.lib.streaming.{module}", f"{prefix}MessageStreamManager.__exit__", manager_exit_hook
+            yield f"anthropic.lib.streaming.{module}", f"{prefix}AsyncMessageStreamManager.__aexit__", manager_exit_hook
         yield "anthropic._response", "BaseAPIResponse._parse", parse_hook
         yield "anthropic._legacy_response", "LegacyAPIResponse._parse", parse_hook
         yield "anthropic._response", "APIResponse.close", close_hook
