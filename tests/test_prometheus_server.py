@@ -210,6 +210,11 @@ def test_scraped_numbers_are_the_calls_made(scraped: Prometheus) -> None:
     assert scraped.value('sum(agentmetrics_calls_unpriced_total{gen_ai_request_model="local-llama"})') == ROUNDS
     assert scraped.value('sum(agentmetrics_tool_duration_seconds_count{error_type="TimeoutError"})') == ROUNDS
     assert scraped.value('sum(agentmetrics_agent_duration_seconds_count{gen_ai_agent_name="triage"})') == ROUNDS
+    failed_reranks = (
+        "sum(agentmetrics_operation_duration_seconds_count"
+        '{agentmetrics_operation_name="rerank", error_type="LookupError"})'
+    )
+    assert scraped.value(failed_reranks) == ROUNDS
     assert scraped.value('sum(agentmetrics_export_dropped_total{agentmetrics_export_signal="traces"})') > 0
 
 

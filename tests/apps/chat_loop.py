@@ -4,10 +4,10 @@
 
 Each round makes the calls named in ``options["calls"]`` (default: one plain call, one streamed call and one
 call to a missing model, a 404) with the real openai client; ``unpriced`` calls a model without a price and
-``agent`` runs an agent that uses a tool, a failing tool and the model. Exporters come from
-``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one JSON line: the latency of
-every call and how long the rounds took. Exits normally, so the providers' final flush at exit runs, as in a
-real short-lived script (or, with ``"wait_for_stdin": true``, once its stdin is closed).
+``agent`` runs an agent that uses a tool, a failing tool, two operations (one failing) and the model.
+Exporters come from ``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one JSON
+line: the latency of every call and how long the rounds took. Exits normally, so the providers' final flush at
+exit runs, as in a real short-lived script (or, with ``"wait_for_stdin": true``, once its stdin is closed).
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ def main() -> None:
                     client.chat.completions.create(model="local-llama", messages=[{"role": "user", "content": "hi"}])
                 elif kind == "agent":
                     with otel_agentmetrics.agent("triage"):
+                        with otel_agentmetrics.operation("db_query"):
+                            pass
+                        with contextlib.suppress(LookupError), otel_agentmetrics.operation("rerank"):
+                            raise LookupError("no documents")
                         lookup("Paris")
                         with contextlib.suppress(TimeoutError):
                             flaky("Oslo")
