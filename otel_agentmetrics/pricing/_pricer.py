@@ -14,11 +14,13 @@ entry holds float rates, so a warm lookup is one dictionary get and a few multip
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -72,6 +74,16 @@ class Quote:
 _UNKNOWN: Final = Quote(Rates(), "", "", None, "")
 
 
+def _restart_in_child(ref: weakref.ref[Pricer]) -> None:
+    """A process forked while the table was loading (gunicorn ``--preload``) has no loader thread: start one."""
+    pricer = ref()
+    if pricer is not None and not pricer._loaded.is_set():
+        pricer._loaded = threading.Event()
+        pricer._start_lock = threading.Lock()
+        pricer._loading = pricer._waited = False
+        pricer.start_loading()
+
+
 class Pricer:
     """Prices finished call records: overrides from the user's price file first, then genai-prices.
 
@@ -85,6 +97,7 @@ class Pricer:
         self._table: PriceTable | None = None
         self._loaded = threading.Event()
         self._loading = False
+        self._waited = False
         self._start_lock = threading.Lock()
         self._cache: dict[tuple[object, ...], Quote] = {}
 
@@ -94,6 +107,8 @@ class Pricer:
         """Load the price table on a daemon thread (``instrument()`` calls this once it is done)."""
         if self._claim_load():
             threading.Thread(target=self._load, name="agentmetrics-prices", daemon=True).start()
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
 
     def load(self) -> PriceTable | None:
         """Load the price table now, or wait for the background load (CLI, :func:`cost`); ``None`` if it failed."""
@@ -132,7 +147,10 @@ class Pricer:
         if self._claim_load():
             # Nobody started a background load (a Pricer built by hand, not by instrument()): load here, once.
             self._load()
-        elif not self._loaded.wait(wait):
+        elif wait is None:
+            self._loaded.wait()
+        elif self._waited or not self._loaded.wait(wait):
+            self._waited = True  # one bounded wait per process at most, however long the load takes
             raise PriceTableLoading
         return self._table
 
