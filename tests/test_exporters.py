@@ -146,7 +146,7 @@ def test_full_queue_drops_are_counted_exactly(monkeypatch: pytest.MonkeyPatch) -
     tracer = provider.get_tracer("test")
     for _ in range(5):  # a full batch wakes the worker, which takes it and wedges
         tracer.start_span("s").end()
-    for _ in range(100):
+    for _ in range(500):  # the worker thread may wait for a CPU on a busy machine
         if wedged.batches:
             break
         threading.Event().wait(0.01)
@@ -214,3 +214,68 @@ def test_configured_providers_pass_through_and_unapplied_exporters_are_reported(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
     assert "a MeterProvider is already set, so metric exporters prometheus are not added" in result.stderr
+
+
+def test_otel_metrics_exporter_prometheus_serves_metrics() -> None:
+    port = free_port()
+    result = run_python(
+        f"""
+        import urllib.request
+        import otel_agentmetrics
+        from otel_agentmetrics.record import CallRecord
+        telemetry = otel_agentmetrics.instrument(store=False)
+        telemetry.start(CallRecord(operation="chat", provider="openai", request_model="m", output_tokens=7)).end()
+        text = urllib.request.urlopen("http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        print([line for line in text.splitlines() if line.startswith("gen_ai_client_token_usage_sum")])
+        """,
+        {"OTEL_METRICS_EXPORTER": "prometheus", "OTEL_EXPORTER_PROMETHEUS_PORT": str(port)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'gen_ai_token_type="output"' in result.stdout and "} 7.0" in result.stdout
+
+
+def test_taken_port_stops_instrument_before_any_provider_is_set() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_python(
+            f"""
+            import otel_agentmetrics
+            from opentelemetry import metrics, trace
+            try:
+                otel_agentmetrics.instrument(prometheus={port}, store=False)
+            except otel_agentmetrics.ConfigError as error:
+                print(error)
+            print(type(trace.get_tracer_provider()).__name__, type(metrics.get_meter_provider()).__name__)
+            """
+        )
+    assert result.returncode == 0, result.stderr
+    message, providers = result.stdout.strip().splitlines()
+    assert message.startswith(f"Prometheus endpoint 127.0.0.1:{port} cannot listen (Address already in use)")
+    assert providers == "ProxyTracerProvider _ProxyMeterProvider"
+
+
+def test_failed_metric_exports_are_counted() -> None:
+    """The real OTLP metric exporter against a port nobody listens on: every point of the export is counted."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    from otel_agentmetrics.exporters.delivery import CountingMetricExporter
+
+    exporter = CountingMetricExporter(
+        OTLPMetricExporter(endpoint=f"http://127.0.0.1:{free_port()}/v1/metrics", timeout=1), destination="otlp"
+    )
+    provider = MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)])
+    histogram = provider.get_meter("test").create_histogram("h")
+    for model in ("a", "b", "c"):
+        histogram.record(1.0, {"model": model})
+    provider.force_flush()
+    assert exporter.dropped.total == 3
+    provider.shutdown()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
