@@ -8,6 +8,7 @@ exited from a ``with`` block, or broken by an exception (the user's error always
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any, Protocol
 
 import wrapt
@@ -45,14 +46,10 @@ class _StreamState:
         else:
             call.fail(error)
 
-    @staticmethod
-    def take(call: Call, accumulator: StreamAccumulator, chunk: Any) -> bool:
-        try:
-            call.chunk()
-            return accumulator.add(chunk)
-        except Exception:
-            internal_error("reading a stream chunk")
-            return True
+
+# The per-chunk path is inlined in both proxies (it runs once per streamed chunk): stamp the arrival time on the
+# call's list without a Python-level call, then let the accumulator read the chunk.
+_now = time.perf_counter
 
 
 class SyncStreamProxy(wrapt.ObjectProxy):
@@ -63,6 +60,8 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         self._self_call = call
         self._self_accumulator = accumulator
         self._self_next = wrapped.__next__ if hasattr(type(wrapped), "__next__") else iter(wrapped).__next__
+        self._self_stamp = call._chunk_times.append
+        self._self_add = accumulator.add
 
     def __iter__(self) -> SyncStreamProxy:
         return self
@@ -77,7 +76,12 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             except BaseException as error:
                 _StreamState.end(self._self_call, self._self_accumulator, error)
                 raise
-            if _StreamState.take(self._self_call, self._self_accumulator, chunk):
+            self._self_stamp(_now())
+            try:
+                if self._self_add(chunk):
+                    return chunk
+            except Exception:
+                internal_error("reading a stream chunk")
                 return chunk
 
     def __enter__(self) -> SyncStreamProxy:
@@ -117,6 +121,8 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         self._self_call = call
         self._self_accumulator = accumulator
         self._self_anext = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__().__anext__
+        self._self_stamp = call._chunk_times.append
+        self._self_add = accumulator.add
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -131,7 +137,12 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             except BaseException as error:
                 _StreamState.end(self._self_call, self._self_accumulator, error)
                 raise
-            if _StreamState.take(self._self_call, self._self_accumulator, chunk):
+            self._self_stamp(_now())
+            try:
+                if self._self_add(chunk):
+                    return chunk
+            except Exception:
+                internal_error("reading a stream chunk")
                 return chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:

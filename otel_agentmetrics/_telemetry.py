@@ -9,6 +9,7 @@ is logged and the user's call proceeds.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -16,7 +17,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import MeterProvider
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
 from . import _tool_links
@@ -81,9 +82,7 @@ class Telemetry:
             description="Cost of GenAI operations in US dollars.",
             explicit_bucket_boundaries_advisory=sc.COST_BUCKETS,
         )
-        self.calls_active = meter.create_up_down_counter(
-            sc.METRIC_CALLS_IN_FLIGHT, unit="{call}", description="Model calls in flight."
-        )
+        self.calls_active = _InFlight(meter)
         self.unpriced_calls = meter.create_counter(
             sc.METRIC_UNPRICED_CALLS,
             unit="{call}",
@@ -118,8 +117,7 @@ class Call:
         "span",
         "_scopes",
         "_start",
-        "_last_chunk",
-        "_chunk_gaps",
+        "_chunk_times",
         "_ended",
         "_metric_attrs",
     )
@@ -128,8 +126,7 @@ class Call:
         self.telemetry = telemetry
         self.record = record
         self._scopes = scopes
-        self._last_chunk: float | None = None
-        self._chunk_gaps: list[float] | None = None
+        self._chunk_times: list[float] = []
         self._ended = False
         self.span: Span = trace.INVALID_SPAN
         self._metric_attrs: dict[str, Any] = {}
@@ -156,15 +153,9 @@ class Call:
             otel_context.detach(token)
 
     def chunk(self) -> None:
-        """Note the arrival of one streamed chunk (first-chunk latency, then the gaps between chunks)."""
-        now = time.perf_counter()
-        last = self._last_chunk
-        if last is None:
-            self.record.time_to_first_chunk = now - self._start
-            self._chunk_gaps = []
-        else:
-            self._chunk_gaps.append(now - last)  # type: ignore[union-attr]
-        self._last_chunk = now
+        """Note the arrival of one streamed chunk. Only a timestamp here (this runs per chunk); first-chunk
+        latency and the gaps between chunks are worked out when the call ends."""
+        self._chunk_times.append(_now())
 
     def end(self) -> None:
         """End the call successfully. Safe to call more than once: only the first call counts."""
@@ -192,7 +183,10 @@ class Call:
             if error is not None:
                 record.error_type = error if isinstance(error, str) else _error_type(error)
             _price(telemetry, record)
-            _record_metrics(telemetry, record, self._metric_attrs, self._chunk_gaps)
+            times = self._chunk_times
+            if times:
+                record.time_to_first_chunk = times[0] - self._start
+            _record_metrics(telemetry, record, self._metric_attrs, times)
             _end_span(telemetry, self.span, record, error)
             if record.tool_call_ids:
                 _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
@@ -205,6 +199,99 @@ class Call:
                 scope.after_call(record)
             except Exception:
                 internal_error("a scope's after_call")
+
+
+_now = time.perf_counter
+
+
+class _InFlight:
+    """Calls in flight, as an observable up-down counter: two dict updates per call instead of two SDK
+    measurements; the SDK reads the counts when it collects. Same instrument kind and points for the reader."""
+
+    __slots__ = ("_counts", "_lock")
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self._counts: dict[tuple[Any, ...], list[Any]] = {}
+        self._lock = threading.Lock()
+        meter.create_observable_up_down_counter(
+            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
+        )
+
+    def add(self, amount: int, attributes: dict[str, Any]) -> None:
+        key = tuple(attributes.items())
+        with self._lock:
+            entry = self._counts.get(key)
+            if entry is None:
+                entry = self._counts[key] = [0, dict(attributes)]
+            entry[0] += amount
+
+    def _observe(self, options: CallbackOptions) -> list[Observation]:
+        with self._lock:
+            return [Observation(count, attributes) for count, attributes in self._counts.values()]
+
+
+def _record_many(histogram: Any, values: list[float], attributes: dict[str, Any]) -> None:
+    """Record many values with one attribute set: one histogram point each.
+
+    Per-chunk timings make this the hottest metric path (one value per streamed chunk), and an SDK measurement
+    costs several microseconds (attribute copy, hashing, exemplar filter). With the SDK behind the API, the first
+    value goes through ``record`` (creating the series as usual) and the others straight into the same
+    aggregations, exactly as ``record`` would add them, without exemplars. Anything unexpected falls back to
+    plain ``record`` calls.
+    """
+    histogram.record(values[0], attributes)
+    rest = values[1:]
+    if not rest:
+        return
+    try:
+        aggregations = _aggregations_of(histogram, attributes)
+    except Exception:
+        aggregations = None
+    if aggregations is None:
+        for value in rest:
+            histogram.record(value, attributes)
+        return
+    for lock, aggregation in aggregations:
+        aggregate = aggregation.aggregate
+        if lock is None:
+            for value in rest:
+                aggregate(_Value(value), False)
+        else:
+            with lock:
+                for value in rest:
+                    aggregate(_Value(value), False)
+
+
+class _Value:
+    """What an SDK aggregation reads from a measurement when no exemplar is sampled."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+
+def _aggregations_of(histogram: Any, attributes: dict[str, Any]) -> list[tuple[Any, Any]] | None:
+    """The SDK aggregations one ``record(value, attributes)`` on this histogram feeds, or None if unsure."""
+    from opentelemetry.sdk.metrics._internal import _view_instrument_match as vim_module
+
+    hash_attributes = getattr(vim_module, "_hash_attributes", None)
+    if hash_attributes is None:
+        return None
+    consumer = histogram._measurement_consumer
+    found = []
+    for storage in consumer._reader_storages.values():
+        matches = storage._instrument_view_instrument_matches.get(histogram)
+        if matches is None:
+            return None
+        for match in matches:
+            keys = match._view._attribute_keys
+            attrs = attributes if keys is None else {k: v for k, v in attributes.items() if k in keys}
+            aggregation = match._attributes_aggregation.get(hash_attributes(attrs))
+            if aggregation is None:
+                return None
+            found.append((match._lock if match._reset_on_collect else None, aggregation))
+    return found
 
 
 def _error_type(error: BaseException) -> str:
@@ -284,9 +371,7 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         )
 
 
-def _record_metrics(
-    telemetry: Telemetry, record: CallRecord, base: dict[str, Any], chunk_gaps: list[float] | None
-) -> None:
+def _record_metrics(telemetry: Telemetry, record: CallRecord, base: dict[str, Any], chunk_times: list[float]) -> None:
     telemetry.calls_active.add(-1, base)
     attrs = dict(base)
     if record.response_model is not None:
@@ -300,10 +385,9 @@ def _record_metrics(
         telemetry.token_usage.record(record.output_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
     if record.time_to_first_chunk is not None:
         telemetry.time_to_first_chunk.record(record.time_to_first_chunk, attrs)
-        if chunk_gaps:
-            record_gap = telemetry.time_per_output_chunk.record
-            for gap in chunk_gaps:
-                record_gap(gap, attrs)
+        if len(chunk_times) > 1:
+            gaps = [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
+            _record_many(telemetry.time_per_output_chunk, gaps, attrs)
     if record.cost is not None:
         telemetry.cost.record(record.cost, base)
 

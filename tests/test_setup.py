@@ -29,17 +29,17 @@ def run_python(code: str, env: dict[str, str] | None = None, timeout: float = 60
 def test_instrument_creates_providers_patches_and_uninstrument_restores() -> None:
     result = run_python(
         """
-        import openai.resources.chat.completions as m
+        import openai._base_client as m  # the OpenAI instrumentor wraps the client's request()
         from opentelemetry import trace, metrics
-        original = m.Completions.__dict__["create"]
+        original = m.SyncAPIClient.__dict__["request"]
         import otel_agentmetrics
         otel_agentmetrics.instrument(store=False)
         assert type(trace.get_tracer_provider()).__name__ == "TracerProvider"
         assert type(metrics.get_meter_provider()).__name__ == "MeterProvider"
-        assert m.Completions.__dict__["create"] is not original
-        assert m.Completions.__dict__["create"].__wrapped__ is original
+        assert m.SyncAPIClient.__dict__["request"] is not original
+        assert m.SyncAPIClient.__dict__["request"].__wrapped__ is original
         otel_agentmetrics.uninstrument()
-        assert m.Completions.__dict__["create"] is original
+        assert m.SyncAPIClient.__dict__["request"] is original
         print("ok")
         """
     )
@@ -55,15 +55,15 @@ def test_instrument_twice_is_harmless_and_reuses_configured_providers() -> None:
         from opentelemetry.sdk.metrics import MeterProvider
         tp, mp = TracerProvider(), MeterProvider()
         trace.set_tracer_provider(tp); metrics.set_meter_provider(mp)
-        import openai.resources.chat.completions as m
-        original = m.Completions.__dict__["create"]
+        import openai._base_client as m  # the OpenAI instrumentor wraps the client's request()
+        original = m.SyncAPIClient.__dict__["request"]
         import otel_agentmetrics
         first = otel_agentmetrics.instrument()
         second = otel_agentmetrics.instrument()
         assert first is second
         assert trace.get_tracer_provider() is tp and metrics.get_meter_provider() is mp
         # wrapped exactly once
-        assert m.Completions.__dict__["create"].__wrapped__ is original
+        assert m.SyncAPIClient.__dict__["request"].__wrapped__ is original
         assert not tp._active_span_processor._span_processors, "added an exporter to the user's provider"
         print("ok")
         """
@@ -141,11 +141,11 @@ def test_libraries_imported_after_instrument_are_patched_on_import() -> None:
         import otel_agentmetrics
         otel_agentmetrics.instrument(store=False)
         assert "openai" not in sys.modules, "instrument() imported openai eagerly"
-        import openai.resources.chat.completions as m
+        import openai._base_client as m  # the OpenAI instrumentor wraps the client's request()
         import wrapt
-        assert isinstance(m.Completions.__dict__["create"], wrapt.FunctionWrapper)
+        assert isinstance(m.SyncAPIClient.__dict__["request"], wrapt.FunctionWrapper)
         otel_agentmetrics.uninstrument()
-        assert not isinstance(m.Completions.__dict__["create"], wrapt.FunctionWrapper)
+        assert not isinstance(m.SyncAPIClient.__dict__["request"], wrapt.FunctionWrapper)
         print("ok")
         """
     )
