@@ -15,6 +15,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -115,6 +116,8 @@ class SpanRun(Run):
         if self._ended:
             return
         self._ended = True
+        if isinstance(error, GeneratorExit):  # a generator closed early ended normally
+            error = None
         duration = time.perf_counter() - self._start
         span = self.span
         try:
@@ -315,8 +318,8 @@ def decorate(func: F, begin: Begin, keep_items: Callable[[], bool] = lambda: Fal
 class Spec:
     """Both a context manager and a decorator (``with agent("x"):`` / ``@agent("x")``).
 
-    As a decorator each call opens its own run, so it is safe from any thread or task. As a context manager
-    one object serves one ``with`` block at a time: write ``with agent("x"):`` where the block is.
+    Each call of a decorated function, and each ``with`` block, opens its own run. One object may serve
+    several blocks at once in different threads or asyncio tasks: the open run is kept per context.
     """
 
     def _begin(self) -> Run:
@@ -331,15 +334,21 @@ class Spec:
         return decorate(func, lambda args, kwargs: self._begin(), self._keep_items)
 
     def __enter__(self) -> Any:
-        stack: list[tuple[Run, Any]] = self.__dict__.setdefault("_open_runs", [])
+        var: ContextVar[Any] | None = self.__dict__.get("_open_runs")
+        if var is None:
+            var = self.__dict__.setdefault(
+                "_open_runs", ContextVar(f"agentmetrics_{type(self).__name__}", default=None)
+            )
         run = _open(lambda args, kwargs: self._begin(), (), {}) or Run()
         activation = run.activate()
         activation.__enter__()
-        stack.append((run, activation))
+        var.set((run, activation, var.get()))
         return run
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        run, activation = self.__dict__["_open_runs"].pop()
+        var: ContextVar[Any] = self.__dict__["_open_runs"]
+        run, activation, outer = var.get()
+        var.set(outer)
         activation.__exit__(exc_type, exc, tb)
         if exc is not None:
             run.fail(exc)

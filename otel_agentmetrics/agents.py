@@ -63,8 +63,12 @@ class AgentRun(SpanRun, Scope):
         self.unpriced_calls = 0
         self.errors = 0
         self._lock = threading.Lock()
+        # Spans inside the run say which agent (and conversation) they belong to; allow-listing
+        # ``gen_ai.agent.name`` in metric_attributes puts it on the model-call metrics too (cost per agent).
+        self.span_attributes = {sc.AGENT_NAME: name}
         conversation_id = attributes.get(sc.CONVERSATION_ID)
-        self.span_attributes = {sc.CONVERSATION_ID: conversation_id} if conversation_id else {}
+        if conversation_id:
+            self.span_attributes[sc.CONVERSATION_ID] = conversation_id
         super().__init__(telemetry, f"{sc.OP_INVOKE_AGENT} {name}", attributes)
         self.scope = self
         self._labels = {sc.AGENT_NAME: name, **self.metric_labels()}

@@ -70,6 +70,7 @@ def test_agent_run_rolls_up_the_loop(otel):
     for child in models + tools:
         assert child.parent.span_id == agent_span.context.span_id
         assert child.attributes["gen_ai.conversation.id"] == "conv-1"
+        assert child.attributes["gen_ai.agent.name"] == "weather"
     attrs = agent_span.attributes
     assert attrs["gen_ai.operation.name"] == "invoke_agent"
     assert attrs["gen_ai.agent.name"] == "weather"
@@ -83,6 +84,17 @@ def test_agent_run_rolls_up_the_loop(otel):
     assert "agentmetrics.agent.unpriced_calls" not in attrs
     assert (run.model_calls, run.tool_calls, run.input_tokens, run.output_tokens) == (2, 2, 174, 76)
     assert agent_span.kind.name == "INTERNAL"
+
+
+def test_cost_per_agent_on_metrics_when_allow_listed(otel):
+    with scoped_telemetry(otel, PRICER, metric_attributes=("gen_ai.agent.name",)):
+        client = openai_client()
+        with agentmetrics.agent("first"):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, tools=[WEATHER_TOOL])
+        with agentmetrics.agent("second"):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    cost = {p.attributes["gen_ai.agent.name"]: p.sum for p in otel.metric_points("gen_ai.usage.cost")}
+    assert cost == pytest.approx({"first": (75 * 0.15 + 51 * 0.60) / 1e6, "second": (99 * 0.15 + 25 * 0.60) / 1e6})
 
 
 def test_agent_metrics(otel):
@@ -118,6 +130,9 @@ def test_nested_agents_roll_up_into_parents(otel):
     (worker,) = by_name(spans, "invoke_agent worker")
     assert worker.parent.span_id == planner.context.span_id
     assert worker.attributes["agentmetrics.agent.model_calls"] == 1
+    assert worker.attributes["gen_ai.agent.name"] == "worker"  # its own name wins over the enclosing run's
+    models = by_name(spans, "chat gpt-4o-mini")
+    assert sorted(m.attributes["gen_ai.agent.name"] for m in models) == ["planner", "worker"]
     assert planner.attributes["agentmetrics.agent.model_calls"] == 2
 
 
@@ -241,3 +256,23 @@ def test_tool_call_ids_link_tool_spans_to_the_model_call(otel):
     assert [t.attributes["gen_ai.tool.call.id"] for t in tools] == TOOL_LOOP_IDS
     for tool_span in tools:
         assert [link.context.span_id for link in tool_span.links] == [model.context.span_id]
+
+
+def test_one_agent_object_serves_concurrent_tasks(otel):
+    """A module-level ``agent(...)`` used by many tasks at once keeps each task's run apart."""
+    shared = agentmetrics.agent("shared")
+
+    async def task(n: int) -> int:
+        async with shared as run:
+            for _ in range(n):
+                await asyncio.sleep(0)
+                get_current_weather("Seattle, WA")
+        return run.tool_calls
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(task(n) for n in (1, 2, 3, 4)))
+
+    with scoped_telemetry(otel, openai_client=False):
+        assert asyncio.run(main()) == [1, 2, 3, 4]
+    runs = by_name(otel.finished(), "invoke_agent shared")
+    assert sorted(s.attributes["agentmetrics.agent.tool_calls"] for s in runs) == [1, 2, 3, 4]

@@ -234,3 +234,18 @@ def test_local_function_cannot_be_wrapped_in_place():
 
     with pytest.raises(ConfigError, match="decorate it with @otel_agentmetrics.tool"):
         wrap_tools((local,))
+
+
+def test_tools_from_the_environment(otel, monkeypatch):
+    module = _module_with_tools("am_test_tools_env")
+    monkeypatch.setenv("AGENTMETRICS_TOOLS", "am_test_tools_env:lookup, am_test_tools_env:Store.get")
+    agentmetrics.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, instrumentations=[]
+    )
+    try:
+        module.lookup("x")
+        module.Store().get("y")
+    finally:
+        agentmetrics.uninstrument()
+        del sys.modules["am_test_tools_env"]
+    assert [s.name for s in otel.finished()] == ["execute_tool lookup", "execute_tool get"]
