@@ -75,7 +75,8 @@ table { border-collapse:collapse; width:100%; font-size:13px; }
 th, td { text-align:right; padding:5px 8px; border-bottom:1px solid var(--line); white-space:nowrap; }
 th { color:var(--muted); font-weight:600; font-size:12px; }
 th:first-child, td:first-child { text-align:left; }
-td.msg { text-align:left; white-space:normal; color:var(--muted); }
+td.msg, th.msg { text-align:left; white-space:normal; color:var(--muted); }
+td.txt, th.txt { text-align:left; }
 .empty { color:var(--muted); font-size:13px; }
 .alert { padding:8px 10px; border-radius:8px; margin:4px 0; }
 .alert.warning { background:#fff5e0; border:1px solid #f3d08a; }
@@ -99,9 +100,10 @@ svg text { font-size:11px; fill:var(--muted); }
     <section><h2>Model calls and errors over time</h2><div id="chart-calls"></div></section>
   </div>
   <section id="models"></section>
+  <section id="agents"></section>
   <div class="grid2">
     <section id="tools"></section>
-    <section id="agents"></section>
+    <section id="alerts-list"></section>
   </div>
   <section id="providers"></section>
   <section id="endpoints"></section>
@@ -127,7 +129,8 @@ function dur(s) {
 const when = (t) => new Date(t * 1000).toLocaleString();
 function table(rows, cols) {
   if (!rows.length) return '<p class="empty">Nothing recorded yet.</p>';
-  return "<table><thead><tr>" + cols.map((c) => "<th>" + esc(c[0]) + "</th>").join("") +
+  const head = (c) => "<th" + (c[2] ? ' class="' + c[2] + '"' : "") + ">" + esc(c[0]) + "</th>";
+  return "<table><thead><tr>" + cols.map(head).join("") +
     "</tr></thead><tbody>" + rows.map((r) => "<tr>" + cols.map((c) => {
       const cls = c[2] ? ' class="' + c[2] + '"' : "";
       return "<td" + cls + ">" + c[1](r) + "</td>";
@@ -164,19 +167,24 @@ function chart(points, series, fmt) {
     });
   });
   const ticks = [0, Math.floor(points.length / 2), points.length - 1];
-  ticks.forEach((i) => {
+  const hourly = points.length > 1 && points[1].t - points[0].t >= 3600;
+  ticks.forEach((i, n) => {
     const d = new Date(points[i].t * 1000);
-    const label = d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
-    out += '<text x="' + (L + 2 + i * bw) + '" y="' + (H - 6) + '">' + esc(label) + "</text>";
+    const label = hourly ? d.toLocaleString([], {month: "short", day: "numeric", hour: "2-digit"})
+      : d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    const anchor = ["start", "middle", "end"][n];
+    const x = n === 2 ? W - 2 : L + 2 + i * bw;
+    out += '<text x="' + x + '" y="' + (H - 6) + '" text-anchor="' + anchor + '">' + esc(label) + "</text>";
   });
   const legend = series.map((s) => '<tspan fill="' + s.color + '">■ </tspan>' + esc(s.name)).join("  ");
-  return out + '<text x="' + (W - 4) + '" y="' + (T + 10) + '" text-anchor="end">' + legend + "</text></svg>";
+  return out + '<text x="' + (L + 8) + '" y="' + (T + 10) + '">' + legend + "</text></svg>";
 }
 function draw(data) {
   const s = data.summary, o = s.overall;
   const badge = $("health"); badge.className = "badge " + s.health.status;
   badge.textContent = s.health.status.toUpperCase();
-  $("meta").textContent = "uptime " + (s.uptime_s == null ? "-" : dur(s.uptime_s)) + " · updated " +
+  $("meta").textContent = (s.uptime_s == null ? "no process writing now" : "uptime " + dur(s.uptime_s)) +
+    " · updated " +
     new Date(s.generated_at * 1000).toLocaleTimeString() + " · " + s.store;
   const kpi = (label, value, sub) => '<div class="kpi"><div class="label">' + esc(label) +
     '</div><div class="value">' + value + '</div><div class="sub">' + (sub || "") + "</div></div>";
@@ -202,15 +210,20 @@ function draw(data) {
   section("tools", "Tools", table(s.by_tool, groupCols("tool", "runs", false)));
   section("agents", "Agents", table(s.by_agent, groupCols("agent", "runs", true)));
   section("endpoints", "Endpoints", table(s.by_endpoint, groupCols("endpoint", "requests", true)));
+  section("alerts-list", "Alerts", s.health.alerts.length ? table(s.health.alerts, [
+    ["severity", (a) => '<span class="' + (a.severity === "critical" ? "fail" : "") + '">' + esc(a.severity) +
+      "</span>"], ["alert", (a) => esc(a.name), "txt"], ["message", (a) => esc(a.message), "msg"]])
+    : '<p class="empty">No thresholds crossed (health: ' + esc(s.health.status) + ").</p>");
   section("runs", "Recent runs", table(s.recent_runs, [["started", (r) => esc(when(r.started_at))],
-    ["run", (r) => esc(r.kind + " " + r.name)],
-    ["status", (r) => r.ok ? '<span class="okc">ok</span>' : '<span class="fail">' + esc(r.error_type) + "</span>"],
+    ["run", (r) => esc(r.kind + " " + r.name), "txt"],
+    ["status", (r) => r.ok ? '<span class="okc">ok</span>' : '<span class="fail">' + esc(r.error_type) + "</span>",
+      "txt"],
     ["duration", (r) => dur(r.duration_s)], ["model calls", (r) => num(r.model_calls)],
     ["tools", (r) => num(r.tool_calls)], ["tokens", (r) => num(r.input_tokens + r.output_tokens)],
     ["cost", (r) => money(r.cost_usd)]]));
   section("errors", "Recent errors", table(s.recent_errors, [["at", (e) => esc(when(e.at))],
-    ["where", (e) => esc(e.kind + " " + e.name)], ["error", (e) => '<span class="fail">' + esc(e.error_type) +
-    "</span>"], ["message", (e) => esc(e.message), "msg"]]));
+    ["where", (e) => esc(e.kind + " " + e.name), "txt"], ["error", (e) => '<span class="fail">' +
+    esc(e.error_type) + "</span>", "txt"], ["message", (e) => esc(e.message), "msg"]]));
 }
 async function refresh() {
   const q = new URLSearchParams(DATA.query).toString();

@@ -1,0 +1,203 @@
+"""The dashboard as people and machines use it: a real HTTP server, a headless Chromium, a Starlette app."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otel_agentmetrics._config import ConfigError
+from otel_agentmetrics.summary import dashboard_app, make_server
+
+from .summary_kit import SpanMaker
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """Recent spans (relative to the real clock, as the page shows the last minutes)."""
+    path = tmp_path / "spans.sqlite3"
+    m = SpanMaker(path)
+    import time
+
+    from . import summary_kit
+
+    offset = time.time() - summary_kit.NOW  # SpanMaker counts seconds back from NOW; shift to the real clock
+    ago = lambda seconds: seconds - offset  # noqa: E731
+    with m.agent("support-bot", at=ago(300), duration=20):
+        m.model("gpt-4o-mini", at=ago(299), duration=0.8, input_tokens=1200, output_tokens=300, cost=0.00036)
+        m.tool("search_orders", at=ago(298), duration=0.3)
+        m.model(
+            "claude-3-5-haiku-20241022",
+            provider="anthropic",
+            at=ago(290),
+            duration=1.6,
+            input_tokens=2000,
+            output_tokens=500,
+            cost=0.0036,
+        )
+    with m.agent("support-bot", at=ago(120), duration=5):
+        m.model("gpt-4o-mini", at=ago(119), duration=2.5, error=("RateLimitError", "Error code: 429 - slow down"))
+        m.tool("refund", at=ago(117), duration=0.1, error=("PermissionError", "refunds need a human"))
+    m.close()
+    return path
+
+
+@pytest.fixture
+def server(store: Path) -> Iterator[str]:
+    srv = make_server("127.0.0.1", 0, store, refresh_s=0)
+    srv.start_in_thread()
+    yield srv.url
+    srv.shutdown()
+    srv.server_close()
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def test_json_api_metrics_and_health(server: str) -> None:
+    status, kind, body = _get(server + "api/summary?since=1h")
+    assert (status, kind) == (200, "application/json")
+    data = json.loads(body)
+    assert data["overall"]["calls"] == 3 and data["overall"]["failed"] == 1
+    assert data["overall"]["cost_usd"] == pytest.approx(0.00396)
+    assert [a["name"] for a in data["by_agent"]] == ["support-bot"]
+    assert data["filters"] == {"since_s": "3600.0"}
+
+    status, _, body = _get(server + "api/summary?model=claude-3-5-haiku-20241022")
+    assert json.loads(body)["overall"]["calls"] == 1
+
+    status, _, body = _get(server + "api/timeseries?since=15m&bucket=minute")
+    points = json.loads(body)
+    assert status == 200 and sum(p["calls"] for p in points) == 3 and len(points) == 16
+
+    status, kind, body = _get(server + "metrics")
+    assert status == 200 and kind.startswith("text/plain; version=0.0.4")
+    assert 'agentmetrics_model_calls_total{model="gpt-4o-mini",outcome="error"} 1' in body.splitlines()
+
+    # 1 of 3 calls failed: too few calls for the error-rate alert (it needs 5), so healthy.
+    status, _, body = _get(server + "health")
+    assert status == 200 and json.loads(body)["status"] == "healthy"
+    status, _, body = _get(server + "api/summary?since=nonsense")
+    assert status == 400 and "not a duration" in json.loads(body)["error"]
+    assert _get(server + "nope")[0] == 404
+
+
+def test_health_is_503_when_unhealthy(store: Path) -> None:
+    from otel_agentmetrics.summary import Thresholds
+
+    srv = make_server("127.0.0.1", 0, store, thresholds=Thresholds(min_calls=1, error_rate=0.1))
+    srv.start_in_thread()
+    try:
+        status, _, body = _get(srv.url + "health")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert status == 503
+    assert json.loads(body)["alerts"][0]["name"] == "error_rate"
+
+
+def test_beyond_loopback_needs_a_token(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError, match="set a token with --token or AGENTMETRICS_DASHBOARD_TOKEN"):
+        make_server("0.0.0.0", 0, store)
+    monkeypatch.setenv("AGENTMETRICS_DASHBOARD_TOKEN", "s3cret")
+    srv = make_server("0.0.0.0", 0, store)
+    srv.start_in_thread()
+    port = srv.server_address[1]
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        assert _get(base + "api/summary")[0] == 401
+        assert _get(base + "api/summary", {"Authorization": "Bearer wrong"})[0] == 401
+        assert _get(base + "api/summary", {"Authorization": "Bearer s3cret"})[0] == 200
+        assert _get(base + "?token=s3cret")[0] == 200
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_mounts_in_a_starlette_app(store: Path) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+    from starlette.testclient import TestClient
+
+    async def home(request: object) -> PlainTextResponse:
+        return PlainTextResponse("the user's app")
+
+    app = Starlette(routes=[Route("/", home), Mount("/agentmetrics", app=dashboard_app(store))])
+    with TestClient(app) as client:
+        assert client.get("/").text == "the user's app"
+        page = client.get("/agentmetrics/")
+        assert page.status_code == 200 and "<title>agentmetrics dashboard</title>" in page.text
+        assert client.get("/agentmetrics/api/summary").json()["overall"]["calls"] == 3
+        assert client.get("/agentmetrics/health").json()["status"] == "healthy"
+        assert "agentmetrics_cost_usd_total" in client.get("/agentmetrics/metrics").text
+        redirect = client.get("/agentmetrics", follow_redirects=False)
+        assert redirect.status_code == 307 and redirect.headers["location"].endswith("/agentmetrics/")
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1400,1700",
+)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (tests/system-deps.sh installs it)")
+def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
+    browser = _chromium()
+    assert browser is not None
+    profile = [f"--user-data-dir={tmp_path / 'profile'}"]
+    dump = subprocess.run(
+        [browser, *_FLAGS, *profile, "--dump-dom", server + "?since=1h"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    ).stdout
+    dom = dump.split("<script>")[0]  # what the script drew, not the data embedded in it
+    assert "</main>" in dom
+    # What a person sees: the health badge, the headline numbers, every table and both charts.
+    assert 'id="health" class="badge healthy">HEALTHY<' in dom
+    assert '<div class="label">Model calls</div><div class="value">3</div>' in dom
+    assert '<div class="value">66.7%</div>' in dom  # success rate
+    assert '<div class="value">$0.0040</div>' in dom  # cost
+    assert "<td>claude-3-5-haiku-20241022</td>" in dom and "<td>gpt-4o-mini</td>" in dom
+    assert "<td>search_orders</td>" in dom and "<td>refund</td>" in dom
+    assert "<td>support-bot</td>" in dom
+    assert "RateLimitError" in dom and "refunds need a human" in dom
+    assert dom.count("<svg") == 2 and "<rect" in dom
+    assert 'class="win on"' in dom and ">1 hour</a>" in dom
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [browser, *_FLAGS, *profile, f"--screenshot={shot}", server + "?since=1h"],
+        capture_output=True,
+        timeout=90,
+    )
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

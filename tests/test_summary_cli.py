@@ -1,0 +1,106 @@
+"""``agentmetrics report | export | alerts | live`` on a store of known spans."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_agentmetrics.cli import main
+
+from .summary_kit import SpanMaker
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """Six recent calls (two models, one failure) in two agents; real clock, as the CLI reads 'now'."""
+    path = tmp_path / "s.sqlite3"
+    m = SpanMaker(path)
+    from . import summary_kit
+
+    shift = time.time() - summary_kit.NOW
+    ago = lambda seconds: seconds - shift  # noqa: E731
+    with m.agent("triage", at=ago(200), duration=30):
+        for i in range(4):
+            m.model("gpt-4o-mini", at=ago(199 - i), duration=0.4, input_tokens=100, output_tokens=10, cost=0.0001)
+        m.tool("lookup", at=ago(150), duration=0.1)
+    with m.agent("writer", at=ago(100), duration=20):
+        m.model("claude-3-5-haiku", provider="anthropic", at=ago(99), duration=1.2, input_tokens=500,
+                output_tokens=200, cost=0.0012)  # fmt: skip
+        m.model("claude-3-5-haiku", provider="anthropic", at=ago(90), duration=3.0, error=("APITimeoutError", "t/o"))
+    m.close()
+    return path
+
+
+def test_report(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "Model calls    6 (5 ok, 1 failed, 0 in flight)" in out
+    assert "$0.0016" in out
+    for text in ("gpt-4o-mini", "claude-3-5-haiku", "lookup", "triage", "writer", "APITimeoutError"):
+        assert text in out, text
+    assert main(["report", "--store", str(store), "--agent", "writer", "--since", "1h"]) == 0
+    out = capsys.readouterr().out
+    assert "Model calls    2 (1 ok, 1 failed" in out and "filters: since_s=3600.0, agent=writer" in out
+    assert main(["report", "--store", str(store), "--model", "gpt-4o-mini"]) == 0
+    assert "Model calls    4 (4 ok" in capsys.readouterr().out
+
+
+def test_report_without_a_store_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--store", str(tmp_path / "none.sqlite3")]) == 2
+    assert "run an instrumented program first" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", "--since", "forever"])
+    assert "is not a duration" in capsys.readouterr().err
+
+
+def test_exports(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--store", str(store), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["overall"]["calls"] == 6 and data["overall"]["cost_usd"] == pytest.approx(0.0016)
+    target = tmp_path / "report.md"
+    assert main(["export", "--store", str(store), "--format", "markdown", "-o", str(target)]) == 0
+    markdown = target.read_text()
+    assert markdown.startswith("# Agent metrics report") and "## Agents" in markdown and "| writer |" in markdown
+    assert main(["export", "--store", str(store), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {(r["group"], r["name"]): r["calls"] for r in rows}[("agent", "triage")] == "1"
+
+
+def test_alerts_exit_status(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 1 failure in 6 calls is 16.7%: over the default 10%, under twice it.
+    assert main(["alerts", "--store", str(store)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("health: degraded") and "[warning] error_rate: 17% of 6 model calls failed" in out
+    assert main(["alerts", "--store", str(store), "--error-rate", "off"]) == 0
+    assert "no thresholds crossed" in capsys.readouterr().out
+    assert main(["alerts", "--store", str(store), "--error-rate", "off", "--budget", "0.001"]) == 2
+    assert "[critical] budget: $0.0016 spent in the last 1d, budget $0.001" in capsys.readouterr().out
+    assert main(["alerts", "--store", str(store), "--error-rate", "50%", "--p95-latency", "1s"]) == 1
+    assert "[warning] latency" in capsys.readouterr().out
+
+
+def test_live_refreshes_in_place(store: Path) -> None:
+    code = "import sys; from otel_agentmetrics.cli import main; sys.exit(main())"
+    env = {**os.environ, "COLUMNS": "160", "TTY_COMPATIBLE": "1"}  # rich redraws in place only on a terminal
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "live", "--store", str(store), "--interval", "0.3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 130, err
+    assert out.count("Agent metrics") >= 2, out  # drawn more than once
+    assert "claude-3-5-haiku" in out
