@@ -241,3 +241,12 @@ def manager_exit_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwa
         if end is not None:
             end(error)
     return wrapped(*args, **kwargs)
+
+
+def stream_instancecheck_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """Wraps the ``isinstance`` check of older releases' ``Stream``/``AsyncStream`` metaclass, which accepts only
+    exact instances: our proxy of a stream is still that stream to ``isinstance(x, anthropic.Stream)``."""
+    if wrapped(*args, **kwargs):
+        return True
+    candidate = args[0] if args else None
+    return isinstance(candidate, (SyncStreamProxy, AsyncStreamProxy)) and isinstance(candidate.__wrapped__, instance)

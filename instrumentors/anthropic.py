@@ -45,6 +45,7 @@ from ._anthropic_wrappers import (
     manager_exit_hook,
     parse_hook,
     sdk_span_handoff,
+    stream_instancecheck_hook,
     track_raw,
     with_handoff,
     with_handoff_async,
@@ -176,6 +177,8 @@ class AnthropicInstrumentor(AgentMetricsInstrumentor):
         for module, prefix in (("_messages", ""), ("_beta_messages", "Beta")):
             yield f"anthropic.lib.streaming.{module}", f"{prefix}MessageStreamManager.__exit__", manager_exit_hook
             yield f"anthropic.lib.streaming.{module}", f"{prefix}AsyncMessageStreamManager.__aexit__", manager_exit_hook
+        yield "anthropic._streaming", "_SyncStreamMeta.__instancecheck__", stream_instancecheck_hook
+        yield "anthropic._streaming", "_AsyncStreamMeta.__instancecheck__", stream_instancecheck_hook
         yield "anthropic._response", "BaseAPIResponse._parse", parse_hook
         yield "anthropic._legacy_response", "LegacyAPIResponse._parse", parse_hook
         yield "anthropic._response", "APIResponse.close", close_hook

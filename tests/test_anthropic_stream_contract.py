@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 from typing import Any
 
 import anthropic
@@ -124,7 +125,9 @@ async def _ascenario(client: Any, entry: str, ending: str) -> list[Any]:
     elif entry == "raw":
         raw = await client.messages.with_raw_response.create(stream=True, **KW)
         seen += [type(raw).__qualname__, raw.headers.get("content-type")]
-        stream = await raw.parse()
+        stream = raw.parse()
+        if inspect.isawaitable(stream):  # anthropic 2.x; older releases' legacy raw response parses at once
+            stream = await stream
     else:
         manager = client.messages.with_streaming_response.create(stream=True, **KW)
         response = await manager.__aenter__()
