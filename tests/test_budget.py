@@ -115,3 +115,24 @@ def test_with_the_real_price_table(otel):
             ask(client)
             ask(client)
     assert caught.value.spent == pytest.approx(FIRST, rel=1e-9)
+
+
+def test_async_calls_and_tasks_share_the_block_budget(otel):
+    """Calls from asyncio tasks started inside the block count against it; the next call is refused."""
+    import asyncio
+
+    client = openai_client(async_=True)
+
+    async def main():
+        with agentmetrics.budget(usd=0.00004) as spent:
+            await asyncio.gather(
+                asyncio.create_task(client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+            )
+            with pytest.raises(agentmetrics.BudgetExceeded):
+                await client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+        return spent
+
+    with scoped_telemetry(otel, PRICER):
+        spent = asyncio.run(main())
+    assert spent.spent == pytest.approx(FIRST, rel=1e-12)
+    assert len(client.cassette.requests) == 1

@@ -249,3 +249,25 @@ def test_tools_from_the_environment(otel, monkeypatch):
         agentmetrics.uninstrument()
         del sys.modules["am_test_tools_env"]
     assert [s.name for s in otel.finished()] == ["execute_tool lookup", "execute_tool get"]
+
+
+def test_our_failures_never_reach_the_tool(otel, monkeypatch):
+    """Fail open: if opening or closing the run breaks, the user's function still runs and returns as usual."""
+    from otel_agentmetrics import _guard
+    from otel_agentmetrics.tools import ToolRun
+
+    monkeypatch.setenv("AGENTMETRICS_RAISE_INTERNAL_ERRORS", "0")
+    monkeypatch.setattr(_guard, "_seen", set())
+
+    def broken_finish(self, duration, result):
+        raise RuntimeError("bug in our finish")
+
+    with scoped_telemetry(otel, openai_client=False):
+        monkeypatch.setattr(ToolRun, "finish", broken_finish)
+        assert search("q") == ["q-0", "q-1"]
+        assert otel.only_span().name == "execute_tool search"  # still ended
+        monkeypatch.setattr(ToolRun, "__init__", lambda self, *a, **k: 1 / 0)
+        assert search("r", limit=1) == ["r-0"]
+        assert list(chunks("x y")) == ["x", "y"]
+        with pytest.raises(PermissionError):
+            explode("still raised")
