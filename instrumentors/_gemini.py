@@ -9,7 +9,7 @@ billed as input) is added to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_agentmetrics.record import CallRecord
@@ -192,3 +192,84 @@ def output_messages(candidates: Any) -> list[dict[str, Any]] | None:
         parts = [part(p) for p in content.get("parts") or ()]
         out.append({"role": "assistant", "parts": parts, "finish_reason": finish_reason(candidate)})
     return out or None
+
+
+# Responses and streams.
+
+
+def read_response(record: CallRecord, response: Any, meta: Callable[[Any], Any], capture: bool) -> None:
+    """A complete response; ``meta(response)`` holds ``response_id``/``model_version`` (a raw proto in vertexai)."""
+    raw = meta(response)
+    record.response_id = get(raw, "response_id") or None
+    record.response_model = get(raw, "model_version") or None
+    candidates = get(response, "candidates")
+    reasons = [finish_reason(candidate) for candidate in candidates or ()]
+    if any(reasons):
+        record.finish_reasons = [reason or "" for reason in reasons]
+    record.tool_call_ids = tool_call_ids(candidates)
+    read_usage(record, get(response, "usage_metadata"))
+    if capture:
+        record.output_messages = output_messages(candidates)
+
+
+class GeminiStream:
+    """Accumulates streamed ``GenerateContentResponse`` chunks; the last chunk carries the usage."""
+
+    __slots__ = ("capture", "meta", "response_id", "model", "reasons", "usage", "tool_ids", "parts")
+
+    def __init__(self, capture: bool, meta: Callable[[Any], Any]) -> None:
+        self.capture = capture
+        self.meta = meta
+        self.response_id: str | None = None
+        self.model: str | None = None
+        self.reasons: dict[int, str] = {}
+        self.usage: Any = None
+        self.tool_ids: list[str] = []
+        self.parts: dict[int, list[Any]] = {}
+
+    def add(self, chunk: Any) -> bool:
+        raw = self.meta(chunk)
+        self.response_id = self.response_id or get(raw, "response_id") or None
+        self.model = self.model or get(raw, "model_version") or None
+        candidates = get(chunk, "candidates") or ()
+        for position, candidate in enumerate(candidates):
+            index = get(candidate, "index") or position
+            reason = finish_reason(candidate)
+            if reason:
+                self.reasons[index] = reason
+            if self.capture:
+                self.parts.setdefault(index, []).extend(get(get(candidate, "content"), "parts") or ())
+        self.tool_ids.extend(tool_call_ids(candidates) or ())
+        usage = get(chunk, "usage_metadata")
+        if has_counts(usage):
+            self.usage = usage
+        return True
+
+    def finish(self, record: CallRecord) -> None:
+        record.response_id = self.response_id
+        record.response_model = self.model
+        if self.reasons:
+            record.finish_reasons = [self.reasons[index] for index in sorted(self.reasons)]
+        record.tool_call_ids = self.tool_ids or None
+        read_usage(record, self.usage)
+        if self.capture and self.parts:
+            record.output_messages = [
+                {
+                    "role": "assistant",
+                    "parts": _merge_text([part(p) for p in self.parts[index]]),
+                    "finish_reason": self.reasons.get(index),
+                }
+                for index in sorted(self.parts)
+            ]
+
+
+def _merge_text(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Streamed text arrives in many parts; consecutive text (or reasoning) parts become one."""
+    merged: list[dict[str, Any]] = []
+    for item in parts:
+        last = merged[-1] if merged else None
+        if last is not None and item["type"] in ("text", "reasoning") and last["type"] == item["type"]:
+            last["content"] = (last.get("content") or "") + (item.get("content") or "")
+        else:
+            merged.append(dict(item))
+    return merged

@@ -62,78 +62,8 @@ def _build(telemetry: Telemetry, stream: bool) -> Any:
     return build
 
 
-def _read_response(record: CallRecord, response: Any, capture: bool) -> None:
-    record.response_id = gemini.get(response, "response_id")
-    record.response_model = gemini.get(response, "model_version")
-    candidates = gemini.get(response, "candidates")
-    reasons = [gemini.finish_reason(candidate) for candidate in candidates or ()]
-    if any(reasons):
-        record.finish_reasons = [reason or "" for reason in reasons]
-    record.tool_call_ids = gemini.tool_call_ids(candidates)
-    gemini.read_usage(record, gemini.get(response, "usage_metadata"))
-    if capture:
-        record.output_messages = gemini.output_messages(candidates)
-
-
-class _Stream:
-    """Accumulates streamed ``GenerateContentResponse`` chunks; the last chunk carries the usage."""
-
-    __slots__ = ("capture", "response_id", "model", "reasons", "usage", "tool_ids", "parts")
-
-    def __init__(self, capture: bool) -> None:
-        self.capture = capture
-        self.response_id: str | None = None
-        self.model: str | None = None
-        self.reasons: dict[int, str] = {}
-        self.usage: Any = None
-        self.tool_ids: list[str] = []
-        self.parts: dict[int, list[Any]] = {}
-
-    def add(self, chunk: Any) -> bool:
-        self.response_id = self.response_id or gemini.get(chunk, "response_id")
-        self.model = self.model or gemini.get(chunk, "model_version")
-        candidates = gemini.get(chunk, "candidates") or ()
-        for position, candidate in enumerate(candidates):
-            index = gemini.get(candidate, "index") or position
-            reason = gemini.finish_reason(candidate)
-            if reason:
-                self.reasons[index] = reason
-            if self.capture:
-                self.parts.setdefault(index, []).extend(gemini.get(gemini.get(candidate, "content"), "parts") or ())
-        self.tool_ids.extend(gemini.tool_call_ids(candidates) or ())
-        usage = gemini.get(chunk, "usage_metadata")
-        if gemini.has_counts(usage):
-            self.usage = usage
-        return True
-
-    def finish(self, record: CallRecord) -> None:
-        record.response_id = self.response_id
-        record.response_model = self.model
-        if self.reasons:
-            record.finish_reasons = [self.reasons[index] for index in sorted(self.reasons)]
-        record.tool_call_ids = self.tool_ids or None
-        gemini.read_usage(record, self.usage)
-        if self.capture and self.parts:
-            record.output_messages = [
-                {
-                    "role": "assistant",
-                    "parts": _merge_text([gemini.part(p) for p in self.parts[index]]),
-                    "finish_reason": self.reasons.get(index),
-                }
-                for index in sorted(self.parts)
-            ]
-
-
-def _merge_text(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Streamed text arrives in many parts; consecutive text (or reasoning) parts become one."""
-    merged: list[dict[str, Any]] = []
-    for item in parts:
-        last = merged[-1] if merged else None
-        if last is not None and item["type"] in ("text", "reasoning") and last["type"] == item["type"]:
-            last["content"] = (last.get("content") or "") + (item.get("content") or "")
-        else:
-            merged.append(dict(item))
-    return merged
+def _same(response: Any) -> Any:
+    return response
 
 
 def _handle(telemetry: Telemetry, proxy: Any) -> Any:
@@ -141,8 +71,8 @@ def _handle(telemetry: Telemetry, proxy: Any) -> Any:
 
     def handle(call: Call, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if call.record.stream:
-            return proxy(result, call, _Stream(capture))
-        _read_response(call.record, result, capture)
+            return proxy(result, call, gemini.GeminiStream(capture, _same))
+        gemini.read_response(call.record, result, _same, capture)
         call.end()
         return result
 
