@@ -118,3 +118,77 @@ def test_decorated_function_run_by_the_sdk_has_one_span(sdk):
     run(weather_agent(weather))
     tools = by_name(sdk.finished(), "execute_tool get_current_weather")
     assert sorted(t.attributes["gen_ai.tool.call.id"] for t in tools) == sorted(TOOL_LOOP_IDS)
+
+
+RESPONSES = "openai/test_responses_create_captures_tool_call_content[content_mode0]"
+RESPONSES_CALL_ID = "call_90uO5LcGP5vTBTCrjyhYtWsA"
+
+
+def responses_client():
+    """The SDK's default model (Responses API). The first answer is recorded (a function_call); the model's final
+    answer after the tool result is built from the documented Responses wire format, since the recording stops
+    at the tool call: the recorded body with its output replaced by an assistant message and its usage by
+    96 input / 12 output tokens."""
+    import json as _json
+
+    import openai
+
+    from .replay import Cassette, http_module_of
+
+    httpx = http_module_of(openai)
+    recorded = Cassette(RESPONSES)
+    first = recorded.handler(httpx)
+    template = _json.loads(recorded.interactions[0]["response"]["body"]["string"])
+    sent: list = []
+
+    def handle(request):
+        sent.append(request)
+        if len(sent) == 1:
+            return first(request)
+        body = dict(template, id="resp_final", previous_response_id=None)
+        body["output"] = [
+            {
+                "id": "msg_final",
+                "type": "message",
+                "status": "completed",
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": "It is 50 degrees and raining in Seattle.", "annotations": []}
+                ],
+            }
+        ]
+        body["usage"] = dict(template["usage"], input_tokens=96, output_tokens=12, total_tokens=108)
+        return httpx.Response(200, json=body, request=request)
+
+    client = openai.AsyncOpenAI(
+        api_key="test_openai_api_key", http_client=httpx.AsyncClient(transport=httpx.MockTransport(handle))
+    )
+    return client, sent
+
+
+def test_default_responses_model_links_the_tool_to_its_model_call(sdk):
+    from agents import OpenAIResponsesModel
+
+    client, sent = responses_client()
+    tool = get_current_weather
+    tool.name = "get_current_weather"
+    agent = Agent(
+        name="weather",
+        instructions="You're a helpful assistant.",
+        model=OpenAIResponsesModel(model="gpt-4o-mini", openai_client=client),
+        tools=[tool],
+    )
+    assert run(agent) == "It is 50 degrees and raining in Seattle."
+    assert len(sent) == 2
+    spans = sdk.finished()
+    models = sorted([s for s in spans if s.kind.name == "CLIENT"], key=lambda s: s.start_time)
+    (tool_span,) = by_name(spans, "execute_tool get_current_weather")
+    assert len(models) == 2
+    assert list(models[0].attributes["agentmetrics.response.tool_call_ids"]) == [RESPONSES_CALL_ID]
+    assert tool_span.attributes["gen_ai.tool.call.id"] == RESPONSES_CALL_ID
+    assert [link.context.span_id for link in tool_span.links] == [models[0].context.span_id]
+    (agent_span,) = by_name(spans, "invoke_agent weather")
+    attrs = agent_span.attributes
+    assert (attrs["agentmetrics.agent.model_calls"], attrs["agentmetrics.agent.tool_calls"]) == (2, 1)
+    assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (72 + 96, 8 + 12)
+    assert attrs["agentmetrics.agent.cost"] == pytest.approx((168 * 0.15 + 20 * 0.60) / 1e6, rel=1e-12)
