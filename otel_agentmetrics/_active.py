@@ -34,7 +34,15 @@ def _fallback() -> Telemetry:
     global _default
     with _lock:
         if _default is None:
+            from ._config import ConfigError, Settings, resolve
+            from ._guard import logger
             from ._telemetry import Telemetry
 
-            _default = Telemetry()
+            try:
+                settings = resolve()  # the environment's settings, as opentelemetry-instrument sees them
+            except ConfigError as error:
+                logger.warning("otel-agentmetrics: %s; tools and agent runs use the defaults", error)
+                settings = Settings()
+            _default = Telemetry(capture_content=settings.capture)
+            _default.labels.configure(settings.metric_attributes, settings.max_attribute_values)
         return _default

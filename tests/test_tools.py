@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import textwrap
 import types
@@ -271,3 +272,45 @@ def test_our_failures_never_reach_the_tool(otel, monkeypatch):
         assert list(chunks("x y")) == ["x", "y"]
         with pytest.raises(PermissionError):
             explode("still raised")
+
+
+def test_without_instrument_tools_report_to_the_global_providers():
+    """Before (or without) instrument(), e.g. under opentelemetry-instrument: the global providers, and the
+    metric allow-list from the environment. Run in a fresh interpreter, where the global providers are unset."""
+    import subprocess
+
+    code = textwrap.dedent(
+        """
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        import otel_agentmetrics as agentmetrics
+
+        spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(spans))
+        trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+        @agentmetrics.tool
+        def ping():
+            return "pong"
+
+        with agentmetrics.attributes(tenant="acme", user="u-1"):
+            ping()
+        (span,) = spans.get_finished_spans()
+        assert span.name == "execute_tool ping" and span.attributes["user"] == "u-1"
+        (m,) = [m for rm in reader.get_metrics_data().resource_metrics for sm in rm.scope_metrics
+                for m in sm.metrics if m.name == "agentmetrics.tool.duration"]
+        assert dict(m.data.data_points[0].attributes) == {"gen_ai.tool.name": "ping", "tenant": "acme"}
+        print("ok")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["AGENTMETRICS_METRIC_ATTRIBUTES"] = "tenant"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
