@@ -120,3 +120,40 @@ def test_uninstrument_restores(otel):
         assert BaseTool.__dict__["run"] is not original
         instrumentor.uninstrument()
     assert BaseTool.__dict__["run"] is original
+
+
+def test_tool_call_from_a_real_model_response_links_to_it(otel):
+    """The ids of the recorded OpenAI tool calls, handed to LangChain as ToolCalls, link each tool span to the
+    model span that asked for it."""
+    from .scope_kit import TOOL_LOOP_IDS, WEATHER_TOOL, openai_client
+
+    @tool
+    def get_current_weather(location: str) -> str:
+        """Current weather for a city."""
+        return {"Seattle, WA": "50 degrees and raining", "San Francisco, CA": "70 degrees and sunny"}[location]
+
+    with scoped_telemetry(otel) as telemetry:
+        instrumentor = LangChainInstrumentor()
+        instrumentor.instrument(telemetry=telemetry)
+        try:
+            response = openai_client().chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": "What's the weather in Seattle and San Francisco today?"}],
+                tools=[WEATHER_TOOL],
+            )
+            for call in response.choices[0].message.tool_calls:
+                get_current_weather.invoke(
+                    {
+                        "name": call.function.name,
+                        "args": json.loads(call.function.arguments),
+                        "id": call.id,
+                        "type": "tool_call",
+                    }
+                )
+        finally:
+            instrumentor.uninstrument()
+    spans = otel.finished()
+    (model,) = by_name(spans, "chat gpt-4o-mini")
+    tools = by_name(spans, "execute_tool get_current_weather")
+    assert [t.attributes["gen_ai.tool.call.id"] for t in tools] == TOOL_LOOP_IDS
+    assert all([link.context.span_id for link in t.links] == [model.context.span_id] for t in tools)
