@@ -150,6 +150,7 @@ def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provi
             meter_provider=meter_provider,
             telemetry=telemetry,
             settings=settings,
+            skip_dep_check=True,  # checked above; the check reads package metadata, which is slow
         )
         _instrumentors.append(instrumentor)
 
