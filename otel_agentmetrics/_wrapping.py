@@ -4,11 +4,16 @@ An instrumentor passes two small functions: ``build`` turns the call's arguments
 (or ``None`` to leave the call alone), and ``handle`` reads the result into the record and either ends the call
 or returns a stream proxy that will. Both run under the fail-open guard: if they break, the user gets the
 unwrapped result.
+
+One span per call whichever layers are instrumented: while a wrapped call runs, an instrumented client it calls
+in turn (LiteLLM calling the ``openai`` client, say) is left alone, so the outermost layer owns the span and no
+tokens or dollars are counted twice. The check costs one ``ContextVar.get`` per call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from ._guard import internal_error
@@ -19,8 +24,13 @@ Build = Callable[[Any, tuple[Any, ...], dict[str, Any]], CallRecord | None]
 Handle = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], Any]
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
+_call_open: ContextVar[bool] = ContextVar("agentmetrics_model_call_open", default=False)
+"""True while an instrumented model call is being sent: an inner instrumented call adds no span."""
+
 
 def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs: Any) -> Call | None:
+    if _call_open.get():
+        return None
     try:
         record = build(instance, args, kwargs)
     except Exception:
@@ -47,12 +57,15 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
         call = _start(telemetry, build, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
+        token = _call_open.set(True)
         try:
             with call.activate():
                 result = wrapped(*args, **kwargs)
         except BaseException as error:
             call.fail(error)
             raise
+        finally:
+            _call_open.reset(token)
         return _handle(handle, call, result, args, kwargs)
 
     return traced
@@ -65,12 +78,15 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         call = _start(telemetry, build, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
+        token = _call_open.set(True)
         try:
             with call.activate():
                 result = await wrapped(*args, **kwargs)
         except BaseException as error:
             call.fail(error)
             raise
+        finally:
+            _call_open.reset(token)
         return _handle(handle, call, result, args, kwargs)
 
     return traced

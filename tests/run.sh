@@ -6,4 +6,5 @@ python -m pip install -q --disable-pip-version-check -e '.[dev]'
 bash tests/system-deps.sh
 python -m ruff check .
 python -m mypy
+bash tests/litellm-env.sh  # LiteLLM needs openai<3: its tests run in a venv of their own
 python -m pytest -q "$@"
