@@ -1,5 +1,7 @@
-"""OpenAI Agents SDK: an ``execute_tool`` span for every function tool the runner invokes, with the model's
-tool-call id, so the tool span links to the model call that asked for it.
+"""OpenAI Agents SDK: an ``invoke_agent`` span for every ``Runner.run`` / ``run_sync`` (with the roll-up of its
+model and tool calls) and an ``execute_tool`` span for every function tool the runner invokes, with the model's
+tool-call id, so the tool span links to the model call that asked for it. ``Runner.run_streamed`` returns before
+the run ends: wrap it in ``agentmetrics.agent(...)`` for an agent span.
 
 The SDK turns a tool's exception into a message for the model by default; the span still records the failure
 (``error.type`` = the exception's class name). Model calls are traced by the ``openai`` instrumentor.
@@ -11,7 +13,10 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from otel_agentmetrics._config import Settings
+from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._runs import acall
 from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.agents import start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 
 from ._tool_layer import async_tool_wrapper, report_error
@@ -39,12 +44,34 @@ def _note_failure(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     return wrapped(*args, **kwargs)
 
 
+def _runner(telemetry: Telemetry) -> Callable[..., Any]:
+    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            starting_agent = args[0] if args else kwargs.get("starting_agent")
+            conversation_id = kwargs.get("conversation_id")
+            run = start_agent(
+                telemetry,
+                getattr(starting_agent, "name", None) or "agent",
+                conversation_id if isinstance(conversation_id, str) else None,
+                description=getattr(starting_agent, "handoff_description", None) or None,
+            )
+        except Exception:
+            internal_error("opening an Agents SDK run")
+            run = None
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        return await acall(run, wrapped, args, kwargs)
+
+    return traced
+
+
 class OpenAIAgentsInstrumentor(AgentMetricsInstrumentor):
     """Instruments the ``openai-agents`` package's function tools."""
 
     dependencies: Collection[str] = ("openai-agents >= 0.24",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        yield "agents.run", "AgentRunner.run", _runner(telemetry)
         invoke = async_tool_wrapper(telemetry, _describe, _output)
         for module in _INVOKERS:
             yield module, "_invoke_function_tool_with_metadata", invoke

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import _active
 from . import semconv as sc
+from ._context import active_scopes
 from ._runs import Scope, SpanRun, Spec
 from ._telemetry import Telemetry
 from .record import CallRecord
@@ -135,15 +136,38 @@ class agent(Spec):  # noqa: N801 - used like a function: ``with agent("x")`` / `
         if not isinstance(name, str) or not name:
             raise TypeError("agent(name): name must be a non-empty string, e.g. agent('research')")
         self.name = name
-        attrs: dict[str, Any] = {sc.OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.AGENT_NAME: name}
-        for key, value in (
-            (sc.AGENT_ID, agent_id),
-            (sc.AGENT_DESCRIPTION, description),
-            (sc.CONVERSATION_ID, conversation_id),
-        ):
-            if value is not None:
-                attrs[key] = value
-        self._attributes = attrs
+        self._attributes = _attributes(name, conversation_id, agent_id, description)
 
     def _begin(self) -> AgentRun:
         return AgentRun(_active.telemetry(), self.name, dict(self._attributes))
+
+
+def _attributes(
+    name: str, conversation_id: str | None, agent_id: str | None, description: str | None
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {sc.OPERATION_NAME: sc.OP_INVOKE_AGENT, sc.AGENT_NAME: name}
+    for key, value in (
+        (sc.AGENT_ID, agent_id),
+        (sc.AGENT_DESCRIPTION, description),
+        (sc.CONVERSATION_ID, conversation_id),
+    ):
+        if value is not None:
+            attrs[key] = value
+    return attrs
+
+
+def start_agent(
+    telemetry: Telemetry,
+    name: str,
+    conversation_id: str | None = None,
+    agent_id: str | None = None,
+    description: str | None = None,
+) -> AgentRun | None:
+    """Open a run for a framework's agent, or ``None`` when a run of that name is already the innermost one
+    (the user wrapped the framework's run in ``agent()`` with the same name: one span, not two)."""
+    for scope in reversed(active_scopes.get()):
+        if isinstance(scope, AgentRun):
+            if scope.name == name and not scope.ended:
+                return None
+            break
+    return AgentRun(telemetry, name, _attributes(name, conversation_id, agent_id, description))

@@ -192,3 +192,35 @@ def test_default_responses_model_links_the_tool_to_its_model_call(sdk):
     assert (attrs["agentmetrics.agent.model_calls"], attrs["agentmetrics.agent.tool_calls"]) == (2, 1)
     assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (72 + 96, 8 + 12)
     assert attrs["agentmetrics.agent.cost"] == pytest.approx((168 * 0.15 + 20 * 0.60) / 1e6, rel=1e-12)
+
+
+QUESTION = "What's the weather in Seattle and San Francisco today?"
+
+
+def test_runner_run_is_an_agent_run_by_itself(sdk):
+    """No agentmetrics.agent() around it: the SDK's run becomes ``invoke_agent {agent name}`` with the roll-up."""
+    agent = weather_agent(get_current_weather)
+    agent.name = "forecaster"
+    result = asyncio.run(Runner.run(agent, QUESTION, run_config=RunConfig(tracing_disabled=True)))
+    assert "Seattle" in str(result.final_output)
+    spans = sdk.finished()
+    (agent_span,) = by_name(spans, "invoke_agent forecaster")
+    assert agent_span.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert (
+        agent_span.attributes["agentmetrics.agent.model_calls"],
+        agent_span.attributes["agentmetrics.agent.tool_calls"],
+    ) == (2, 2)
+    children = [s for s in spans if s.parent is not None and s.parent.span_id == agent_span.context.span_id]
+    assert sorted(s.name for s in children) == ["chat gpt-4o-mini"] * 2 + ["execute_tool get_current_weather"] * 2
+
+
+def test_run_sync_inside_a_differently_named_run_nests(sdk):
+    agent = weather_agent(get_current_weather)
+    agent.name = "forecaster"
+    with agentmetrics.agent("support-desk") as outer:
+        Runner.run_sync(agent, QUESTION, run_config=RunConfig(tracing_disabled=True))
+    spans = sdk.finished()
+    (desk,) = by_name(spans, "invoke_agent support-desk")
+    (forecaster,) = by_name(spans, "invoke_agent forecaster")
+    assert forecaster.parent.span_id == desk.context.span_id
+    assert (outer.model_calls, outer.tool_calls) == (2, 2)
