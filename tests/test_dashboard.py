@@ -84,6 +84,19 @@ def test_json_api_metrics_and_health(server: str) -> None:
     points = json.loads(body)
     assert status == 200 and sum(p["calls"] for p in points) == 3 and len(points) == 16
 
+    status, _, body = _get(server + "api/runs?limit=1")
+    (latest,) = json.loads(body)
+    assert (latest["kind"], latest["name"], latest["model_calls"], latest["tool_calls"]) == (
+        "agent",
+        "support-bot",
+        1,
+        1,
+    )
+    status, _, body = _get(server + "api/runs/" + latest["trace_id"])
+    detail = json.loads(body)
+    assert status == 200 and [s["kind"] for s in detail["spans"]] == ["agent", "model", "tool"]
+    assert _get(server + "api/runs/" + "0" * 32)[0] == 404
+
     status, kind, body = _get(server + "metrics")
     assert status == 200 and kind.startswith("text/plain; version=0.0.4")
     assert 'agentmetrics_model_calls_total{model="gpt-4o-mini",outcome="error"} 1' in body.splitlines()
@@ -108,6 +121,22 @@ def test_health_is_503_when_unhealthy(store: Path) -> None:
         srv.server_close()
     assert status == 503
     assert json.loads(body)["alerts"][0]["name"] == "error_rate"
+
+
+def test_cross_origin_reads_only_for_allowed_origins(store: Path) -> None:
+    srv = make_server("127.0.0.1", 0, store)
+    srv.dashboard.allowed_origins = ("http://localhost:3000",)
+    srv.start_in_thread()
+    try:
+        request = urllib.request.Request(srv.url + "api/summary", headers={"Origin": "http://localhost:3000"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+        request = urllib.request.Request(srv.url + "api/summary", headers={"Origin": "http://evil.example"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Access-Control-Allow-Origin"] is None
+    finally:
+        srv.shutdown()
+        srv.server_close()
 
 
 def test_beyond_loopback_needs_a_token(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,6 +218,7 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     assert "<td>search_orders</td>" in dom and "<td>refund</td>" in dom
     assert "<td>support-bot</td>" in dom
     assert "RateLimitError" in dom and "refunds need a human" in dom
+    assert "Errors by type" in dom and 'href="api/runs/' in dom
     assert dom.count("<svg") == 2 and "<rect" in dom
     assert 'class="win on"' in dom and ">1 hour</a>" in dom
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from otel_agentmetrics.summary import Filters, Thresholds, render, summary, timeseries
+from otel_agentmetrics.summary.queries import run_detail
 
 from .summary_kit import NOW, SpanMaker
 
@@ -105,6 +106,22 @@ def test_recent_runs_and_errors(store: Path) -> None:
         ("tool", "lookup", "ValueError", "bad id"),
         ("model", GPT, "RateLimitError", "Error code: 429 - rate limited"),
     ]
+
+
+def test_errors_by_type_and_run_detail(store: Path) -> None:
+    s = summary(store, now=NOW)
+    assert [(g.error_type, g.kind, g.name, g.count) for g in s.error_types] == [
+        ("500", "request", "/chat", 1),
+        ("ValueError", "tool", "lookup", 1),
+        ("RateLimitError", "model", GPT, 1),
+    ]
+    failed_request = s.recent_runs[2]
+    detail = run_detail(store, failed_request.trace_id)
+    assert [span["kind"] for span in detail["spans"]] == ["request", "agent", "model", "tool"]
+    assert (detail["model_calls"], detail["tool_calls"], detail["failed"]) == (1, 1, 3)
+    assert detail["duration_s"] == pytest.approx(10.0)
+    with pytest.raises(LookupError, match="no run with trace id"):
+        run_detail(store, "0" * 32)
 
 
 def test_filters(store: Path) -> None:

@@ -104,3 +104,14 @@ def test_live_refreshes_in_place(store: Path) -> None:
     assert process.returncode == 130, err
     assert out.count("Agent metrics") >= 2, out  # drawn more than once
     assert "claude-3-5-haiku" in out
+
+
+def test_clear(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["clear", "--store", str(store)]) == 1
+    assert "holds 9 spans; add --yes to delete them" in capsys.readouterr().out
+    assert main(["clear", "--store", str(store), "--older-than", "1d", "--yes"]) == 0
+    assert "deleted 0 spans" in capsys.readouterr().out
+    assert main(["clear", "--store", str(store), "--yes"]) == 0
+    assert "deleted 9 spans" in capsys.readouterr().out
+    assert main(["report", "--store", str(store)]) == 0
+    assert "Model calls    0 (0 ok, 0 failed" in capsys.readouterr().out

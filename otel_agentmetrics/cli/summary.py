@@ -161,6 +161,22 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def clear(args: argparse.Namespace) -> int:
+    from ..summary import store
+
+    conn = store.connect(args.store, create=False)
+    try:
+        if not args.yes:
+            count = conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0]
+            print(f"{store.resolve_path(args.store)} holds {count} spans; add --yes to delete them")
+            return 1
+        deleted = store.with_retries(lambda: store.clear(conn, args.older_than))
+    finally:
+        conn.close()
+    print(f"deleted {deleted} spans from {store.resolve_path(args.store)}")
+    return 0
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("report", help="the summary as tables in the terminal")
     _common(p)
@@ -195,3 +211,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes (0: never)")
     _alerting(p)
     p.set_defaults(handler=_guarded(serve))
+
+    p = subparsers.add_parser("clear", help="delete recorded spans from the store")
+    p.add_argument("--store", help="the store file (default: AGENTMETRICS_STORE or the per-user data dir)")
+    p.add_argument("--older-than", type=_duration, help="only spans that ended before this long ago (e.g. 7d)")
+    p.add_argument("--yes", action="store_true", help="really delete")
+    p.set_defaults(handler=_guarded(clear))

@@ -8,6 +8,7 @@ from typing import Any, TextIO
 from . import render
 from .stats import Summary
 
+_TEXT_COLUMNS = ("message", "last message", "run", "where")
 _STATUS_STYLE = {"healthy": "bold green", "degraded": "bold yellow", "unhealthy": "bold red"}
 
 
@@ -38,7 +39,10 @@ def renderable(s: Summary) -> Any:
         else:
             table = Table(title=spec.title, title_justify="left", box=box.SIMPLE_HEAD, header_style="bold")
             for i, header in enumerate(spec.headers):
-                table.add_column(header, justify="left" if i == 0 or header in ("message", "run") else "right")
+                table.add_column(
+                    header,
+                    justify="left" if i == 0 or header in _TEXT_COLUMNS else "right",
+                )
             for row in spec.rows:
                 style = "red" if spec.key in ("recent_errors",) or row[0] == "critical" else None
                 table.add_row(*row, style=style)

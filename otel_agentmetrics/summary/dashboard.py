@@ -24,7 +24,7 @@ from .._config import ConfigError
 from . import render
 from .health import Thresholds
 from .page import page
-from .queries import Filters, summary, timeseries
+from .queries import Filters, run_detail, summary, timeseries
 from .timeparse import parse_duration
 
 TOKEN_ENV = "AGENTMETRICS_DASHBOARD_TOKEN"
@@ -60,11 +60,13 @@ class Dashboard:
         token: str | None = None,
         thresholds: Thresholds | None = None,
         refresh_s: float = 5.0,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
         self.thresholds = thresholds
         self.refresh_s = refresh_s
+        self.allowed_origins = allowed_origins
 
     def _authorized(self, query: dict[str, str], headers: dict[str, str]) -> bool:
         if not self.token:
@@ -76,6 +78,14 @@ class Dashboard:
         return hmac.compare_digest(given.encode(), self.token.encode())
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
+        response = self._route(method, path, query, headers)
+        origin = headers.get("origin")
+        if origin and (origin in self.allowed_origins or "*" in self.allowed_origins):
+            # Another web app of yours may read the JSON API (CORS); the page itself needs none of this.
+            response.headers += (("access-control-allow-origin", origin), ("vary", "Origin"))
+        return response
+
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
         if method not in ("GET", "HEAD"):
             return _error(405, "only GET is supported")
         if not self._authorized(query, headers):
@@ -93,6 +103,13 @@ class Dashboard:
             if route == "/api/timeseries":
                 bucket = query.get("bucket") or _bucket(filters)
                 return _json([vars_of(p) for p in timeseries(self.store, filters, bucket=bucket)])
+            if route == "/api/runs":
+                limit = int(query.get("limit") or 20)
+                return _json(
+                    [vars_of(r) for r in summary(self.store, filters, self.thresholds, recent=limit).recent_runs]
+                )
+            if route.startswith("/api/runs/"):
+                return _json(run_detail(self.store, route.removeprefix("/api/runs/")))
             if route == "/metrics":
                 text = render.to_prometheus(summary(self.store, filters, self.thresholds))
                 return Response(200, "text/plain; version=0.0.4; charset=utf-8", text.encode())
@@ -106,11 +123,11 @@ class Dashboard:
                     "active_calls": s.active_calls,
                 }
                 return _json(body_data, 503 if s.health.status == "unhealthy" else 200)
-        except FileNotFoundError as error:
+        except (FileNotFoundError, LookupError) as error:
             return _error(404, str(error))
         except ValueError as error:
             return _error(400, str(error))
-        return _error(404, f"no route {path}; try /, /api/summary, /api/timeseries, /metrics or /health")
+        return _error(404, f"no route {path}; try /, /api/summary, /api/timeseries, /api/runs, /metrics or /health")
 
 
 def vars_of(obj: Any) -> dict[str, Any]:
@@ -145,10 +162,13 @@ def dashboard_app(
     token: str | None = None,
     thresholds: Thresholds | None = None,
     refresh_s: float = 5.0,
+    allowed_origins: tuple[str, ...] = (),
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI app with the dashboard's routes, for ``app.mount("/agentmetrics", dashboard_app())`` in FastAPI or
     Starlette. Store reads run in a worker thread so the event loop never waits on the disk."""
-    dashboard = Dashboard(store, token=token, thresholds=thresholds, refresh_s=refresh_s)
+    dashboard = Dashboard(
+        store, token=token, thresholds=thresholds, refresh_s=refresh_s, allowed_origins=allowed_origins
+    )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

@@ -108,6 +108,7 @@ svg text { font-size:11px; fill:var(--muted); }
   <section id="providers"></section>
   <section id="endpoints"></section>
   <section id="runs"></section>
+  <section id="error-types"></section>
   <section id="errors"></section>
 </main>
 <script>
@@ -179,6 +180,7 @@ function chart(points, series, fmt) {
   const legend = series.map((s) => '<tspan fill="' + s.color + '">■ </tspan>' + esc(s.name)).join("  ");
   return out + '<text x="' + (L + 8) + '" y="' + (T + 10) + '">' + legend + "</text></svg>";
 }
+const runQuery = DATA.query.token ? "?token=" + encodeURIComponent(DATA.query.token) : "";
 function draw(data) {
   const s = data.summary, o = s.overall;
   const badge = $("health"); badge.className = "badge " + s.health.status;
@@ -215,12 +217,17 @@ function draw(data) {
       "</span>"], ["alert", (a) => esc(a.name), "txt"], ["message", (a) => esc(a.message), "msg"]])
     : '<p class="empty">No thresholds crossed (health: ' + esc(s.health.status) + ").</p>");
   section("runs", "Recent runs", table(s.recent_runs, [["started", (r) => esc(when(r.started_at))],
-    ["run", (r) => esc(r.kind + " " + r.name), "txt"],
+    ["run", (r) => '<a href="api/runs/' + esc(r.trace_id) + runQuery + '">' + esc(r.kind + " " + r.name) + "</a>",
+      "txt"],
     ["status", (r) => r.ok ? '<span class="okc">ok</span>' : '<span class="fail">' + esc(r.error_type) + "</span>",
       "txt"],
     ["duration", (r) => dur(r.duration_s)], ["model calls", (r) => num(r.model_calls)],
     ["tools", (r) => num(r.tool_calls)], ["tokens", (r) => num(r.input_tokens + r.output_tokens)],
     ["cost", (r) => money(r.cost_usd)]]));
+  section("error-types", "Errors by type", table(s.error_types, [["error", (g) => '<span class="fail">' +
+    esc(g.error_type) + "</span>", "txt"], ["where", (g) => esc(g.kind + " " + g.name), "txt"],
+    ["count", (g) => num(g.count)], ["last seen", (g) => esc(when(g.last_at))],
+    ["last message", (g) => esc(g.last_message), "msg"]]));
   section("errors", "Recent errors", table(s.recent_errors, [["at", (e) => esc(when(e.at))],
     ["where", (e) => esc(e.kind + " " + e.name), "txt"], ["error", (e) => '<span class="fail">' +
     esc(e.error_type) + "</span>", "txt"], ["message", (e) => esc(e.message), "msg"]]));

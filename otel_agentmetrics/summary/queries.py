@@ -16,7 +16,7 @@ from typing import Any
 
 from . import store
 from .health import Thresholds, evaluate
-from .stats import ErrorEntry, Health, Point, Run, Stats, Summary, timing, usage
+from .stats import ErrorEntry, ErrorGroup, Health, Point, Run, Stats, Summary, timing, usage
 
 _LIVE_WRITER_S = 300.0
 """A writer seen within this many seconds counts as running (uptime, calls in flight)."""
@@ -43,19 +43,35 @@ class Filters:
         return {k: str(v) for k, v in pairs if v is not None}
 
 
-def _load(conn: sqlite3.Connection, kind: str, since_ns: int | None, service: str | None) -> list[dict[str, Any]]:
-    where = ["kind = ?"]
-    params: list[Any] = [kind]
-    if since_ns is not None:
-        where.append("end_ns >= ?")
-        params.append(since_ns)
+_COLUMNS = (
+    "trace_id, span_id, kind, name, start_ns, end_ns, duration_s, ok, error_type, error_message, provider, "
+    "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
+    "reasoning_tokens, cost"
+)
+
+Rows = dict[str, list[dict[str, Any]]]
+
+
+def _load(conn: sqlite3.Connection, since_ns: int | None, service: str | None) -> Rows:
+    """Every kept span that ended after ``since_ns``, by kind, oldest first, as plain dicts."""
+    where = ["end_ns >= ?"]
+    params: list[Any] = [since_ns if since_ns is not None else -(2**62)]
     if service is not None:
         where.append("service = ?")
         params.append(service)
-    rows = store.rows_from(conn.execute(f"SELECT * FROM spans WHERE {' AND '.join(where)} ORDER BY end_ns", params))
-    for row in rows:
-        row["model"] = row["response_model"] or row["request_model"] or "unknown"
+    cursor = conn.execute(f"SELECT {_COLUMNS} FROM spans WHERE {' AND '.join(where)} ORDER BY end_ns", params)
+    names = [d[0] for d in cursor.description]
+    rows: Rows = {"model": [], "tool": [], "agent": [], "request": []}
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        if row["kind"] == "model":
+            row["model"] = row["response_model"] or row["request_model"] or "unknown"
+        rows.setdefault(row["kind"], []).append(row)
     return rows
+
+
+def _after(rows: list[dict[str, Any]], since_ns: int | None) -> list[dict[str, Any]]:
+    return rows if since_ns is None else [r for r in rows if r["end_ns"] >= since_ns]
 
 
 def _grouped(
@@ -87,11 +103,11 @@ def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 class _Data:
     """The rows of one window, loaded once, filtered, and joined to their agent runs and web requests."""
 
-    def __init__(self, conn: sqlite3.Connection, f: Filters, since_ns: int | None) -> None:
-        calls = _load(conn, "model", since_ns, f.service)
-        tools = _load(conn, "tool", since_ns, f.service)
-        agents = _load(conn, "agent", since_ns, f.service)
-        requests = _load(conn, "request", since_ns, f.service)
+    def __init__(self, rows: Rows, f: Filters, since_ns: int | None) -> None:
+        calls = _after(rows["model"], since_ns)
+        tools = _after(rows["tool"], since_ns)
+        agents = _after(rows["agent"], since_ns)
+        requests = _after(rows["request"], since_ns)
         if f.model is not None:
             calls = [r for r in calls if f.model in (r["request_model"], r["response_model"])]
         if f.provider is not None:
@@ -141,13 +157,17 @@ def summary(
     """Summarise the store at ``path`` (default: the store ``instrument()`` writes to)."""
     f = filters or Filters()
     now = time.time() if now is None else now
+    t = thresholds or Thresholds.from_env()
+    health_window = max(t.window_s, t.budget_window_s)
     conn = store.connect(path, create=False)
     try:
-        data = _Data(conn, f, _since_ns(f.since, now))
+        # One read serves the summary's window and the longer windows health looks at.
+        rows = _load(conn, _since_ns(None if f.since is None else max(f.since, health_window), now), f.service)
         uptime, active, dropped = _writers(conn, now, f.service)
-        health = health_of(conn, f, thresholds or Thresholds.from_env(), now)
     finally:
         conn.close()
+    data = _Data(rows, f, _since_ns(f.since, now))
+    health = health_of(rows, f, t, now)
     calls = data.calls
     agents = _grouped(data.agents, lambda r: r["agent_name"] or r["name"])
     return Summary(
@@ -172,6 +192,7 @@ def summary(
         ),
         recent_runs=_recent_runs(data, recent),
         recent_errors=_recent_errors(data, recent),
+        error_types=_error_types(data),
         health=health,
         filters=f.describe(),
     )
@@ -190,10 +211,10 @@ def _writers(conn: sqlite3.Connection, now: float, service: str | None) -> tuple
     return uptime, int(active or 0), int(dropped)
 
 
-def health_of(conn: sqlite3.Connection, f: Filters, thresholds: Thresholds, now: float) -> Health:
+def health_of(all_rows: Rows, f: Filters, thresholds: Thresholds, now: float) -> Health:
     """Alerts over the recent window (error rate, latency, failures) and over the budget window (spend)."""
     longest = max(thresholds.window_s, thresholds.budget_window_s)
-    rows = _Data(conn, f, _since_ns(longest, now)).calls
+    rows = _Data(all_rows, f, _since_ns(longest, now)).calls
     recent_ns = (now - thresholds.window_s) * 1e9
     budget_ns = (now - thresholds.budget_window_s) * 1e9
     recent = [r for r in rows if r["end_ns"] >= recent_ns]
@@ -227,15 +248,34 @@ def _recent_runs(data: _Data, limit: int) -> list[Run]:
     return runs
 
 
-def _recent_errors(data: _Data, limit: int) -> list[ErrorEntry]:
+_NAME_OF = {"model": "model", "tool": "tool_name", "agent": "agent_name", "request": "route"}
+
+
+def _failed(data: _Data) -> list[dict[str, Any]]:
     failed = [r for rows in (data.calls, data.tools, data.agents, data.requests) for r in rows if not r["ok"]]
     failed.sort(key=lambda r: r["end_ns"], reverse=True)
-    names = {"model": "model", "tool": "tool_name", "agent": "agent_name", "request": "route"}
+    return failed
+
+
+def _error_types(data: _Data) -> list[ErrorGroup]:
+    groups: dict[tuple[str, str, str], ErrorGroup] = {}
+    for r in _failed(data):  # newest first: the first seen of a group is its latest
+        key = (r["error_type"] or "error", r["kind"], r[_NAME_OF[r["kind"]]] or r["name"])
+        group = groups.get(key)
+        if group is None:
+            groups[key] = ErrorGroup(*key, count=1, last_at=r["end_ns"] / 1e9, last_message=r["error_message"])
+        else:
+            group.count += 1
+    return sorted(groups.values(), key=lambda g: (-g.count, -g.last_at))
+
+
+def _recent_errors(data: _Data, limit: int) -> list[ErrorEntry]:
+    failed = _failed(data)
     return [
         ErrorEntry(
             at=r["end_ns"] / 1e9,
             kind=r["kind"],
-            name=r[names[r["kind"]]] or r["name"],
+            name=r[_NAME_OF[r["kind"]]] or r["name"],
             error_type=r["error_type"] or "error",
             message=r["error_message"],
             trace_id=r["trace_id"],
@@ -262,7 +302,8 @@ def timeseries(
     span = min(span, step * 24 * 60)  # at most 1440 buckets
     conn = store.connect(path, create=False)
     try:
-        calls = _Data(conn, f, _since_ns(span, now)).calls
+        since_ns = _since_ns(span, now)
+        calls = _Data(_load(conn, since_ns, f.service), f, since_ns).calls
     finally:
         conn.close()
     first = (now - span) // step * step
@@ -283,3 +324,31 @@ def timeseries(
         if point.calls:
             point.avg_s = totals[key] / point.calls
     return [points[k] for k in sorted(points)]
+
+
+def run_detail(path: str | os.PathLike[str] | None, trace_id: str) -> dict[str, Any]:
+    """Everything the store kept of one trace (an agent run or a request): its spans in start order."""
+    conn = store.connect(path, create=False)
+    try:
+        cursor = conn.execute(
+            f"SELECT {_COLUMNS}, parent_id FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,)
+        )
+        names = [d[0] for d in cursor.description]
+        spans = [dict(zip(names, values, strict=True)) for values in cursor]
+    finally:
+        conn.close()
+    if not spans:
+        raise LookupError(f"no run with trace id {trace_id!r} in the store")
+    calls = [s for s in spans if s["kind"] == "model"]
+    return {
+        "trace_id": trace_id,
+        "started_at": spans[0]["start_ns"] / 1e9,
+        "duration_s": (max(s["end_ns"] for s in spans) - spans[0]["start_ns"]) / 1e9,
+        "model_calls": len(calls),
+        "tool_calls": sum(1 for s in spans if s["kind"] == "tool"),
+        "failed": sum(1 for s in spans if not s["ok"]),
+        "input_tokens": sum(s["input_tokens"] or 0 for s in calls),
+        "output_tokens": sum(s["output_tokens"] or 0 for s in calls),
+        "cost_usd": sum(s["cost"] or 0.0 for s in calls),
+        "spans": spans,
+    }

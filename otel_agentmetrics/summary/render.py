@@ -132,6 +132,13 @@ def tables(s: Summary) -> list[Table]:
         for e in s.recent_errors:
             errors.rows.append([when(e.at), f"{e.kind} {e.name}", e.error_type, e.message or ""])
         out.append(errors)
+    if s.error_types:
+        groups = Table("Errors by type", ["error", "where", "count", "last seen", "last message"], key="error_types")
+        for g in s.error_types:
+            groups.rows.append(
+                [g.error_type, f"{g.kind} {g.name}", str(g.count), when(g.last_at), g.last_message or ""]
+            )
+        out.append(groups)
     alerts = Table("Alerts", ["severity", "alert", "message"], key="alerts")
     for a in s.health.alerts:
         alerts.rows.append([a.severity, a.name, a.message])

@@ -121,6 +121,18 @@ class ErrorEntry:
 
 
 @dataclass(slots=True)
+class ErrorGroup:
+    """Failures of one ``error.type`` in one place (a model, tool, agent or endpoint), most frequent first."""
+
+    error_type: str
+    kind: str
+    name: str
+    count: int
+    last_at: float
+    last_message: str | None
+
+
+@dataclass(slots=True)
 class Alert:
     """A threshold the data crossed. ``severity`` is ``warning`` or ``critical``."""
 
@@ -170,6 +182,7 @@ class Summary:
     by_endpoint: list[Stats]
     recent_runs: list[Run]
     recent_errors: list[ErrorEntry]
+    error_types: list[ErrorGroup]
     health: Health
     filters: dict[str, str] = field(default_factory=dict)
 

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -189,5 +189,10 @@ def purge(conn: sqlite3.Connection, retention_s: float) -> int:
     return int(deleted)
 
 
-def rows_from(cursor: Iterable[sqlite3.Row]) -> list[dict[str, Any]]:
-    return [dict(row) for row in cursor]
+def clear(conn: sqlite3.Connection, older_than_s: float | None = None) -> int:
+    """Delete every row (or those that ended more than ``older_than_s`` ago); returns how many spans went."""
+    if older_than_s is not None:
+        return purge(conn, older_than_s)
+    deleted = conn.execute("DELETE FROM spans").rowcount
+    conn.execute("UPDATE writers SET dropped_spans = 0")
+    return int(deleted)
