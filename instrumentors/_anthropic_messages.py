@@ -40,8 +40,13 @@ def server_of(client: Any) -> tuple[str | None, int | None]:
     base_url = getattr(client, "base_url", None)
     if base_url is None:
         return None, None
-    parts = urlsplit(str(base_url))
-    return parts.hostname, parts.port or (80 if parts.scheme == "http" else 443)
+    host = getattr(base_url, "host", None)  # an httpx URL: parsed already, no need to parse its text again
+    if host is None:
+        parts = urlsplit(str(base_url))
+        host, port, scheme = parts.hostname, parts.port, parts.scheme
+    else:
+        port, scheme = base_url.port, base_url.scheme
+    return host, port or (80 if scheme == "http" else 443)
 
 
 def _given(value: Any) -> Any:

@@ -319,3 +319,15 @@ def test_uninstrument_restores_everything(otel):
     client = cassette_client("test_sync_messages_create_basic")
     client.messages.create(model=MODEL, max_tokens=100, messages=HELLO)
     assert [s for s in otel.finished() if s.instrumentation_scope.name == "otel_agentmetrics"] == []
+
+
+@pytest.mark.skipif(
+    not hasattr(anthropic.resources.messages.Messages, "parse"), reason="this anthropic release has no messages.parse"
+)
+def test_messages_parse(instrumented):
+    client = cassette_client("test_sync_messages_create_basic")
+    parsed = client.messages.parse(model=MODEL, max_tokens=100, messages=HELLO)
+    assert type(parsed).__name__.startswith("ParsedMessage")
+    span = instrumented.only_span()
+    assert _without_cost(dict(span.attributes)) == BASIC_ATTRIBUTES
+    assert span.attributes["gen_ai.usage.cost"] == pytest.approx(BASIC_COST, rel=1e-9)
