@@ -41,6 +41,18 @@ class AgentInstruments:
         self.active = telemetry.meter.create_up_down_counter(
             sc.METRIC_AGENTS_ACTIVE, unit="{run}", description="Agent runs in progress."
         )
+        self.model_calls = telemetry.meter.create_histogram(
+            sc.METRIC_AGENT_MODEL_CALLS,
+            unit="{call}",
+            description="Model calls per agent run (the iterations of an agent loop), by agent name.",
+            explicit_bucket_boundaries_advisory=sc.ITERATION_BUCKETS,
+        )
+        self.cost = telemetry.meter.create_histogram(
+            sc.METRIC_AGENT_COST,
+            unit="USD",
+            description="Dollars spent by the priced model calls of an agent run, by agent name.",
+            explicit_bucket_boundaries_advisory=sc.COST_BUCKETS,
+        )
 
 
 def instruments(telemetry: Telemetry) -> AgentInstruments:
@@ -113,6 +125,9 @@ class AgentRun(SpanRun, Scope):
         agent_instruments.active.add(-1, self._labels)
         attrs = self._labels if self.error_type is None else {**self._labels, sc.ERROR_TYPE: self.error_type}
         agent_instruments.duration.record(duration, attrs)
+        agent_instruments.model_calls.record(rollup[sc.AGENT_MODEL_CALLS], attrs)
+        if sc.AGENT_COST in rollup:
+            agent_instruments.cost.record(rollup[sc.AGENT_COST], attrs)
 
 
 class agent(Spec):  # noqa: N801 - used like a function: ``with agent("x")`` / ``@agent("x")``

@@ -116,6 +116,10 @@ METRIC_AGENTS_ACTIVE: Final = "agentmetrics.agent.active"
 METRIC_CUSTOM_OPERATION_DURATION: Final = "agentmetrics.operation.duration"
 METRIC_CUSTOM_OPERATIONS_ACTIVE: Final = "agentmetrics.operation.active"
 METRIC_ATTRIBUTE_OVERFLOW: Final = "agentmetrics.attribute.overflow"
+METRIC_AGENT_MODEL_CALLS: Final = "agentmetrics.agent.model_calls"  # per run: an agent loop's iterations
+METRIC_AGENT_COST: Final = "agentmetrics.agent.cost"  # per run, USD
+# Model calls per agent run: small counts, then the long tail of runaway loops.
+ITERATION_BUCKETS: Final = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
 METRIC_EXPORT_DROPPED: Final = "agentmetrics.export.dropped"
 EXPORT_SIGNAL: Final = "agentmetrics.export.signal"  # traces or metrics
 

@@ -83,6 +83,10 @@ def test_agent_run_rolls_up_the_loop(otel):
     assert attrs["agentmetrics.agent.errors"] == 0
     assert "agentmetrics.agent.unpriced_calls" not in attrs
     assert (run.model_calls, run.tool_calls, run.input_tokens, run.output_tokens) == (2, 2, 174, 76)
+    (iterations,) = otel.metric_points("agentmetrics.agent.model_calls")
+    assert (iterations.count, iterations.sum, dict(iterations.attributes)) == (1, 2, {"gen_ai.agent.name": "weather"})
+    (run_cost,) = otel.metric_points("agentmetrics.agent.cost")
+    assert run_cost.sum == pytest.approx(LOOP_COST, rel=1e-12)
     assert agent_span.kind.name == "INTERNAL"
 
 
