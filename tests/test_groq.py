@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+from typing import Any
 
 import groq
 import httpx
@@ -238,3 +239,75 @@ def test_uninstrument_restores(otel):
     client, _ = clients(Wire(httpx).reply(COMPLETION))
     client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert otel.finished() == []
+
+
+class _CutSync(httpx.SyncByteStream):
+    """A response body that stops with a network error after its first bytes."""
+
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    def __iter__(self):
+        yield self.head
+        raise httpx.ReadError("connection reset mid-stream")
+
+
+class _CutAsync(httpx.AsyncByteStream):
+    def __init__(self, head: bytes) -> None:
+        self.head = head
+
+    async def __aiter__(self):
+        yield self.head
+        raise httpx.ReadError("connection reset mid-stream")
+
+
+HEAD = sse([chunk(""), chunk("Hello")], done=False)
+
+
+def _cut_transport(body: Any) -> httpx.MockTransport:
+    return httpx.MockTransport(
+        lambda request: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=body)
+    )
+
+
+def test_stream_cut_mid_way_fails_the_span_and_reraises(instrumented):
+    client = groq.Groq(
+        api_key="test", http_client=httpx.Client(transport=_cut_transport(_CutSync(HEAD))), max_retries=0
+    )
+    stream = client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    seen = []
+    with pytest.raises(httpx.ReadError):
+        for item in stream:
+            seen.append(item)
+    assert len(seen) == 2  # the user saw every chunk that arrived
+    span = instrumented.only_span()
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "ReadError"
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-3f1b8e4c"
+    stream.close()
+    del stream
+    gc.collect()
+    assert len(instrumented.finished()) == 1  # ended once
+
+
+async def test_async_stream_cut_mid_way(instrumented):
+    transport = _cut_transport(_CutAsync(HEAD))
+    client = groq.AsyncGroq(api_key="test", http_client=httpx.AsyncClient(transport=transport), max_retries=0)
+    stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    with pytest.raises(httpx.ReadError):
+        async for _ in stream:
+            pass
+    span = instrumented.only_span()
+    assert span.attributes["error.type"] == "ReadError"
+
+
+async def test_async_stream_abandoned_is_ended_by_gc(instrumented):
+    wire = Wire(httpx).stream(STREAM)
+    _, client = clients(wire)
+    stream = await client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    async for _ in stream:
+        break
+    assert instrumented.finished() == []
+    del stream
+    gc.collect()
+    assert len(instrumented.finished()) == 1

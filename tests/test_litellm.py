@@ -184,3 +184,33 @@ def test_warns_when_litellms_own_otel_callback_is_on(instrumented, monkeypatch, 
         ours._Target({"model": "gpt-4o-mini"})
     warnings = [r for r in caplog.records if "LiteLLM's own OpenTelemetry callback" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_async_stream_through_litellm(instrumented):
+    client = openai_client("openai/test_async_chat_completion_streaming", asynchronous=True)
+    stream = await litellm.acompletion(
+        model="gpt-4", messages=MESSAGES, stream=True, stream_options={"include_usage": True}, client=client
+    )
+    chunks = [chunk async for chunk in stream]
+    assert chunks
+    attrs = instrumented.only_span().attributes
+    assert attrs["gen_ai.request.stream"] is True
+    assert attrs["gen_ai.usage.input_tokens"] == 12
+    assert attrs["gen_ai.usage.output_tokens"] == 5
+    # gpt-4's published price: $30 input, $60 output per million tokens.
+    assert attrs["gen_ai.usage.cost"] == pytest.approx(usd(12, 30.0) + usd(5, 60.0), rel=1e-9)
+
+
+def test_embedding(instrumented):
+    client = openai_client("openai/test_embeddings_with_content")
+    response = litellm.embedding(model="text-embedding-3-small", input="This is a test for embeddings", client=client)
+    assert response.usage.prompt_tokens == 6
+    span = instrumented.only_span()
+    assert span.name == "embeddings text-embedding-3-small"
+    attrs = span.attributes
+    assert attrs["gen_ai.operation.name"] == "embeddings"
+    assert attrs["gen_ai.provider.name"] == "openai"
+    assert attrs["gen_ai.usage.input_tokens"] == 6
+    assert "gen_ai.usage.output_tokens" not in attrs
+    # text-embedding-3-small's published price: $0.02 per million tokens.
+    assert attrs["gen_ai.usage.cost"] == pytest.approx(usd(6, 0.02), rel=1e-9)
