@@ -7,6 +7,7 @@ points, so any installed exporter works; ``otlp`` follows ``OTEL_EXPORTER_OTLP[_
 
 from __future__ import annotations
 
+import logging
 import os
 from importlib.metadata import entry_points
 from typing import Any
@@ -17,6 +18,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 
 from ._config import ConfigError, Settings
 from .exporters.delivery import CountingBatchSpanProcessor, CountingMetricExporter
+
+logger = logging.getLogger("otel_agentmetrics")
 
 
 def _otlp_protocol(signal: str) -> str:
@@ -76,3 +79,12 @@ def metric_readers(settings: Settings) -> list[MetricReader]:
         else:
             readers.append(PeriodicExportingMetricReader(CountingMetricExporter(exporter, destination=name)))
     return readers
+
+
+def close_readers(readers: list[MetricReader]) -> None:
+    """Stop readers that will never join a provider (their servers and threads)."""
+    for reader in readers:
+        try:
+            reader.shutdown()
+        except Exception:
+            logger.debug("closing %r failed", reader, exc_info=True)

@@ -47,7 +47,11 @@ def configure_providers(settings: Settings) -> tuple[Any, Any]:
     _state["shutdown_timeout"] = settings.shutdown_timeout
     if not _is_configured(tracer_provider):
         resource = _resource(settings)
-        processors = _exporters.span_processors(settings)
+        try:
+            processors = _exporters.span_processors(settings)
+        except Exception:
+            _exporters.close_readers(readers or [])  # start-up failed as a whole: free the Prometheus port
+            raise
         # Our own exit hook flushes it, within a time limit; the SDK's would wait on a hung collector.
         tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         for processor in processors:

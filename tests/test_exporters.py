@@ -279,3 +279,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_failed_start_up_frees_the_prometheus_port() -> None:
+    port = free_port()
+    result = run_python(
+        f"""
+        import socket
+        import otel_agentmetrics
+        try:
+            otel_agentmetrics.instrument(prometheus={port})
+        except otel_agentmetrics.ConfigError as error:
+            print(error)
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", {port}))
+        print("port free")
+        """,
+        {"OTEL_TRACES_EXPORTER": "no-such-exporter"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "port free"
+    assert "OTEL_TRACES_EXPORTER: unknown exporter 'no-such-exporter'" in result.stdout

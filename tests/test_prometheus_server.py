@@ -258,3 +258,22 @@ def test_every_rule_returns_data_and_the_alerts_fire(scraped: Prometheus) -> Non
     assert states[("GenAISpendPerDayOverBudget", None)] == "firing"
     assert states[("GenAIHighErrorRate", "this-model-does-not-exist")] == "pending"  # `for: 10m`
     assert ("AgentMetricsTelemetryDropped", None) in states
+
+
+def test_dashboard_is_well_formed() -> None:
+    """What Grafana needs to import it: unique ids, every query on the data-source variable, no overlapping panels."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    taken: set[tuple[int, int]] = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {
+            (x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & taken, panel["title"]
+        taken |= cells
+        for target in panel.get("targets", []):
+            assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+    assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "provider", "model"}
