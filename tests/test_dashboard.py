@@ -109,6 +109,20 @@ def test_json_api_metrics_and_health(server: str) -> None:
     assert _get(server + "nope")[0] == 404
 
 
+def test_before_anything_is_recorded(tmp_path: Path) -> None:
+    srv = make_server("127.0.0.1", 0, tmp_path / "not-yet.sqlite3")
+    srv.start_in_thread()
+    try:
+        status, kind, body = _get(srv.url)
+        assert (status, kind) == (200, "text/html; charset=utf-8")
+        assert "Nothing recorded yet" in body and "not-yet.sqlite3" in body and "agentmetrics demo" in body
+        status, _, body = _get(srv.url + "api/summary")
+        assert status == 404 and "run an instrumented program first" in json.loads(body)["error"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 def test_health_is_503_when_unhealthy(store: Path) -> None:
     from otel_agentmetrics.summary import Thresholds
 

@@ -23,8 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 from .._config import ConfigError
 from . import render
 from .health import Thresholds
-from .page import page
+from .page import empty_page, page
 from .queries import Filters, run_detail, summary, timeseries
+from .store import resolve_path as store_path
 from .timeparse import parse_duration
 
 TOKEN_ENV = "AGENTMETRICS_DASHBOARD_TOKEN"
@@ -94,6 +95,8 @@ class Dashboard:
         try:
             filters = _filters(query)
             if route == "/":
+                if not store_path(self.store).exists():
+                    return Response(200, "text/html; charset=utf-8", empty_page(str(store_path(self.store))).encode())
                 data = summary(self.store, filters, self.thresholds)
                 series = timeseries(self.store, filters, bucket=_bucket(filters))
                 body = page(data, series, refresh_s=self.refresh_s, query=query)

@@ -37,6 +37,19 @@ def page(s: Summary, series: list[Point], *, refresh_s: float, query: dict[str, 
     return _TEMPLATE.replace("__WINDOWS__", links).replace("__DATA__", _embed(data))
 
 
+def empty_page(store: str) -> str:
+    """What the dashboard shows before anything was recorded: where it looks and how to fill it."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>agentmetrics dashboard</title>'
+        '<meta http-equiv="refresh" content="5"></head>'
+        '<body style="font:15px/1.5 system-ui,sans-serif;max-width:640px;margin:60px auto;color:#1d2330">'
+        "<h1>agentmetrics</h1><p>Nothing recorded yet: there is no store at <code>"
+        + html.escape(store)
+        + "</code>.</p><p>Call <code>otel_agentmetrics.instrument()</code> in your app (or run "
+        "<code>agentmetrics demo</code>) and this page fills in by itself.</p></body></html>"
+    )
+
+
 _TEMPLATE = """<!doctype html>
 <html lang="en">
 <head>

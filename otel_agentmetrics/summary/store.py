@@ -20,6 +20,7 @@ DEFAULT_RETENTION = 30 * 86400.0
 """Rows older than this (seconds) are deleted by writers: 30 days."""
 
 _FILE_NAME = "spans.sqlite3"
+SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 5000
 
 
@@ -133,6 +134,8 @@ def _init(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
+    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # for migrations by later releases
 
 
 def is_busy(error: sqlite3.OperationalError) -> bool:
