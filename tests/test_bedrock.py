@@ -380,3 +380,67 @@ def test_uninstrument_restores_botocore(otel):
         modelId="amazon.titan-text-lite-v1", messages=SAY_TEST
     )
     assert otel.finished() == []
+
+
+def documented(replay: BedrockReplay, path: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    """Serve one response built from AWS's documented Bedrock Runtime API format (no recording is shared)."""
+    replay.cassette.interactions = [
+        {
+            "request": {"method": "POST", "uri": f"https://{HOST}{path}"},
+            "response": {
+                "status": {"code": 200, "message": "OK"},
+                "headers": {"Content-Type": "application/json", "x-amzn-RequestId": "documented-1", **(headers or {})},
+                "body": {"string": json.dumps(body)},
+            },
+        }
+    ]
+
+
+def test_converse_prompt_caching(instrumented):
+    """Converse reports cache reads and writes apart from ``inputTokens``; our input counts all of them."""
+    model = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
+    replay = BedrockReplay("bedrock/test_converse_with_content")
+    usage = {"inputTokens": 12, "outputTokens": 30, "cacheReadInputTokens": 1800, "cacheWriteInputTokens": 200}
+    documented(
+        replay,
+        f"/model/{quote(model, safe='')}/converse",
+        {
+            "output": {"message": {"role": "assistant", "content": [{"text": "Cached."}]}},
+            "stopReason": "end_turn",
+            "usage": {**usage, "totalTokens": 2042},
+            "metrics": {"latencyMs": 300},
+        },
+    )
+    replay.client.converse(modelId=model, messages=SAY_TEST)
+    span = instrumented.only_span()
+    attributes, cost = pop_cost(span.attributes)
+    assert attributes["gen_ai.usage.input_tokens"] == 12 + 1800 + 200
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 1800
+    assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 200
+    assert attributes["gen_ai.usage.output_tokens"] == 30
+    # Claude 3.7 Sonnet on Bedrock, per million: input 3.00, cache read 0.30, cache write 3.75, output 15.00.
+    assert cost == pytest.approx((12 * 3.00 + 1800 * 0.30 + 200 * 3.75 + 30 * 15.00) / 1_000_000)  # 0.001776 USD
+
+
+def test_invoke_model_titan_embeddings(instrumented):
+    model = "amazon.titan-embed-text-v2:0"
+    replay = BedrockReplay("bedrock/test_converse_with_content")
+    documented(
+        replay,
+        f"/model/{quote(model, safe='')}/invoke",
+        {"embedding": [0.12, -0.05, 0.33], "inputTextTokenCount": 3},
+        {"X-Amzn-Bedrock-Input-Token-Count": "3", "X-Amzn-Bedrock-Invocation-Latency": "41"},
+    )
+    response = replay.client.invoke_model(
+        modelId=model, body=json.dumps({"inputText": "hello world", "dimensions": 256})
+    )
+    assert json.loads(response["body"].read())["embedding"] == [0.12, -0.05, 0.33]
+    span = instrumented.only_span()
+    assert span.name == "embeddings amazon.titan-embed-text-v2:0"
+    attributes, cost = pop_cost(span.attributes)
+    assert attributes == {
+        **base(model, "embeddings"),
+        "gen_ai.usage.input_tokens": 3,
+        "aws.request_id": "documented-1",
+    }
+    assert cost == pytest.approx(3 * 0.02 / 1_000_000)  # Titan Text Embeddings V2: 0.02 USD per million tokens
