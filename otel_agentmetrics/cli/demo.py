@@ -33,6 +33,9 @@ def demo(args: argparse.Namespace) -> int:
     out = sys.stdout
     store = Path(args.store) if args.store else demo_store_path()
     _fresh(store)
+    from ..summary import store as store_module
+
+    store_module.connect(store).close()  # created here, so the report below is where the path is shown
     # The demo always records to its store, whatever exporters the environment names for real apps.
     os.environ["OTEL_TRACES_EXPORTER"] = "agentmetrics"
     os.environ.pop("OTEL_METRICS_EXPORTER", None)
@@ -47,6 +50,7 @@ def demo(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         if args.live:
             clients = make_clients(None, None, live=True)
+            clients.openai_model, clients.anthropic_model = args.openai_model, args.anthropic_model
             where = "the real OpenAI and Anthropic APIs"
         else:
             server = stack.enter_context(StandInServer(latency=(args.latency / 4, args.latency)))
@@ -99,6 +103,8 @@ def _report(store: Path, args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("demo", help="run a small instrumented agent offline and show what was recorded")
     p.add_argument("--live", action="store_true", help="call the real APIs (needs OPENAI_API_KEY / ANTHROPIC_API_KEY)")
+    p.add_argument("--openai-model", default="gpt-4o-mini", help="with --live: the OpenAI model to use")
+    p.add_argument("--anthropic-model", default="claude-3-5-haiku-20241022", help="with --live: the Anthropic model")
     p.add_argument("--runs", type=int, default=3, help="how many times to run each agent (default 3)")
     p.add_argument("--store", help="where to record (default: demo.sqlite3 next to the default store)")
     p.add_argument("--latency", type=float, default=0.3, help="the stand-in's slowest answer, seconds")

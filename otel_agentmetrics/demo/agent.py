@@ -46,6 +46,8 @@ _TOOLS: dict[str, Callable[..., str]] = {"get_weather": get_weather, "convert_cu
 class Clients:
     openai: Any | None
     anthropic: Any | None
+    openai_model: str = OPENAI_MODEL
+    anthropic_model: str = ANTHROPIC_MODEL
 
 
 def make_clients(openai_url: str | None, anthropic_url: str | None, live: bool) -> Clients:
@@ -87,22 +89,22 @@ def _openai_tool(func: Callable[..., Any], params: dict[str, str]) -> dict[str, 
     }
 
 
-def _openai_with_tool(client: Any, question: str, out: TextIO) -> str:
+def _openai_with_tool(client: Any, model: str, question: str, out: TextIO) -> str:
     """Ask, run the tool the model asks for, and ask again with the result: two model calls, one tool call."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
     tools = [_openai_tool(get_weather, {"city": "string"})]
-    first = client.chat.completions.create(model=OPENAI_MODEL, messages=messages, tools=tools)
+    first = client.chat.completions.create(model=model, messages=messages, tools=tools)
     reply = first.choices[0].message
     messages.append(reply.model_dump(exclude_none=True))
     for call in reply.tool_calls or []:
         result = _TOOLS[call.function.name](**json.loads(call.function.arguments))
         out.write(f"    tool {call.function.name} -> {result}\n")
         messages.append({"role": "tool", "tool_call_id": call.id, "content": result})
-    second = client.chat.completions.create(model=OPENAI_MODEL, messages=messages, tools=tools)
+    second = client.chat.completions.create(model=model, messages=messages, tools=tools)
     return str(second.choices[0].message.content)
 
 
-def _anthropic_with_tool(client: Any, question: str, out: TextIO) -> str:
+def _anthropic_with_tool(client: Any, model: str, question: str, out: TextIO) -> str:
     tools = [
         {
             "name": "convert_currency",
@@ -115,7 +117,7 @@ def _anthropic_with_tool(client: Any, question: str, out: TextIO) -> str:
         }
     ]
     messages: list[dict[str, Any]] = [{"role": "user", "content": question}]
-    first = client.messages.create(model=ANTHROPIC_MODEL, max_tokens=300, messages=messages, tools=tools)
+    first = client.messages.create(model=model, max_tokens=300, messages=messages, tools=tools)
     messages.append({"role": "assistant", "content": [block.model_dump() for block in first.content]})
     results = []
     for block in first.content:
@@ -124,7 +126,7 @@ def _anthropic_with_tool(client: Any, question: str, out: TextIO) -> str:
             out.write(f"    tool {block.name} -> {result}\n")
             results.append({"type": "tool_result", "tool_use_id": block.id, "content": result})
     messages.append({"role": "user", "content": results})
-    second = client.messages.create(model=ANTHROPIC_MODEL, max_tokens=300, messages=messages, tools=tools)
+    second = client.messages.create(model=model, max_tokens=300, messages=messages, tools=tools)
     return "".join(block.text for block in second.content if block.type == "text")
 
 
@@ -134,7 +136,7 @@ def _stream_summary(clients: Clients, city: str, out: TextIO) -> None:
     out.write("    streaming: ")
     if clients.openai is not None:
         stream = clients.openai.chat.completions.create(
-            model=OPENAI_MODEL,
+            model=clients.openai_model,
             messages=[{"role": "user", "content": prompt}],
             stream=True,
             stream_options={"include_usage": True},
@@ -145,7 +147,7 @@ def _stream_summary(clients: Clients, city: str, out: TextIO) -> None:
                 out.flush()
     elif clients.anthropic is not None:
         with clients.anthropic.messages.stream(
-            model=ANTHROPIC_MODEL, max_tokens=200, messages=[{"role": "user", "content": prompt}]
+            model=clients.anthropic_model, max_tokens=200, messages=[{"role": "user", "content": prompt}]
         ) as stream:
             for text in stream.text_stream:
                 out.write(text)
@@ -157,11 +159,14 @@ def plan_trip(clients: Clients, city: str, out: TextIO) -> None:
     """One run of the ``trip-planner`` agent."""
     with agentmetrics.agent("trip-planner"):
         if clients.openai is not None:
-            answer = _openai_with_tool(clients.openai, f"What's the weather in {city} this weekend?", out)
-            out.write(f"    {OPENAI_MODEL}: {answer}\n")
+            question = f"What's the weather in {city} this weekend?"
+            answer = _openai_with_tool(clients.openai, clients.openai_model, question, out)
+            out.write(f"    {clients.openai_model}: {answer}\n")
         if clients.anthropic is not None:
-            answer = _anthropic_with_tool(clients.anthropic, "How much is 120 USD in EUR?", out)
-            out.write(f"    {ANTHROPIC_MODEL}: {answer}\n")
+            answer = _anthropic_with_tool(
+                clients.anthropic, clients.anthropic_model, "How much is 120 USD in EUR?", out
+            )
+            out.write(f"    {clients.anthropic_model}: {answer}\n")
         try:
             book_hotel(city)
         except RuntimeError as error:
@@ -175,9 +180,9 @@ def check_facts(clients: Clients, city: str, out: TextIO) -> None:
         question = f"Is {city} a good place to visit in spring? One sentence."
         if clients.anthropic is not None:
             reply = clients.anthropic.messages.create(
-                model=ANTHROPIC_MODEL, max_tokens=100, messages=[{"role": "user", "content": question}]
+                model=clients.anthropic_model, max_tokens=100, messages=[{"role": "user", "content": question}]
             )
-            out.write(f"    {ANTHROPIC_MODEL}: {reply.content[0].text}\n")
+            out.write(f"    {clients.anthropic_model}: {reply.content[0].text}\n")
         if clients.openai is not None:
             try:
                 clients.openai.chat.completions.create(
