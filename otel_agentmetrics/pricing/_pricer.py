@@ -104,7 +104,7 @@ class Pricer:
     # Loading -----------------------------------------------------------------------------------------------
 
     def start_loading(self) -> None:
-        """Load the price table on a daemon thread (``instrument()`` calls this once it is done)."""
+        """Load the price table on a daemon thread; ``build_telemetry()`` (``instrument()``, the distro) calls it."""
         if self._claim_load():
             threading.Thread(target=self._load, name="agentmetrics-prices", daemon=True).start()
             if hasattr(os, "register_at_fork"):
