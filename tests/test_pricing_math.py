@@ -116,6 +116,28 @@ def test_openai_compatible_provider_priced_as_itself(pricer):
     assert usd(pricer, rec) == pytest.approx((10_000 * 0.05 + 2_000 * 0.08) / M, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    ("provider", "model", "input_price", "output_price"),
+    [
+        # https://www.anthropic.com/pricing#api Claude 3.5 Sonnet: $3 / $15 per 1M tokens.
+        ("anthropic", "claude-3-5-sonnet-latest", 3.0, 15.0),
+        # https://cloud.google.com/vertex-ai/generative-ai/pricing (Anthropic on Vertex) Claude 3.5 Sonnet v2: $3 / $15.
+        ("gcp.vertex_ai", "claude-3-5-sonnet-v2@20241022", 3.0, 15.0),
+        # https://mistral.ai/pricing Mistral Large: $2 / $6 per 1M tokens.
+        ("mistral_ai", "mistral-large-latest", 2.0, 6.0),
+        # https://docs.x.ai/docs/models grok-2-1212 (grok-2-latest): $2 / $10 per 1M tokens.
+        ("x_ai", "grok-2-latest", 2.0, 10.0),
+        # https://ai.google.dev/gemini-api/docs/pricing Gemini 2.0 Flash: $0.10 / $0.40 per 1M; Google's resource path.
+        ("gcp.gemini", "models/gemini-2.0-flash", 0.10, 0.40),
+        # https://openrouter.ai/anthropic/claude-3.5-sonnet: $3 / $15 per 1M tokens, priced as OpenRouter bills it.
+        ("openrouter", "anthropic/claude-3.5-sonnet", 3.0, 15.0),
+    ],
+)
+def test_aliases_and_provider_spellings(pricer, provider, model, input_price, output_price):
+    rec = record(provider, model, input_tokens=1000, output_tokens=100)
+    assert usd(pricer, rec) == pytest.approx((1000 * input_price + 100 * output_price) / M, rel=1e-12)
+
+
 def test_gemini_long_context_tier(pricer):
     # https://ai.google.dev/gemini-api/docs/pricing Gemini 2.5 Pro: $1.25 input / $10 output per 1M up to 200k
     # input tokens; $2.50 / $15 for every token of a prompt above 200k.
