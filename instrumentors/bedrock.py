@@ -135,8 +135,11 @@ def _handle(telemetry: Telemetry) -> Any:
             bodies.read_usage_headers(record, headers)
             result["body"] = SyncStreamProxy(result["body"], call, bodies.InvokeStream(record, capture))
         elif operation == _INVOKE and result.get("body") is not None:
-            _invoke_response(record, result, headers, capture)
-            call.end()
+            error = _invoke_response(record, result, headers, capture)
+            if error is None:
+                call.end()
+            else:
+                call.fail(error)
         else:
             call.end()
         return result
@@ -160,10 +163,16 @@ def _converse_response(record: CallRecord, result: dict[str, Any], capture: bool
             record.output_messages = output
 
 
-def _invoke_response(record: CallRecord, result: dict[str, Any], headers: dict[str, str], capture: bool) -> None:
+def _invoke_response(
+    record: CallRecord, result: dict[str, Any], headers: dict[str, str], capture: bool
+) -> Exception | None:
     from botocore.response import StreamingBody
 
-    raw = result["body"].read()
+    try:
+        raw = result["body"].read()
+    except Exception as error:  # the connection broke mid-body: the user meets the same error on read
+        result["body"] = StreamingBody(_Broken(error), 0)
+        return error
     result["body"] = StreamingBody(io.BytesIO(raw), len(raw))
     bodies.read_usage_headers(record, headers)
     body = bodies.load_json(raw)
@@ -171,6 +180,17 @@ def _invoke_response(record: CallRecord, result: dict[str, Any], headers: dict[s
     if capture and isinstance(body, dict):
         finish = record.finish_reasons[0] if record.finish_reasons else None
         record.output_messages = content.response_content(body, finish)
+    return None
+
+
+class _Broken(io.RawIOBase):
+    """A body whose read raises the error the original body raised when we read it first."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        raise self.error
 
 
 class _ConverseStream:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 from urllib.parse import quote
@@ -9,9 +10,12 @@ from urllib.parse import quote
 import botocore.client
 import pytest
 import yaml
+from botocore.exceptions import ResponseStreamingError
 from botocore.response import StreamingBody
+from urllib3 import HTTPResponse
 
 from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.instrumentors import _bedrock_bodies as bedrock_bodies
 from otel_agentmetrics.instrumentors.bedrock import BedrockInstrumentor
 
 from .replay import CASSETTES
@@ -444,3 +448,47 @@ def test_invoke_model_titan_embeddings(instrumented):
         "aws.request_id": "documented-1",
     }
     assert cost == pytest.approx(3 * 0.02 / 1_000_000)  # Titan Text Embeddings V2: 0.02 USD per million tokens
+
+
+def test_invoke_model_body_broken_mid_read(instrumented):
+    """If the connection breaks while we read the body, the user meets the same error when they read it."""
+    name = "test_invoke_model_with_content[meta.llama].yaml"
+    replay = BedrockReplay(f"bedrock/{name}")
+    reply = replay._reply
+
+    class Reset(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            raise ConnectionResetError("connection reset by peer")
+
+    def broken(request: Any, **kwargs: Any) -> Any:
+        response = reply(request, **kwargs)
+        response.raw = HTTPResponse(body=Reset(), headers=response.headers, status=200, preload_content=False)
+        return response
+
+    replay.client.meta.events.unregister("before-send.bedrock-runtime", reply)
+    replay.client.meta.events.register("before-send.bedrock-runtime", broken)
+    response = replay.client.invoke_model(modelId="meta.llama3-1-70b-instruct-v1:0", body=recorded_body(name))
+    with pytest.raises(ResponseStreamingError):
+        response["body"].read()
+    span = instrumented.only_span()
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "ResponseStreamingError"
+
+
+def test_our_bug_never_reaches_the_user(instrumented, monkeypatch, caplog):
+    """Fail open: a crash in our response reading is logged; the user's response is whole and the span ends."""
+    monkeypatch.delenv("AGENTMETRICS_RAISE_INTERNAL_ERRORS")
+
+    def crash(*args: Any) -> None:
+        raise RuntimeError("bug in the instrumentation")
+
+    monkeypatch.setattr(bedrock_bodies, "read_response", crash)
+    name = "test_invoke_model_with_content[meta.llama].yaml"
+    replay = BedrockReplay(f"bedrock/{name}")
+    response = replay.client.invoke_model(modelId="meta.llama3-1-70b-instruct-v1:0", body=recorded_body(name))
+    assert json.loads(response["body"].read())["generation"] == " post. This is a test post. This is"
+    assert len(instrumented.finished()) == 1
+    assert "internal error" in caplog.text
