@@ -55,9 +55,7 @@ class PriceTable:
 
         self.version: str = genai_prices.__version__
         self.source = f"genai-prices=={self.version}"
-        self._snapshot_module = data_snapshot
         self._snapshot = data_snapshot.get_snapshot()
-        self.providers = {provider.id for provider in self._snapshot.providers}
 
     def find(
         self, provider: str | None, model: str, server_address: str | None = None, service_tier: str | None = None
@@ -68,9 +66,9 @@ class PriceTable:
         provider_id = genai_provider(provider)
         url = f"https://{server_address}" if server_address else None
         try:
-            if provider_id is not None and self._known(None, provider_id, None):
+            if provider_id is not None and self._knows(provider_id, None):
                 found = snapshot.find_provider_model(model, None, provider_id, None)
-            elif url is not None and self._known(None, None, url):
+            elif url is not None and self._knows(None, url):
                 found = snapshot.find_provider_model(model, None, None, url)
             elif provider_id not in SELF_HOSTED:
                 found = snapshot.find_provider_model(model, None, None, None)
@@ -85,9 +83,9 @@ class PriceTable:
         rates, expires = _resolve(model_info, context, _clock.time())
         return TableModel(table_provider.id, model_info.id, model_info.name, rates, expires, model_info, context)
 
-    def _known(self, model: str | None, provider_id: str | None, url: str | None) -> bool:
+    def _knows(self, provider_id: str | None, url: str | None) -> bool:
         try:
-            self._snapshot.find_provider(model, provider_id, url)
+            self._snapshot.find_provider(None, provider_id, url)
         except LookupError:
             return False
         return True
