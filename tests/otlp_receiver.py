@@ -73,6 +73,7 @@ def http_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms delayed-ACK stall
 
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
