@@ -17,11 +17,23 @@ def given(value: Any) -> Any:
     return value
 
 
+_MISSING = object()
+
+
 def field(obj: Any, name: str) -> Any:
-    """``obj[name]`` for mappings (TypedDict requests, NDJSON parts), ``obj.name`` for response models."""
-    if isinstance(obj, Mapping):
+    """``obj[name]`` for mappings (TypedDict requests, NDJSON parts), ``obj.name`` for response models.
+
+    Runs for every field of every streamed chunk, so the common cases go first: a plain dict, then an attribute;
+    the ``Mapping`` check (an ABC look-up) only for what is neither.
+    """
+    if obj is None:
+        return None
+    if type(obj) is dict:
         return obj.get(name)
-    return getattr(obj, name, None)
+    value = getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        return obj.get(name) if isinstance(obj, Mapping) else None
+    return value
 
 
 def server_of(url: Any) -> tuple[str | None, int | None]:
