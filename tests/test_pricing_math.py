@@ -138,6 +138,13 @@ def test_aliases_and_provider_spellings(pricer, provider, model, input_price, ou
     assert usd(pricer, rec) == pytest.approx((1000 * input_price + 100 * output_price) / M, rel=1e-12)
 
 
+def test_litellm_routing_prefix(pricer):
+    # LiteLLM names carry a routing prefix; only the request model is known here.
+    # https://groq.com/pricing Llama 3.1 8B Instant: $0.05 input, $0.08 output per 1M tokens.
+    rec = record("groq", None, "groq/llama-3.1-8b-instant", input_tokens=10_000, output_tokens=2_000)
+    assert usd(pricer, rec) == pytest.approx((10_000 * 0.05 + 2_000 * 0.08) / M, rel=1e-12)
+
+
 def test_gemini_long_context_tier(pricer):
     # https://ai.google.dev/gemini-api/docs/pricing Gemini 2.5 Pro: $1.25 input / $10 output per 1M up to 200k
     # input tokens; $2.50 / $15 for every token of a prompt above 200k.

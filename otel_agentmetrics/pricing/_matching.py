@@ -41,6 +41,13 @@ GENAI_PROVIDERS: dict[str, str] = {
 SELF_HOSTED = frozenset({"ollama", "vllm", "lmstudio", "llama.cpp", "localai", "tgi"})
 
 _MODEL_PATH_PREFIXES = ("models/", "publishers/google/models/")
+# Routing prefixes of LiteLLM-style names (``groq/llama-3.3-70b``): tried without them when the full name is unknown.
+_ROUTE_PREFIXES = frozenset(
+    {
+        "openai", "azure", "anthropic", "bedrock", "vertex_ai", "gemini", "mistral", "cohere", "groq", "deepseek",
+        "xai", "perplexity", "together_ai", "fireworks_ai", "openrouter", "ollama", "ollama_chat", "cerebras",
+    }
+)  # fmt: skip
 
 
 def genai_provider(provider: str | None) -> str | None:
@@ -60,13 +67,18 @@ def provider_names(provider: str | None) -> frozenset[str] | None:
 
 
 def model_names(response_model: str | None, request_model: str | None) -> tuple[str, ...]:
-    """The names to try, best first, each cleaned of wrappers the price table does not know."""
+    """The names to try, best first, each cleaned of wrappers the price table does not know; a name with a
+    routing prefix (``openai/gpt-4o``) is also tried without it, last."""
     names: list[str] = []
     for raw in (response_model, request_model):
         if raw:
             name = clean_model(raw)
             if name and name not in names:
                 names.append(name)
+    for name in tuple(names):
+        route, _, rest = name.partition("/")
+        if rest and route.lower() in _ROUTE_PREFIXES and rest not in names:
+            names.append(rest)
     return tuple(names)
 
 
