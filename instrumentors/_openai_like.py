@@ -159,7 +159,8 @@ class ChatStream:
 
     def _tool_delta(self, index: int, tool_call: Any) -> None:
         calls = self.tools.setdefault(index, {})
-        slot = calls.setdefault(field(tool_call, "index") or len(calls), {"id": None, "name": None, "args": []})
+        index = field(tool_call, "index")  # the first delta of a call names it; the next ones carry its index only
+        slot = calls.setdefault(len(calls) if index is None else index, {"id": None, "name": None, "args": []})
         slot["id"] = slot["id"] or field(tool_call, "id")
         function = field(tool_call, "function")
         slot["name"] = slot["name"] or field(function, "name")

@@ -311,3 +311,47 @@ async def test_async_stream_abandoned_is_ended_by_gc(instrumented):
     del stream
     gc.collect()
     assert len(instrumented.finished()) == 1
+
+
+def tool_chunk(tool_call: dict, finish: str | None = None) -> dict:
+    body = chunk(None, finish)
+    body["choices"][0]["delta"] = {"tool_calls": [tool_call]}
+    return body
+
+
+TOOL_STREAM = sse(
+    [
+        tool_chunk(
+            {"index": 0, "id": "call_abc123", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+        ),
+        tool_chunk({"index": 0, "function": {"arguments": '{"city": '}}),
+        tool_chunk({"index": 0, "function": {"arguments": '"Paris"}'}}),
+        tool_chunk(
+            {"index": 1, "id": "call_def456", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}
+        ),
+        chunk(None, "tool_calls", {"prompt_tokens": 40, "completion_tokens": 20, "total_tokens": 60}),
+    ]
+)
+
+
+def test_streamed_tool_calls(otel):
+    instrumentor = GroqInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(otel.tracer_provider, otel.meter_provider, capture_content=True))
+    try:
+        client, _ = clients(Wire(httpx).stream(TOOL_STREAM))
+        list(client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    finally:
+        instrumentor.uninstrument()
+    attrs = otel.only_span().attributes
+    assert attrs["agentmetrics.response.tool_call_ids"] == ("call_abc123", "call_def456")
+    assert attrs["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert json.loads(attrs["gen_ai.output.messages"]) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "tool_call", "id": "call_abc123", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+                {"type": "tool_call", "id": "call_def456", "name": "get_time", "arguments": "{}"},
+            ],
+            "finish_reason": "tool_calls",
+        }
+    ]
