@@ -43,8 +43,13 @@ def _host(model: Any) -> str | None:
 
 
 def _config_dict(config: Any) -> Any:
-    to_dict = getattr(config, "to_dict", None)  # GenerationConfig wraps a proto; its dict has only what was set
-    return to_dict() if to_dict is not None else config
+    """Only the fields the user set: an unset proto float reads 0.0, which is not a temperature anyone chose."""
+    raw = getattr(config, "_raw_generation_config", config)  # GenerationConfig wraps the gapic message
+    pb = getattr(raw, "_pb", None)
+    if pb is not None:
+        # Proto floats are 32-bit: 0.1 comes back as 0.10000000149011612; show what the user wrote.
+        return {f.name: float(f"{v:.7g}") if isinstance(v, float) else v for f, v in pb.ListFields()}
+    return config
 
 
 def _build(telemetry: Telemetry, stream: bool) -> Any:

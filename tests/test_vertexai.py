@@ -151,7 +151,9 @@ def test_function_calls_with_content(capturing):
     assert [call.args["location"] for call in response.candidates[0].function_calls] == ["New Delhi", "San Francisco"]
     span = capturing.only_span()
     attributes, cost = without_cost(span)
-    assert attributes["gen_ai.request.temperature"] == pytest.approx(0.1)
+    assert attributes["gen_ai.request.temperature"] == 0.1
+    # Unset fields of the config are not reported (a proto reads them as 0).
+    assert not {"gen_ai.request.top_p", "gen_ai.request.top_k", "gen_ai.request.max_tokens"} & set(attributes)
     assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (74, 16 + 200)
     assert cost == pytest.approx(pro_dollars(74, 216))
     assert json.loads(attributes["gen_ai.input.messages"]) == [
@@ -188,9 +190,15 @@ def test_chat_history_with_tool_responses(capturing):
         ),
     ]
     with cassette("test_tool_events"):
-        GenerativeModel("gemini-2.5-pro", tools=[Tool(function_declarations=[WEATHER])]).generate_content(history)
+        model = GenerativeModel(
+            "gemini-2.5-pro",
+            tools=[Tool(function_declarations=[WEATHER])],
+            generation_config=GenerationConfig(top_k=3, max_output_tokens=512),  # the model's defaults
+        )
+        model.generate_content(history)
     attributes, _ = without_cost(capturing.only_span())
     assert attributes["gen_ai.response.id"] == "ZZCkaLnDCuavgLUP4fGpsQs"
+    assert (attributes["gen_ai.request.top_k"], attributes["gen_ai.request.max_tokens"]) == (3, 512)
     assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (128, 26 + 692)
     messages = json.loads(attributes["gen_ai.input.messages"])
     assert [m["role"] for m in messages] == ["user", "assistant", "user"]
