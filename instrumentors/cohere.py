@@ -107,7 +107,7 @@ class _ChatStream:
         self.finish_reason: str | None = None
         self.usage: Any = None
         self.text: list[str] = []
-        self.tool_calls: list[Any] = []
+        self.tool_calls: list[dict[str, Any]] = []
 
     def add(self, event: Any) -> bool:
         kind = field(event, "type")
@@ -119,9 +119,21 @@ class _ChatStream:
             self.finish_reason = None if reason is None else str(reason)
             self.usage = field(delta, "usage")
         elif kind == "tool-call-start":
-            tool_calls = field(field(field(event, "delta"), "message"), "tool_calls")
-            if tool_calls is not None:
-                self.tool_calls.append(tool_calls)
+            tool_call = field(field(field(event, "delta"), "message"), "tool_calls")
+            function = field(tool_call, "function")
+            arguments = field(function, "arguments")
+            self.tool_calls.append(
+                {
+                    "id": field(tool_call, "id"),
+                    "name": field(function, "name"),
+                    "args": [arguments] if arguments else [],
+                }
+            )
+        elif kind == "tool-call-delta" and self.capture and self.tool_calls:
+            tool_call = field(field(field(event, "delta"), "message"), "tool_calls")
+            arguments = field(field(tool_call, "function"), "arguments")
+            if arguments:
+                self.tool_calls[-1]["args"].append(arguments)
         elif kind == "content-delta" and self.capture:
             text = field(field(field(field(event, "delta"), "message"), "content"), "text")
             if text:
@@ -132,11 +144,14 @@ class _ChatStream:
         record.response_id = self.response_id
         if self.finish_reason is not None:
             record.finish_reasons = [self.finish_reason]
-        record.tool_call_ids = tool_call_ids(self.tool_calls) or None
+        record.tool_call_ids = [call["id"] for call in self.tool_calls if call["id"]] or None
         _usage(record, self.usage)
         if self.capture:
             parts: list[dict[str, Any]] = [{"type": "text", "content": "".join(self.text)}] if self.text else []
-            parts += tool_call_parts(self.tool_calls)
+            for call in self.tool_calls:
+                parts.append(
+                    {"type": "tool_call", "id": call["id"], "name": call["name"], "arguments": "".join(call["args"])}
+                )
             record.output_messages = [{"role": "assistant", "parts": parts, "finish_reason": self.finish_reason}]
 
 

@@ -182,3 +182,61 @@ def test_content_with_the_switch(otel):
     assert json.loads(streamed.attributes["gen_ai.output.messages"]) == [
         {"role": "assistant", "parts": [{"type": "text", "content": "LLMs are big."}], "finish_reason": "COMPLETE"}
     ]
+
+
+TOOL_STREAM = typed_sse(
+    [
+        {
+            "type": "message-start",
+            "id": "5b3a5e3c-0f6c-4b43-9bd4-3b6a7b1f1d2e",
+            "delta": {"message": {"role": "assistant"}},
+        },
+        {"type": "tool-plan-delta", "delta": {"message": {"tool_plan": "I will look up the weather."}}},
+        {
+            "type": "tool-call-start",
+            "index": 0,
+            "delta": {
+                "message": {
+                    "tool_calls": {
+                        "id": "get_weather_nsz5zm3w56q3",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                }
+            },
+        },
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": '{"location":'}}}},
+        },
+        {
+            "type": "tool-call-delta",
+            "index": 0,
+            "delta": {"message": {"tool_calls": {"function": {"arguments": '"Toronto"}'}}}},
+        },
+        {"type": "tool-call-end", "index": 0},
+        {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL", "usage": USAGE}},
+    ]
+)
+
+
+def test_streamed_tool_call(otel):
+    instrumentor = CohereInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(otel.tracer_provider, otel.meter_provider, capture_content=True))
+    try:
+        client, _ = clients(Wire(httpx).stream(TOOL_STREAM))
+        list(client.chat_stream(model=MODEL, messages=MESSAGES))
+    finally:
+        instrumentor.uninstrument()
+    attrs = otel.only_span().attributes
+    assert attrs["agentmetrics.response.tool_call_ids"] == ("get_weather_nsz5zm3w56q3",)
+    assert attrs["gen_ai.response.finish_reasons"] == ("TOOL_CALL",)
+    assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"] == [
+        {
+            "type": "tool_call",
+            "id": "get_weather_nsz5zm3w56q3",
+            "name": "get_weather",
+            "arguments": '{"location":"Toronto"}',
+        }
+    ]
