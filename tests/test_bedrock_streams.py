@@ -260,3 +260,41 @@ def test_invoke_stream_abandoned(instrumented):
     gc.collect()
     span = instrumented.only_span()
     assert "gen_ai.usage.output_tokens" not in span.attributes
+
+
+NOVA_STREAM = "test_invoke_model_with_response_stream_with_content[amazon.nova].yaml"
+
+
+def test_invoke_stream_closed(instrumented):
+    response = invoke_stream(NOVA_STREAM, "amazon.nova-micro-v1:0")
+    next(iter(response["body"]))
+    response["body"].close()
+    span = instrumented.only_span()
+    assert span.status.status_code.name == "UNSET"
+    assert "gen_ai.usage.output_tokens" not in span.attributes
+
+
+def test_invoke_stream_error_event(instrumented):
+    """A throttling exception frame after two recorded chunks: botocore raises it, the span records it."""
+    path = CASSETTES / "bedrock" / NOVA_STREAM
+    data = yaml.load(path.read_text(), Loader=yaml.Loader)
+    body = data["interactions"][0]["response"]["body"]["string"]
+    buffer = EventStreamBuffer()
+    buffer.add_data(body)
+    frames = list(buffer)
+    first_two = body[: frames[0].prelude.total_length + frames[1].prelude.total_length]
+    error = _frame(
+        {":exception-type": "throttlingException", ":content-type": "application/json", ":message-type": "exception"},
+        b'{"message":"Too many requests, please wait before trying again."}',
+    )
+    data["interactions"][0]["response"]["body"]["string"] = first_two + error
+    replay = BedrockReplay(f"bedrock/{NOVA_STREAM}")
+    replay.cassette.interactions = data["interactions"]
+    response = replay.client.invoke_model_with_response_stream(
+        modelId="amazon.nova-micro-v1:0", body=recorded_body(NOVA_STREAM)
+    )
+    with pytest.raises(EventStreamError, match="Too many requests"):
+        list(response["body"])
+    span = instrumented.only_span()
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "EventStreamError"

@@ -372,3 +372,30 @@ def test_uninstrument_restores(otel):
     assert models.Models.__dict__["_generate_content"] is not original
     instrumentor.uninstrument()
     assert models.Models.__dict__["_generate_content"] is original
+
+
+def test_stream_error_mid_stream(instrumented):
+    """Gemini reports a failure mid-stream as an SSE event holding the documented error object; the SDK raises it."""
+    chunk = {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello"}]}}],
+        "modelVersion": "gemini-2.5-flash",
+        "responseId": "stream-err-1",
+    }
+    error = {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}
+    body = f"data: {json.dumps(chunk)}\r\n\r\ndata: {json.dumps(error)}\r\n\r\n".encode()
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+    )
+    client = genai.Client(
+        api_key="test-gemini-key", http_options=types.HttpOptions(httpx_client=httpx.Client(transport=transport))
+    )
+    seen = []
+    with pytest.raises(errors.ServerError, match="overloaded"):
+        for chunk_seen in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"):
+            seen.append(chunk_seen.text)
+    assert seen == ["Hello"]
+    span = instrumented.only_span()
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["error.type"] == "ServerError"
+    assert span.attributes["gen_ai.response.id"] == "stream-err-1"
+    assert span.attributes["gen_ai.provider.name"] == "gcp.gemini"
