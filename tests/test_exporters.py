@@ -301,3 +301,10 @@ def test_failed_start_up_frees_the_prometheus_port() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "port free"
     assert "OTEL_TRACES_EXPORTER: unknown exporter 'no-such-exporter'" in result.stdout
+
+
+def test_batch_larger_than_queue_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(The SDK itself logs and falls back to its default for values that are not numbers.)"""
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100")  # the batch stays at its default, 512
+    with pytest.raises(ConfigError, match=r"^OTEL_BSP_\* settings cannot work: max_export_batch_size must be less"):
+        _exporters.span_processors(resolve(store=False, otlp=True))

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from .. import semconv as sc
+from .._config import ConfigError
 from ..version import __version__
 
 logger = logging.getLogger("otel_agentmetrics")
@@ -115,7 +116,14 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._waiting = 0
         self._tally_lock = threading.Lock()
         counting = CountingSpanExporter(exporter, self.dropped, self._handed_over)
-        super().__init__(counting, max_queue_size=self.capacity)
+        try:
+            super().__init__(counting, max_queue_size=self.capacity)
+        except ValueError as error:  # the SDK's own check of the OTEL_BSP_* variables
+            raise ConfigError(
+                f"OTEL_BSP_* settings cannot work: {error} Set OTEL_BSP_MAX_QUEUE_SIZE, "
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY and OTEL_BSP_EXPORT_TIMEOUT to positive whole "
+                "numbers, the batch no larger than the queue"
+            ) from None
         if hasattr(os, "register_at_fork"):
             ref = weakref.ref(self)
 
