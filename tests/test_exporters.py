@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import urllib.request
 from collections.abc import Sequence
 
@@ -308,3 +309,27 @@ def test_batch_larger_than_queue_is_a_config_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "100")  # the batch stays at its default, 512
     with pytest.raises(ConfigError, match=r"^OTEL_BSP_\* settings cannot work: max_export_batch_size must be less"):
         _exporters.span_processors(resolve(store=False, otlp=True))
+
+
+def test_otlp_timeout_is_honoured_and_failed_span_exports_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our construction leaves ``OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`` to the SDK: a hung collector costs 1 s, counted."""
+    from .otlp_receiver import http_receiver
+
+    with http_receiver(hang=True) as (url, received):
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{url}/v1/traces")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "1")
+        (processor,) = _exporters.span_processors(resolve(store=False, otlp=True))
+        provider = TracerProvider()
+        spans = []
+        for name in ("a", "b"):
+            span = provider.get_tracer("test").start_span(name)
+            span.end()
+            spans.append(span)
+        started = time.perf_counter()
+        result = processor.span_exporter.export(spans)  # type: ignore[attr-defined]
+        took = time.perf_counter() - started
+        processor.shutdown()
+    assert result is SpanExportResult.FAILURE
+    assert 0.9 < took < 5, took
+    assert processor.dropped.total == 2  # type: ignore[attr-defined]
+    assert received.trace_requests == []
