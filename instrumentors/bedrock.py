@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from collections.abc import Collection, Iterable
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
@@ -52,8 +52,8 @@ def _build(telemetry: Telemetry) -> Any:
             return None
         params = (args[1] if len(args) > 1 else kwargs.get("api_params")) or {}
         model_id = params.get("modelId")
-        if isinstance(model_id, str):
-            model_id = unquote(model_id)
+        if not isinstance(model_id, str):
+            model_id = None  # botocore will reject the call; the span still says what happened
         address, port = _server(client)
         if operation in (_CONVERSE, _CONVERSE_STREAM):
             record = CallRecord(
