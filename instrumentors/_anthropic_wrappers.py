@@ -16,7 +16,6 @@ import contextlib
 import json
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import trace
@@ -25,6 +24,7 @@ from opentelemetry.trace import NonRecordingSpan
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from otel_agentmetrics._telemetry import Call
+from otel_agentmetrics._wrapping import _call_open as call_open
 
 from ._anthropic_messages import fill_message
 
@@ -32,44 +32,16 @@ Accumulate = Callable[[], StreamAccumulator]
 
 # -- the SDK's own span -------------------------------------------------------------------------------------------
 
-_handoff: ContextVar[bool] = ContextVar("agentmetrics_anthropic_handoff", default=False)
-"""True while one of our instrumented calls is being sent: the SDK's call span for it is ours."""
-
-
-def with_handoff(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (a sync call) with the SDK's span handed to ours while it runs."""
-
-    def call(*args: Any, **kwargs: Any) -> Any:
-        token = _handoff.set(True)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _handoff.reset(token)
-
-    return call
-
-
-def with_handoff_async(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` (an async call) with the SDK's span handed to ours while it runs."""
-
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        token = _handoff.set(True)
-        try:
-            return await fn(*args, **kwargs)
-        finally:
-            _handoff.reset(token)
-
-    return call
-
 
 def sdk_span_handoff(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``anthropic._base_client.start_api_call_span``.
 
-    For a call of ours, the SDK gets a non-recording span carrying our span's context instead of a new span: it
-    records nothing and ends nothing, yet still sends our trace context with the request (its ``propagation``
-    option) and nests any HTTP-client spans under our span. Every other API call keeps the SDK's own span.
+    While a model call of ours is being sent (the shared wrapper's ``call_open``; an outer instrumented layer such
+    as LiteLLM counts too), the SDK gets a non-recording span carrying the current span's context instead of a new
+    span: it records nothing and ends nothing, yet still sends our trace context with the request (its
+    ``propagation`` option) and nests any HTTP-client spans under our span. Every other API call keeps its own.
     """
-    if not _handoff.get():
+    if not call_open.get():
         return wrapped(*args, **kwargs)
     context = trace.get_current_span().get_span_context()
     return NonRecordingSpan(context) if context.is_valid else None

@@ -47,27 +47,23 @@ from ._anthropic_wrappers import (
     sdk_span_handoff,
     stream_instancecheck_hook,
     track_raw,
-    with_handoff,
-    with_handoff_async,
 )
 
 
 class _Flavour:
-    """What differs between the sync and async clients: the stream proxy and how the call line is run."""
+    """What differs between the sync and async clients: the stream proxy and the shared wrapper."""
 
     def __init__(
         self,
         stream: type[Any],
         wrapper: Callable[..., Wrapper],
-        handoff: Callable[[Callable[..., Any]], Callable[..., Any]],
     ) -> None:
         self.stream = stream
         self.wrapper = wrapper
-        self.handoff = handoff
 
 
-_SYNC = _Flavour(SyncStreamProxy, sync_wrapper, with_handoff)
-_ASYNC = _Flavour(AsyncStreamProxy, async_wrapper, with_handoff_async)
+_SYNC = _Flavour(SyncStreamProxy, sync_wrapper)
+_ASYNC = _Flavour(AsyncStreamProxy, async_wrapper)
 
 
 def _handler(flavour: _Flavour, capture: bool, accumulate: Callable[[], StreamAccumulator]) -> Any:
@@ -90,18 +86,13 @@ def _call_wrapper(
     accumulator: Callable[[bool], StreamAccumulator],
     live: Callable[[], bool],
 ) -> Wrapper:
-    """``create``/``parse``: the shared wrapper, with the SDK's span handed to ours while the request is sent."""
+    """``create``/``parse``: the shared wrapper (which also hands the SDK's own span to ours, see the docstring)."""
     capture = telemetry.capture_content
 
     def build(instance: Any, args: Any, kwargs: dict[str, Any]) -> CallRecord | None:
         return request_record(instance, kwargs, operation=operation, capture=capture) if live() else None
 
-    traced = flavour.wrapper(telemetry, build, _handler(flavour, capture, partial(accumulator, capture)))
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-        return traced(flavour.handoff(wrapped), instance, args, kwargs)
-
-    return wrapper
+    return flavour.wrapper(telemetry, build, _handler(flavour, capture, partial(accumulator, capture)))
 
 
 def _stream_helper_wrapper(flavour: _Flavour, telemetry: Telemetry, live: Callable[[], bool]) -> Wrapper:
@@ -118,7 +109,7 @@ def _stream_helper_wrapper(flavour: _Flavour, telemetry: Telemetry, live: Callab
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         manager = wrapped(*args, **kwargs)
         if live():
-            defer_request(manager, lambda send: traced(flavour.handoff(send), instance, args, kwargs))
+            defer_request(manager, lambda send: traced(send, instance, args, kwargs))
         return manager
 
     return wrapper

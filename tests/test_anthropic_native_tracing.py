@@ -116,3 +116,29 @@ def test_uninstrument_gives_the_sdk_its_span_back(otel):
     assert anthropic._base_client.start_api_call_span is anthropic._tracing.start_api_call_span
     _client(otel).messages.create(model=MODEL, max_tokens=100, messages=HELLO)
     assert _scopes(otel) == [(SDK, "anthropic.messages.create")]
+
+
+def test_call_made_inside_an_outer_instrumented_layer_has_one_span(otel):
+    """A layer above the client (LiteLLM, say) owns the span: neither our Anthropic span nor the SDK's is added."""
+    from otel_agentmetrics._telemetry import Telemetry
+    from otel_agentmetrics._wrapping import sync_wrapper
+    from otel_agentmetrics.record import CallRecord
+
+    from .anthropic_kit import loaded_pricer
+
+    def build(instance, args, kwargs):
+        return CallRecord(operation="chat", provider="anthropic", request_model="outer-model")
+
+    def handle(call, result, args, kwargs):
+        call.end()
+        return result
+
+    outer = sync_wrapper(Telemetry(otel.tracer_provider, otel.meter_provider, pricer=loaded_pricer()), build, handle)
+    instrumentor = instrument(otel)
+    try:
+        client = _client(otel)
+        message = outer(lambda: client.messages.create(model=MODEL, max_tokens=100, messages=HELLO), None, (), {})
+    finally:
+        instrumentor.uninstrument()
+    assert message.usage.output_tokens == 5
+    assert _scopes(otel) == [(OURS, "chat outer-model")]
