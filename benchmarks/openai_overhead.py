@@ -1,4 +1,4 @@
-"""Overhead of OpenAI instrumentation: none vs otel-agentmetrics vs the contrib ``opentelemetry-instrumentation-openai-v2``.
+"""Overhead of OpenAI instrumentation: none vs otel-agentmetrics vs contrib ``opentelemetry-instrumentation-openai-v2``.
 
 The real ``openai`` client talks to an in-process ``MockTransport`` that answers with realistic bodies: a chat
 completion, a 50-chunk stream ending in a usage chunk, and a tool-call response. Each variant runs in its own

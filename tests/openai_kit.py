@@ -85,3 +85,9 @@ def sse_data(text: str) -> list[dict[str, Any]]:
 
 def point_attrs(otel: Any, metric: str) -> list[tuple[dict[str, Any], Any]]:
     return [(dict(p.attributes), p) for p in otel.metric_points(metric)]
+
+
+def chat_helpers(client: Any) -> Any:
+    """Where ``parse``/``stream`` live: ``chat.completions`` today, ``beta.chat.completions`` before openai 1.92."""
+    completions = client.chat.completions
+    return completions if hasattr(completions, "stream") else client.beta.chat.completions

@@ -17,7 +17,7 @@ from typing import Any
 import openai
 import pytest
 
-from .openai_kit import client_answering, httpx, instrument
+from .openai_kit import chat_helpers, client_answering, httpx, instrument
 
 ENTRIES = ("create", "helper", "raw", "streaming_response")
 ENDINGS = ("completed", "break", "close", "error", "gc")
@@ -59,7 +59,7 @@ def _open(client: Any, entry: str) -> tuple[Any, Any, list[Any]]:
     if entry == "create":
         return client.chat.completions.create(stream=True, **opts), None, []
     if entry == "helper":
-        manager = client.chat.completions.stream(**opts)
+        manager = chat_helpers(client).stream(**opts)
         return manager.__enter__(), manager, []
     if entry == "raw":
         raw = client.chat.completions.with_raw_response.create(stream=True, **opts)
@@ -104,7 +104,7 @@ async def _ascenario(client: Any, entry: str, ending: str) -> list[Any]:
     if entry == "create":
         stream = await client.chat.completions.create(stream=True, **opts)
     elif entry == "helper":
-        manager = client.chat.completions.stream(**opts)
+        manager = chat_helpers(client).stream(**opts)
         stream = await manager.__aenter__()
     elif entry == "raw":
         raw = await client.chat.completions.with_raw_response.create(stream=True, **opts)

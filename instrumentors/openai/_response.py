@@ -14,18 +14,27 @@ RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 
 
+def _field(obj: Any, name: str) -> Any:
+    # Older clients keep fields they do not declare (``prompt_tokens_details`` before 1.51, ``cost``) as dicts.
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
 def chat_usage(record: CallRecord, usage: Any) -> None:
     """Chat Completions / legacy completions / embeddings usage (``prompt_tokens`` ...)."""
     if usage is None:
         return
     record.input_tokens = usage.prompt_tokens
     record.output_tokens = getattr(usage, "completion_tokens", None)
-    details = getattr(usage, "prompt_tokens_details", None)
-    if details is not None and details.cached_tokens is not None:
-        record.cache_read_input_tokens = details.cached_tokens
-    details = getattr(usage, "completion_tokens_details", None)
-    if details is not None and details.reasoning_tokens is not None:
-        record.reasoning_output_tokens = details.reasoning_tokens
+    cached = _field(_field(usage, "prompt_tokens_details"), "cached_tokens")
+    if cached is not None:
+        record.cache_read_input_tokens = cached
+    reasoning = _field(_field(usage, "completion_tokens_details"), "reasoning_tokens")
+    if reasoning is not None:
+        record.reasoning_output_tokens = reasoning
     _provider_cost(record, usage)
 
 
@@ -35,18 +44,18 @@ def responses_usage(record: CallRecord, usage: Any) -> None:
         return
     record.input_tokens = usage.input_tokens
     record.output_tokens = usage.output_tokens
-    details = getattr(usage, "input_tokens_details", None)
-    if details is not None and getattr(details, "cached_tokens", None) is not None:
-        record.cache_read_input_tokens = details.cached_tokens
-    details = getattr(usage, "output_tokens_details", None)
-    if details is not None and getattr(details, "reasoning_tokens", None) is not None:
-        record.reasoning_output_tokens = details.reasoning_tokens
+    cached = _field(_field(usage, "input_tokens_details"), "cached_tokens")
+    if cached is not None:
+        record.cache_read_input_tokens = cached
+    reasoning = _field(_field(usage, "output_tokens_details"), "reasoning_tokens")
+    if reasoning is not None:
+        record.reasoning_output_tokens = reasoning
     _provider_cost(record, usage)
 
 
 def _provider_cost(record: CallRecord, usage: Any) -> None:
     # OpenRouter (and some other gateways) report the dollars they charged as an extra usage field.
-    cost = getattr(usage, "cost", None)
+    cost = _field(usage, "cost")
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         record.provider_cost = float(cost)
 
