@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import weakref
 from collections.abc import Callable
@@ -80,25 +79,33 @@ def is_raw_response(result: Any) -> bool:
 def track_raw(call: Call, raw: Any, capture: bool, accumulate: Accumulate) -> Any:
     """Keep the SDK's own response object; its call ends when it is parsed, closed or collected.
 
-    ``with_raw_response`` of a non-streamed call has read the body already: it is parsed now (the SDK caches the
-    result, so the user's ``.parse()`` returns the very same object).
+    ``with_raw_response`` of a non-streamed call has read the body already: the call is recorded from that body
+    now (not through the SDK's ``parse()``, which is a coroutine on async clients and may run a post-parser).
     """
+    if not call.record.stream and _record_body(call, raw, capture):
+        return raw
     tracked = _Tracked(call, capture, accumulate)
     _pending[raw] = tracked
     tracked.finalizer = weakref.finalize(raw, tracked.end)
-    if not call.record.stream and _body_read(raw):
-        try:
-            raw.parse()
-        except Exception:
-            tracked.end()  # not ours to report (a post-parser's validation error, say): the user's parse raises it
     return raw
 
 
-def _body_read(raw: Any) -> bool:
+def _record_body(call: Call, raw: Any, capture: bool) -> bool:
+    """End the call from an already-read JSON body; False while the body is unread."""
     try:
-        raw.http_response.content  # noqa: B018  (raises while the body is unread)
+        body = raw.http_response.content  # raises while the body is unread
     except Exception:
         return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        try:
+            fill_message(call.record, _Fields(data), capture)
+        except Exception:
+            internal_error("reading a raw Anthropic response body")
+    call.end()
     return True
 
 
@@ -143,10 +150,10 @@ def _end(instance: Any) -> None:
     tracked = _pending.pop(instance, None) if _pending else None
     if tracked is not None:
         tracked.finalizer.detach()
-        if not tracked.call.ended and not tracked.parsed and not tracked.call.record.stream and _body_read(instance):
-            # The user read the bytes themselves (read()/json()): the usage is in the body.
-            with contextlib.suppress(Exception):
-                fill_message(tracked.call.record, _Fields(json.loads(instance.http_response.content)), tracked.capture)
+        call = tracked.call
+        # The user read the bytes themselves (read()/json()): the usage is in the body.
+        if not (call.ended or tracked.parsed or call.record.stream) and _record_body(call, instance, tracked.capture):
+            return
         tracked.end()
 
 
