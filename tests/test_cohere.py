@@ -240,3 +240,12 @@ def test_streamed_tool_call(otel):
             "arguments": '{"location":"Toronto"}',
         }
     ]
+
+
+async def test_async_embed(instrumented):
+    _, client = clients(Wire(httpx).reply(EMBED))
+    await client.embed(model="embed-v4.0", texts=["hello"], input_type="search_query", embedding_types=["float"])
+    span = instrumented.only_span()
+    assert span.name == "embeddings embed-v4.0"
+    assert span.attributes["gen_ai.provider.name"] == "cohere"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 1

@@ -179,3 +179,11 @@ def test_error(instrumented):
     span = instrumented.only_span()
     assert span.status.status_code.name == "ERROR"
     assert span.attributes["error.type"] == "SDKError"
+
+
+async def test_async_embeddings(instrumented):
+    w = wire().reply(EMBEDDINGS)
+    await client_for(w).embeddings.create_async(model="mistral-embed", inputs="Embed this sentence.")
+    span = instrumented.only_span()
+    assert span.name == "embeddings mistral-embed"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 9
