@@ -8,7 +8,7 @@ import json
 import anthropic
 import pytest
 
-from .anthropic_kit import HELLO, MODEL, cassette_client, instrument
+from .anthropic_kit import HELLO, HTTPX, MODEL, cassette_client, instrument
 
 HI = [{"role": "user", "content": "Say hi."}]
 # 13 input and 5 output tokens of Claude Sonnet 4 at $3 and $15 per million.
@@ -244,3 +244,55 @@ def test_beta_stream_helper(instrumented):
     with client.beta.messages.stream(model=MODEL, max_tokens=100, messages=HELLO) as stream:
         assert stream.get_final_text() == "Hello!"
     _assert_hello(instrumented.only_span(), "msg_01FpWuSsvRgJp3eYbdHBinNp")
+
+
+class _CutStream(HTTPX.SyncByteStream):
+    """A response body that breaks off half-way with a network error, as a dropped connection does."""
+
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def __iter__(self):
+        yield self.content[: len(self.content) // 2]
+        raise HTTPX.ReadError("connection reset by peer")
+
+    def close(self) -> None:
+        pass
+
+
+def test_stream_propagates_a_network_error_mid_stream(instrumented):
+    from .replay import Cassette
+
+    cassette = Cassette("anthropic/test_sync_messages_create_stream_propagation_error")
+    recorded = cassette.handler(HTTPX)
+
+    def handle(request):
+        response = recorded(request)
+        return HTTPX.Response(200, headers=response.headers, stream=_CutStream(response.content), request=request)
+
+    client = anthropic.Anthropic(
+        api_key="test_anthropic_api_key", http_client=HTTPX.Client(transport=HTTPX.MockTransport(handle)), max_retries=0
+    )
+    stream = client.messages.create(model=MODEL, max_tokens=100, messages=HELLO, stream=True)
+    seen = []
+    with pytest.raises(Exception) as caught:  # whatever the client raises reaches the user untouched
+        for event in stream:
+            seen.append(event.type)
+    assert isinstance(caught.value, HTTPX.ReadError) or isinstance(caught.value.__cause__, HTTPX.ReadError)
+    assert seen[0] == "message_start"
+    span = instrumented.only_span()
+    assert span.attributes["error.type"] == type(caught.value).__qualname__
+    assert span.status.status_code.name == "ERROR"
+    assert span.attributes["gen_ai.usage.input_tokens"] == 13
+    assert "gen_ai.usage.output_tokens" not in span.attributes
+
+
+def test_zero_cache_counts_are_reported_as_zero(instrumented):
+    client = cassette_client("test_sync_messages_create_aggregates_cache_tokens")
+    message = client.messages.create(model=MODEL, max_tokens=100, messages=HELLO)
+    assert (message.usage.cache_read_input_tokens, message.usage.cache_creation_input_tokens) == (0, 0)
+    attributes = instrumented.only_span().attributes
+    assert attributes["gen_ai.usage.input_tokens"] == 13
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 0
+    assert attributes["gen_ai.usage.cache_creation.input_tokens"] == 0
+    assert attributes["gen_ai.usage.cost"] == pytest.approx(0.000114, rel=1e-9)
