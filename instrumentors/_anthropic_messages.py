@@ -76,6 +76,8 @@ def request_record(
         top_k=_given(kwargs.get("top_k")),
         stop_sequences=list(stops) if stops else None,
         stream=bool(_given(kwargs.get("stream"))) if stream is None else stream,
+        # anthropic 2.12's `open_telemetry={"conversation_id": ...}` client option: kept, though its span is ours.
+        conversation_id=getattr(getattr(client, "_otel", None), "conversation_id", None),
     )
     if capture:
         record.input_messages = content.input_messages(_given(kwargs.get("messages")))

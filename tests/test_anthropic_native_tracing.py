@@ -142,3 +142,13 @@ def test_call_made_inside_an_outer_instrumented_layer_has_one_span(otel):
         instrumentor.uninstrument()
     assert message.usage.output_tokens == 5
     assert _scopes(otel) == [(OURS, "chat outer-model")]
+
+
+def test_the_clients_conversation_id_is_kept(otel):
+    instrumentor = instrument(otel)
+    try:
+        client = _client(otel, conversation_id="conv_123")
+        client.messages.create(model=MODEL, max_tokens=100, messages=HELLO)
+    finally:
+        instrumentor.uninstrument()
+    assert otel.only_span().attributes["gen_ai.conversation.id"] == "conv_123"
