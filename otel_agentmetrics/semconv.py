@@ -19,6 +19,7 @@ OP_INVOKE_AGENT: Final = "invoke_agent"
 # Well-known provider names (gen_ai.provider.name).
 PROVIDER_OPENAI: Final = "openai"
 PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+PROVIDER_AZURE_AI_INFERENCE: Final = "azure.ai.inference"  # models served by Azure AI Foundry
 PROVIDER_ANTHROPIC: Final = "anthropic"
 PROVIDER_BEDROCK: Final = "aws.bedrock"
 PROVIDER_GEMINI: Final = "gcp.gemini"

@@ -187,3 +187,19 @@ async def test_async_embeddings(instrumented):
     span = instrumented.only_span()
     assert span.name == "embeddings mistral-embed"
     assert span.attributes["gen_ai.usage.input_tokens"] == 9
+
+
+def test_azure_ai_foundry_client(instrumented):
+    from mistralai.azure.client import MistralAzure
+
+    w = wire().reply(COMPLETION)
+    client = MistralAzure(
+        api_key="test",
+        server_url="https://my-deployment.eastus2.models.ai.azure.com",
+        client=w.httpx.Client(transport=w.transport()),
+    )
+    client.chat.complete(model="mistral-small-2503", messages=MESSAGES)
+    span = instrumented.only_span()
+    assert span.attributes["gen_ai.provider.name"] == "azure.ai.inference"
+    assert span.attributes["server.address"] == "my-deployment.eastus2.models.ai.azure.com"
+    assert span.attributes["gen_ai.usage.output_tokens"] == 34
