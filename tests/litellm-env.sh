@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${AGENTMETRICS_LITELLM_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-agentmetrics/venv-litellm}"
 [ -x "$venv/bin/python" ] || python -m venv --system-site-packages "$venv"
-if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check 'litellm>=1.50' >"$venv/pip.log" 2>&1; then
-  cat "$venv/pip.log" >&2
-  exit 1
+# Installed once per venv (resolving LiteLLM's pins takes half a minute even when nothing changes).
+if ! "$venv/bin/python" -c "import importlib.metadata as m; m.version('litellm')" 2>/dev/null; then
+  if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check 'litellm>=1.50,<2' >"$venv/pip.log" 2>&1; then
+    cat "$venv/pip.log" >&2
+    exit 1
+  fi
 fi
 # Here the tests must not skip for want of LiteLLM.
 AGENTMETRICS_LITELLM_ENV=1 LITELLM_LOCAL_MODEL_COST_MAP=True "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_litellm.py "$@"
