@@ -7,7 +7,8 @@ unwrapped result.
 
 One span per call whichever layers are instrumented: while a wrapped call runs, an instrumented client it calls
 in turn (LiteLLM calling the ``openai`` client, say) is left alone, so the outermost layer owns the span and no
-tokens or dollars are counted twice. The check costs one ``ContextVar.get`` per call.
+tokens or dollars are counted twice. Only while the outer call is in flight: a task it spawned that calls a model
+after it ended (an async logging callback, say) gets its own span. The check costs one ``ContextVar.get``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ Build = Callable[[Any, tuple[Any, ...], dict[str, Any]], CallRecord | None]
 Handle = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], Any]
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
-_call_open: ContextVar[bool] = ContextVar("agentmetrics_model_call_open", default=False)
-"""True while an instrumented model call is being sent: an inner instrumented call adds no span."""
+_call_open: ContextVar[Call | None] = ContextVar("agentmetrics_open_model_call", default=None)
+"""The instrumented model call being sent, if any: an instrumented call inside it adds no span. Truthy exactly
+while a wrapped call is being sent (the Anthropic instrumentor reads it to hand the SDK's own span off)."""
 
 
 def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs: Any) -> Call | None:
-    if _call_open.get():
+    outer = _call_open.get()
+    if outer is not None and not outer.ended:
         return None
     try:
         record = build(instance, args, kwargs)
@@ -57,7 +60,7 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
         call = _start(telemetry, build, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = _call_open.set(True)
+        token = _call_open.set(call)
         try:
             with call.activate():
                 result = wrapped(*args, **kwargs)
@@ -78,7 +81,7 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         call = _start(telemetry, build, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = _call_open.set(True)
+        token = _call_open.set(call)
         try:
             with call.activate():
                 result = await wrapped(*args, **kwargs)

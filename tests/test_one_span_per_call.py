@@ -6,6 +6,8 @@ span of its own. Driven here with the real ``groq`` client under an outer layer 
 
 from __future__ import annotations
 
+import asyncio
+
 import groq
 import httpx
 import pytest
@@ -75,3 +77,26 @@ async def test_inner_async_client_adds_no_span_and_errors_reset_the_flag(otel, t
     assert failed.name == "chat router-model"
     assert failed.attributes["error.type"] == "RuntimeError"
     assert alone.name == f"chat {MODEL}"
+
+
+async def test_a_task_spawned_inside_that_calls_after_the_outer_call_ended_has_its_span(otel, telemetry):
+    # An async logging or evaluation callback started by the outer call, running once that call is over, makes a
+    # billed request of its own: it must be counted.
+    wire = Wire(httpx).reply(COMPLETION).reply(COMPLETION)
+    client = groq.AsyncGroq(api_key="x", http_client=httpx.AsyncClient(transport=wire.transport()))
+    go = asyncio.Event()
+    spawned: list[asyncio.Task] = []
+
+    async def evaluate():
+        await go.wait()
+        return await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    async def route():
+        spawned.append(asyncio.create_task(evaluate()))  # the task copies the context, flag included
+        return await client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    outer = FunctionWrapper(route, async_wrapper(telemetry, _outer_record, _outer_done))
+    await outer()
+    go.set()
+    await spawned[0]
+    assert [s.name for s in otel.finished()] == ["chat router-model", f"chat {MODEL}"]
