@@ -26,8 +26,9 @@ Handle = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], Any]
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 _call_open: ContextVar[Call | None] = ContextVar("agentmetrics_open_model_call", default=None)
-"""The instrumented model call being sent, if any: an instrumented call inside it adds no span. Truthy exactly
-while a wrapped call is being sent (the Anthropic instrumentor reads it to hand the SDK's own span off)."""
+"""The instrumented model call being sent, if any: an instrumented call inside it adds no span. Truthy while a
+wrapped call is being sent, and in tasks spawned meanwhile (whose own wrapped calls then set it to themselves); the
+Anthropic instrumentor reads it to hand the SDK's own span off."""
 
 
 def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs: Any) -> Call | None:
