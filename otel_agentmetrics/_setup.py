@@ -106,7 +106,6 @@ def instrument(
             tracer_provider = tracer_provider or own_tracer
             meter_provider = meter_provider or own_meter
         telemetry = build_telemetry(settings, tracer_provider, meter_provider)
-        telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
         if settings.tools:
             from .tools import wrap_tools
 
@@ -123,7 +122,9 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
 
     pricer = Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
     pricer.start_loading()  # genai-prices loads on a daemon thread, off the caller's; see pricing/_pricer.py
-    return Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
+    telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
+    telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
+    return telemetry
 
 
 def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:

@@ -25,4 +25,9 @@ class AgentMetricsDistro(BaseDistro):
 
 class AgentMetricsConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
-        configure_providers(resolve())
+        settings = resolve()
+        configure_providers(settings)
+        if settings.tools:  # AGENTMETRICS_TOOLS: functions traced as tools without editing the program
+            from .tools import wrap_tools
+
+            wrap_tools(settings.tools)

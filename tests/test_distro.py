@@ -14,7 +14,7 @@ from .recorded_server import serve_cassette
 APP = Path(__file__).parent / "apps" / "openai_app.py"
 
 
-def run_instrumented(base_url: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+def run_instrumented(base_url: str, app: Path = APP, **extra_env: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
     env.update(
         OPENAI_BASE_URL=f"{base_url}/v1",
@@ -29,7 +29,7 @@ def run_instrumented(base_url: str, **extra_env: str) -> subprocess.CompletedPro
     command = (
         shutil.which("opentelemetry-instrument", path=os.path.dirname(sys.executable)) or "opentelemetry-instrument"
     )
-    return subprocess.run([command, sys.executable, str(APP)], capture_output=True, text=True, env=env, timeout=90)
+    return subprocess.run([command, sys.executable, str(app)], capture_output=True, text=True, env=env, timeout=90)
 
 
 def console_spans(stdout: str) -> list[dict]:
@@ -70,3 +70,17 @@ def test_disabled_instrumentations_switches_ours_off() -> None:
     assert result.returncode == 0, result.stderr
     assert "answer: This is a test." in result.stdout
     assert console_spans(result.stdout) == []
+
+
+def test_agentmetrics_tools_are_traced_under_opentelemetry_instrument() -> None:
+    result = run_instrumented(
+        "http://127.0.0.1:9",
+        app=APP.parent / "tool_app.py",
+        AGENTMETRICS_TOOLS="toolbox:lookup",
+        PYTHONPATH=str(APP.parent),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tool said: sunny in Paris" in result.stdout
+    spans = console_spans(result.stdout)
+    assert [span["name"] for span in spans] == ["execute_tool lookup"]
+    assert spans[0]["attributes"]["gen_ai.tool.name"] == "lookup"
