@@ -321,3 +321,18 @@ def test_legacy_completions(capturing, stream):
     assert span.attributes["gen_ai.response.finish_reasons"] == ("stop_sequence",)
     output = json.loads(span.attributes["gen_ai.output.messages"])
     assert output[0]["parts"] == [{"type": "text", "content": " Hello!"}]
+
+
+@pytest.mark.skipif(
+    not hasattr(anthropic.resources.beta.messages.Messages, "thread"), reason="this anthropic release has no threads"
+)
+def test_message_thread_turn_is_one_model_call(instrumented):
+    """``beta.messages.thread()`` (and the tool runner built on it) sends each turn through ``beta.messages.create``."""
+    client = wire_client(message_body([{"type": "text", "text": "Hi"}], {"input_tokens": 10, "output_tokens": 3}))
+    thread = client.beta.messages.thread(model=MODEL, max_tokens=50)
+    reply = thread.send({"role": "user", "content": "hi"})
+    assert reply.content[0].text == "Hi"
+    attributes = instrumented.only_span().attributes
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (10, 3)
+    # 10 x $3/M + 3 x $15/M
+    assert attributes["gen_ai.usage.cost"] == pytest.approx(0.000075, rel=1e-9)
