@@ -105,11 +105,15 @@ class Prometheus:
         assert len(result) == 1, (expr, result)
         return float(result[0]["value"][1])
 
-    def wait_for(self, expr: str, expected: float, timeout: float = 20) -> None:
+    def wait_for(self, expr: str, expected: float, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         seen: Any = None
         while time.monotonic() < deadline:
-            result = self.query(expr)
+            try:
+                result = self.query(expr)
+            except OSError:  # still starting
+                time.sleep(0.25)
+                continue
             seen = result and float(result[0]["value"][1])
             if seen == expected:
                 return
@@ -159,7 +163,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     }
     options = {
         "rounds": ROUNDS,
-        "interval": 0.15,
+        "interval": 0.25,
         "calls": CALLS,
         "wait_for_stdin": True,
         "instrument": {"prometheus": f"127.0.0.1:{app_port}", "store": False},
@@ -175,7 +179,12 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         )
         try:
             prometheus = Prometheus(f"http://127.0.0.1:{prometheus_port}")
-            assert app.stdout is not None
+            assert app.stdout is not None and app.stdin is not None
+            assert app.stdout.readline().strip() == "ready"
+            # Calls start only after Prometheus has scraped the idle program: rates then see every increase.
+            prometheus.wait_for('up{job="agent-app"}', 1.0)
+            app.stdin.write("go\n")
+            app.stdin.flush()
             json.loads(app.stdout.readline())  # every call made
             # Wait for the scrape that saw the last call.
             prometheus.wait_for("sum(gen_ai_client_operation_duration_seconds_count)", float(ROUNDS * len(CALLS)))

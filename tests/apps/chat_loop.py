@@ -7,7 +7,8 @@ call to a missing model, a 404) with the real openai client; ``unpriced`` calls 
 ``agent`` runs an agent that uses a tool, a failing tool, two operations (one failing) and the model.
 Exporters come from ``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one JSON
 line: the latency of every call and how long the rounds took. Exits normally, so the providers' final flush at
-exit runs, as in a real short-lived script (or, with ``"wait_for_stdin": true``, once its stdin is closed).
+exit runs, as in a real short-lived script. With ``"wait_for_stdin": true`` it prints ``ready`` after
+``instrument()``, starts the calls on the next stdin line and exits once its stdin is closed.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def flaky(city: str) -> str:
 def main() -> None:
     base_url, options = sys.argv[1], json.loads(sys.argv[2])
     otel_agentmetrics.instrument(**options.get("instrument", {}))
+    if options.get("wait_for_stdin"):  # the test starts the calls once Prometheus has scraped the idle program
+        print("ready", flush=True)
+        sys.stdin.readline()
     client = openai.OpenAI(base_url=base_url, api_key="test_openai_api_key", max_retries=0)
     latencies: list[float] = []
     started = time.perf_counter()
