@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .dashboard import Dashboard, dashboard_app, make_server
     from .exporter import LocalStoreSpanExporter
     from .health import Thresholds
-    from .queries import Filters, summary, timeseries
+    from .queries import Filters, run_detail, summary, timeseries
     from .stats import Alert, ErrorEntry, Health, Point, Run, Stats, Summary
     from .store import default_store_path
 
@@ -38,6 +38,7 @@ _EXPORTS = {
     "dashboard_app": "dashboard",
     "default_store_path": "store",
     "make_server": "dashboard",
+    "run_detail": "queries",
     "summary": "queries",
     "timeseries": "queries",
 }
@@ -57,6 +58,7 @@ __all__ = [
     "dashboard_app",
     "default_store_path",
     "make_server",
+    "run_detail",
     "summary",
     "timeseries",
 ]
