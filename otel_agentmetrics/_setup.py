@@ -121,7 +121,7 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
     from .pricing import Pricer
 
     pricer = Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
-    pricer.start_loading()  # genai-prices loads on a daemon thread, off the caller's; see pricing/_pricer.py
+    pricer.start_loading()  # genai-prices loads on a background thread, off the caller's; see pricing/_pricer.py
     telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
     telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
     return telemetry

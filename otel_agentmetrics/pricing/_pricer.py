@@ -104,9 +104,12 @@ class Pricer:
     # Loading -----------------------------------------------------------------------------------------------
 
     def start_loading(self) -> None:
-        """Load the price table on a daemon thread; ``build_telemetry()`` (``instrument()``, the distro) calls it."""
+        """Load the price table on a background thread; ``build_telemetry()`` (``instrument()``, the distro) calls it."""
         if self._claim_load():
-            threading.Thread(target=self._load, name="agentmetrics-prices", daemon=True).start()
+            # Not a daemon: a daemon thread still validating the table (pydantic-core, Rust) when the interpreter
+            # exits is torn down mid-call and aborts the process ("FATAL: exception not rethrown"). A short
+            # script that exits at once waits for the load instead (tens of milliseconds).
+            threading.Thread(target=self._load, name="agentmetrics-prices", daemon=False).start()
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
 
