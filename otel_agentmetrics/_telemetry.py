@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -252,14 +253,43 @@ def _record_many(histogram: Any, values: list[float], attributes: dict[str, Any]
             histogram.record(value, attributes)
         return
     for lock, aggregation in aggregations:
-        aggregate = aggregation.aggregate
         if lock is None:
-            for value in rest:
-                aggregate(_Value(value), False)
+            _aggregate_all(aggregation, rest)
         else:
             with lock:
-                for value in rest:
-                    aggregate(_Value(value), False)
+                _aggregate_all(aggregation, rest)
+
+
+def _aggregate_all(aggregation: Any, values: list[float]) -> None:
+    """Add values to one SDK aggregation. The usual explicit-bucket histogram takes them all under one lock,
+    exactly as its ``aggregate`` adds them one by one; any other aggregation gets ``aggregate`` per value."""
+    if type(aggregation) is not _explicit_bucket_histogram() or not _BUCKET_FIELDS.issubset(vars(aggregation)):
+        aggregate = aggregation.aggregate
+        for value in values:
+            aggregate(_Value(value), False)
+        return
+    boundaries = aggregation._boundaries
+    with aggregation._lock:
+        counts = aggregation._value
+        if counts is None:
+            counts = aggregation._value = aggregation._get_empty_bucket_counts()
+        total = aggregation._sum
+        for value in values:
+            counts[bisect_left(boundaries, value)] += 1
+            total += value  # in order, so the float sum is the one one-by-one recording gives
+        aggregation._sum = total
+        if aggregation._record_min_max:
+            aggregation._min = min(aggregation._min, *values)
+            aggregation._max = max(aggregation._max, *values)
+
+
+_BUCKET_FIELDS = frozenset({"_boundaries", "_lock", "_value", "_sum", "_min", "_max", "_record_min_max"})
+
+
+def _explicit_bucket_histogram() -> type:
+    from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
+
+    return _ExplicitBucketHistogramAggregation
 
 
 class _Value:
