@@ -286,7 +286,7 @@ def _aggregate_all(aggregation: Any, values: list[float]) -> None:
 _BUCKET_FIELDS = frozenset({"_boundaries", "_lock", "_value", "_sum", "_min", "_max", "_record_min_max"})
 
 
-def _explicit_bucket_histogram() -> type:
+def _explicit_bucket_histogram() -> Any:
     from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
 
     return _ExplicitBucketHistogramAggregation
