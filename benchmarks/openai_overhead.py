@@ -1,8 +1,8 @@
-"""Overhead of OpenAI instrumentation: none vs otel-agentmetrics vs contrib ``opentelemetry-instrumentation-openai-v2``.
+"""Overhead of OpenAI instrumentation: none vs ours vs contrib ``opentelemetry-instrumentation-openai-v2`` vs a floor.
 
 The real ``openai`` client talks to an in-process ``MockTransport`` that answers with realistic bodies: a chat
 completion, a 50-chunk stream ending in a usage chunk, and a tool-call response. Each variant runs in its own
-process (fresh imports, nothing shared), rounds are interleaved (none, ours, contrib, none, ...) so drift on a
+process (fresh imports, nothing shared), rounds are interleaved (none, ours, contrib, minimal, ...) so drift on a
 busy machine hits all three alike, and every variant has the same SDK pipeline behind it: a batch span processor
 exporting to a dropping exporter and an in-memory metric reader.
 
@@ -26,7 +26,7 @@ import tempfile
 import time
 from typing import Any
 
-VARIANTS = ("none", "ours", "contrib")
+VARIANTS = ("none", "ours", "contrib", "minimal")
 SCENARIOS = ("chat", "stream", "tools")
 CHUNKS = 50
 
@@ -119,6 +119,8 @@ def _worker(variant: str, calls: int) -> dict[str, float]:
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as Contrib
 
         Contrib().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    elif variant == "minimal":
+        _minimal_instrumentation(tracer_provider, meter_provider)
 
     from openai._base_client import httpx2 as httpx  # type: ignore[attr-defined]
 
@@ -188,6 +190,35 @@ def _startup() -> float:
     return statistics.median(samples)
 
 
+def _minimal_instrumentation(tracer_provider: Any, meter_provider: Any) -> None:
+    """The floor: a hand-written wrapper with one span and two histograms (duration, tokens), nothing else.
+
+    No stream handling, no cost, no request/response attributes beyond the model: what any instrumentation that
+    uses the OTel SDK pays at least, measured in the same run as the others.
+    """
+    import wrapt
+    from opentelemetry.trace import SpanKind
+
+    tracer = tracer_provider.get_tracer("minimal")
+    meter = meter_provider.get_meter("minimal")
+    duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+    tokens = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+
+    def traced(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        model = kwargs.get("model")
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": model}
+        start = time.perf_counter()
+        with tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT, attributes=attributes):
+            result = wrapped(*args, **kwargs)
+        duration.record(time.perf_counter() - start, attributes)
+        usage = getattr(result, "usage", None)
+        if usage is not None:
+            tokens.record(usage.prompt_tokens, {**attributes, "gen_ai.token.type": "input"})
+        return result
+
+    wrapt.wrap_function_wrapper("openai.resources.chat.completions", "Completions.create", traced)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -200,7 +231,8 @@ def main() -> None:
 
     per_round: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
     for round_ in range(args.rounds):
-        order = VARIANTS[round_ % 3 :] + VARIANTS[: round_ % 3]  # rotate who goes first
+        shift = round_ % len(VARIANTS)
+        order = VARIANTS[shift:] + VARIANTS[:shift]  # rotate who goes first
         for variant in order:
             cmd = [sys.executable, __file__, "--worker", variant, "--calls", str(args.calls)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -216,15 +248,19 @@ def _report(per_round: dict[str, list[dict[str, float]]], clock: str) -> None:
     med = {v: {s: statistics.median(r[f"{clock}:{s}"] for r in per_round[v]) for s in SCENARIOS} for v in VARIANTS}
     us = 1e6
     print(f"-- {clock} time (median per call; cpu = the calling thread's CPU time, steadier on a busy machine)")
-    print(f"{'scenario':<8} {'none us':>9} {'ours us':>9} {'contrib us':>11} {'ours +us':>9} {'contrib +us':>12} ratio")
-    overhead: dict[str, dict[str, float]] = {"ours": {}, "contrib": {}}
+    print(
+        f"{'scenario':<8} {'none us':>9} {'ours us':>9} {'contrib us':>11} {'ours +us':>9} {'contrib +us':>12}"
+        f" {'minimal +us':>12} ratio"
+    )
+    overhead: dict[str, dict[str, float]] = {"ours": {}, "contrib": {}, "minimal": {}}
     for s in SCENARIOS:
-        for v in ("ours", "contrib"):
+        for v in ("ours", "contrib", "minimal"):
             overhead[v][s] = med[v][s] - med["none"][s]
         ratio = overhead["ours"][s] / overhead["contrib"][s] if overhead["contrib"][s] > 0 else float("nan")
         print(
             f"{s:<8} {med['none'][s] * us:9.1f} {med['ours'][s] * us:9.1f} {med['contrib'][s] * us:11.1f}"
-            f" {overhead['ours'][s] * us:9.1f} {overhead['contrib'][s] * us:12.1f} {ratio:5.2f}"
+            f" {overhead['ours'][s] * us:9.1f} {overhead['contrib'][s] * us:12.1f}"
+            f" {overhead['minimal'][s] * us:12.1f} {ratio:5.2f}"
         )
     chunk = {v: (overhead[v]["stream"] - overhead[v]["chat"]) / CHUNKS for v in ("ours", "contrib")}
     print(
