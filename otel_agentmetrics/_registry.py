@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+from ._installed import distribution
 
 _PREFIX = "agentmetrics_"
 _MODULE = "otel_agentmetrics.instrumentors."
+_GROUP = "opentelemetry_instrumentor"
 
 
-def available() -> dict[str, EntryPoint]:
+def available(packages: dict[str, tuple[str, Path]]) -> dict[str, EntryPoint]:
     """Short name (``openai``) -> entry point, for every instrumentor this package ships."""
+    # Our own distribution's entry points: one file read instead of parsing every installed package's.
+    own = distribution("otel-agentmetrics", packages)
+    ours = [ep for ep in own.entry_points if ep.group == _GROUP] if own else list(entry_points(group=_GROUP))
     found: dict[str, EntryPoint] = {}
-    for entry_point in entry_points(group="opentelemetry_instrumentor"):
+    for entry_point in ours:
         if entry_point.value.startswith(_MODULE):
-            name = entry_point.name.removeprefix(_PREFIX)
-            found[name] = entry_point
+            found[entry_point.name.removeprefix(_PREFIX)] = entry_point
     return found

@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -16,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import _active, _exporters, _registry
 from ._config import ConfigError, Settings, resolve
+from ._installed import installed, unmet
 from ._telemetry import Telemetry
 
 logger = logging.getLogger("otel_agentmetrics")
@@ -111,6 +111,9 @@ def instrument(
 
             _state["tools"] = wrap_tools(settings.tools)  # ConfigError for a bad path, before any patching
         _instrument_libraries(settings, telemetry, tracer_provider, meter_provider)
+        # genai-prices loads on a background thread (pricing/_pricer.py), started last so that its imports do
+        # not compete with ours for the GIL while instrument() runs.
+        telemetry.pricer.start_loading()
         _state["telemetry"] = telemetry
         _state["settings"] = settings
         _active.use(telemetry)
@@ -121,14 +124,14 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
     from .pricing import Pricer
 
     pricer = Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
-    pricer.start_loading()  # genai-prices loads on a background thread, off the caller's; see pricing/_pricer.py
     telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
     telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
     return telemetry
 
 
 def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:
-    found = _registry.available()
+    packages = installed()
+    found = _registry.available(packages)
     wanted = settings.instrumentations
     if wanted is not None:
         unknown = sorted(set(wanted) - set(found))
@@ -142,7 +145,7 @@ def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provi
         try:
             instrumentor_cls = entry_point.load()
             instrumentor = instrumentor_cls()
-            conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+            conflict = unmet(tuple(instrumentor.instrumentation_dependencies()), packages)
         except Exception:
             logger.debug("otel-agentmetrics: %s instrumentor not loaded", name, exc_info=True)
             continue

@@ -34,6 +34,7 @@ def shared_telemetry(settings: Settings, tracer_provider: Any, meter_provider: A
         from ._setup import build_telemetry
 
         _shared[key] = build_telemetry(settings, tracer_provider, meter_provider)
+        _shared[key].pricer.start_loading()
     return _shared[key]
 
 

@@ -251,8 +251,8 @@ def test_responses_stream_cost(priced):
 
 
 def test_settings_price_file_reaches_the_spans(otel, tmp_path):
-    """instrument()'s wiring: build_telemetry() gives the Telemetry a Pricer for settings.prices and starts its
-    background load."""
+    """instrument()'s wiring: build_telemetry() gives the Telemetry a Pricer for settings.prices (instrument()
+    then starts its background load)."""
     from otel_agentmetrics._setup import build_telemetry
 
     path = tmp_path / "prices.toml"

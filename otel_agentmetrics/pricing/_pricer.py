@@ -104,7 +104,7 @@ class Pricer:
     # Loading -----------------------------------------------------------------------------------------------
 
     def start_loading(self) -> None:
-        """Load the price table on another thread; ``build_telemetry()`` (instrument(), the distro) calls it."""
+        """Load the price table on another thread; instrument() and the distro call it once they are set up."""
         if self._claim_load():
             # Not a daemon: a daemon thread still validating the table (pydantic-core, Rust) when the interpreter
             # exits is torn down mid-call and aborts the process ("FATAL: exception not rethrown"). A short
