@@ -24,6 +24,7 @@ from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from otel_agentmetrics._telemetry import Call
 from otel_agentmetrics._wrapping import _call_open as call_open
+from otel_agentmetrics._wrapping import close_hooks
 
 from ._anthropic_messages import fill_message
 
@@ -131,21 +132,6 @@ def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
     return result
 
 
-def close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``APIResponse.close``: leaving ``with_streaming_response``'s block ends the call."""
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _end(instance)
-
-
-async def async_close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _end(instance)
-
-
 def _end(instance: Any) -> None:
     tracked = _pending.pop(instance, None) if _pending else None
     if tracked is not None:
@@ -155,6 +141,10 @@ def _end(instance: Any) -> None:
         if not (call.ended or tracked.parsed or call.record.stream) and _record_body(call, instance, tracked.capture):
             return
         tracked.end()
+
+
+# ``APIResponse.close``: leaving ``with_streaming_response``'s block ends the call.
+close_hook, async_close_hook = close_hooks(_end)
 
 
 class _Fields:

@@ -94,3 +94,25 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         return _handle(handle, call, result, args, kwargs)
 
     return traced
+
+
+def close_hooks(on_close: Callable[[Any], None]) -> tuple[Wrapper, Wrapper]:
+    """``wrapt`` wrappers for a sync and an async ``close()`` that run ``on_close(instance)`` once the original
+    returns or raises: a client object closed behind our proxy's back (a raw response, a stream helper) still
+    ends its call."""
+
+    def closed(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            on_close(instance)
+
+    async def async_closed(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            on_close(instance)
+
+    return closed, async_closed

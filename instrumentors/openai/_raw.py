@@ -16,6 +16,7 @@ from typing import Any
 
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Call
+from otel_agentmetrics._wrapping import close_hooks
 
 from ._request import OpenAIRecord
 from ._response import READERS
@@ -83,43 +84,19 @@ def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
     return result
 
 
-def close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps ``APIResponse.close``: leaving ``with_streaming_response``'s block ends the call."""
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _end(instance)
-
-
-async def async_close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _end(instance)
-
-
 def _end(instance: Any) -> None:
     tracked = _pending.pop(instance, None) if _pending else None
     if tracked is not None:
         tracked.end()
 
 
-def helper_close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps the ``.stream()`` helpers' ``close``: they close the HTTP response, not the stream we proxy."""
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _end_inner(instance)
-
-
-async def async_helper_close_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _end_inner(instance)
-
-
 def _end_inner(helper: Any) -> None:
     end = getattr(getattr(helper, "_raw_stream", None), "_self_end", None)
     if end is not None:
         end()
+
+
+# ``APIResponse.close``: leaving ``with_streaming_response``'s block ends the call.
+close_hook, async_close_hook = close_hooks(_end)
+# The ``.stream()`` helpers' ``close`` closes the HTTP response, not the stream we proxy.
+helper_close_hook, async_helper_close_hook = close_hooks(_end_inner)
