@@ -23,8 +23,8 @@ from opentelemetry.trace import NonRecordingSpan
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from otel_agentmetrics._telemetry import Call
-from otel_agentmetrics._wrapping import _call_open as call_open
 from otel_agentmetrics._wrapping import close_hooks
+from otel_agentmetrics._wrapping import open_call as call_open
 
 from ._anthropic_messages import fill_message
 

@@ -25,14 +25,14 @@ Build = Callable[[Any, tuple[Any, ...], dict[str, Any]], CallRecord | None]
 Handle = Callable[[Call, Any, tuple[Any, ...], dict[str, Any]], Any]
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
-_call_open: ContextVar[Call | None] = ContextVar("agentmetrics_open_model_call", default=None)
+open_call: ContextVar[Call | None] = ContextVar("agentmetrics_open_model_call", default=None)
 """The instrumented model call being sent, if any: an instrumented call inside it adds no span. Truthy while a
 wrapped call is being sent, and in tasks spawned meanwhile (whose own wrapped calls then set it to themselves); the
 Anthropic instrumentor reads it to hand the SDK's own span off."""
 
 
 def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs: Any) -> Call | None:
-    outer = _call_open.get()
+    outer = open_call.get()
     if outer is not None and not outer.ended:
         return None
     try:
@@ -61,7 +61,7 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
         call = _start(telemetry, build, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = _call_open.set(call)
+        token = open_call.set(call)
         try:
             with call.activate():
                 result = wrapped(*args, **kwargs)
@@ -69,7 +69,7 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
             call.fail(error)
             raise
         finally:
-            _call_open.reset(token)
+            open_call.reset(token)
         return _handle(handle, call, result, args, kwargs)
 
     return traced
@@ -82,7 +82,7 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         call = _start(telemetry, build, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = _call_open.set(call)
+        token = open_call.set(call)
         try:
             with call.activate():
                 result = await wrapped(*args, **kwargs)
@@ -90,7 +90,7 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
             call.fail(error)
             raise
         finally:
-            _call_open.reset(token)
+            open_call.reset(token)
         return _handle(handle, call, result, args, kwargs)
 
     return traced
