@@ -130,7 +130,9 @@ const $ = (id) => document.getElementById(id);
 const esc = (v) => String(v == null ? "" : v).replace(/[&<>"']/g,
   (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const num = (n) => (n || 0).toLocaleString("en-US");
-const money = (v) => v == null ? "-" : v === 0 ? "$0" : v < 1 ? "$" + v.toFixed(4) : "$" + v.toFixed(2);
+// Small amounts keep two significant digits: a $0.0000048 call must not read as free.
+const money = (v) => v == null ? "-" : v === 0 ? "$0" : v >= 1 ? "$" + v.toFixed(2)
+  : "$" + v.toFixed(Math.min(10, Math.max(4, 1 - Math.floor(Math.log10(v)))));
 const pct = (v) => v == null ? "-" : (v * 100).toFixed(1) + "%";
 function dur(s) {
   if (s == null) return "-";

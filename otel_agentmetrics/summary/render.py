@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -33,11 +34,16 @@ class Table:
 
 
 def money(usd: float | None) -> str:
+    """Dollars with enough decimals to show two significant digits of a small amount: a $0.0000048 call is
+    not shown as "$0.0000", which would read as free."""
     if usd is None:
         return "-"
     if usd == 0:
         return "$0"
-    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+    if usd >= 1:
+        return f"${usd:,.2f}"
+    decimals = min(10, max(4, 1 - math.floor(math.log10(usd))))
+    return f"${usd:.{decimals}f}"
 
 
 def percent(rate: float | None) -> str:
