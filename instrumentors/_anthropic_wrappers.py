@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan
 
 from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._pending import PendingCall, PendingCalls
 from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 from otel_agentmetrics._telemetry import Call
 from otel_agentmetrics._wrapping import close_hooks
@@ -50,27 +50,18 @@ def sdk_span_handoff(wrapped: Callable[..., Any], instance: Any, args: Any, kwar
 # -- raw responses ------------------------------------------------------------------------------------------------
 
 
-class _Tracked:
+class _Tracked(PendingCall):
     """One raw response whose call is not finished yet."""
 
-    __slots__ = ("call", "capture", "accumulate", "proxy", "parsed", "finalizer", "__weakref__")
+    __slots__ = ("capture", "accumulate")
 
     def __init__(self, call: Call, capture: bool, accumulate: Accumulate) -> None:
-        self.call = call
+        super().__init__(call)
         self.capture = capture
         self.accumulate = accumulate
-        self.proxy: Any = None
-        self.parsed = False
-        self.finalizer: Any = None
-
-    def end(self) -> None:
-        if self.proxy is not None:
-            self.proxy._self_end()  # the body under a parsed stream is closed: end with what was seen
-        elif not self.call.ended:
-            self.call.end()
 
 
-_pending: weakref.WeakKeyDictionary[Any, _Tracked] = weakref.WeakKeyDictionary()
+_pending: PendingCalls[_Tracked] = PendingCalls()
 
 
 def is_raw_response(result: Any) -> bool:
@@ -85,9 +76,7 @@ def track_raw(call: Call, raw: Any, capture: bool, accumulate: Accumulate) -> An
     """
     if not call.record.stream and _record_body(call, raw, capture):
         return raw
-    tracked = _Tracked(call, capture, accumulate)
-    _pending[raw] = tracked
-    tracked.finalizer = weakref.finalize(raw, tracked.end)
+    _pending.add(raw, _Tracked(call, capture, accumulate))
     return raw
 
 
@@ -112,7 +101,7 @@ def _record_body(call: Call, raw: Any, capture: bool) -> bool:
 
 def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps the SDK's ``_parse`` (sync for both clients): finishes, or starts streaming, a tracked raw call."""
-    tracked = _pending.get(instance) if _pending else None
+    tracked = _pending.get(instance)
     if tracked is None or tracked.parsed or kwargs.get("to") is not None:
         return wrapped(*args, **kwargs)
     result = wrapped(*args, **kwargs)
@@ -133,7 +122,7 @@ def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
 
 
 def _end(instance: Any) -> None:
-    tracked = _pending.pop(instance, None) if _pending else None
+    tracked = _pending.pop(instance)
     if tracked is not None:
         tracked.finalizer.detach()
         call = tracked.call

@@ -10,11 +10,11 @@ object).
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._pending import PendingCall, PendingCalls
 from otel_agentmetrics._telemetry import Call
 from otel_agentmetrics._wrapping import close_hooks
 
@@ -23,34 +23,23 @@ from ._response import READERS
 from ._streams import accumulator
 
 
-class Tracked:
+class Tracked(PendingCall):
     """One raw response whose call is not finished yet."""
 
-    __slots__ = ("call", "proxy_cls", "stream_types", "proxy", "parsed", "finalizer", "__weakref__")
+    __slots__ = ("proxy_cls", "stream_types")
 
     def __init__(self, call: Call, proxy_cls: Any, stream_types: tuple[type, ...]) -> None:
-        self.call = call
+        super().__init__(call)
         self.proxy_cls = proxy_cls
         self.stream_types = stream_types
-        self.proxy: Any = None
-        self.parsed = False
-        self.finalizer: Any = None
-
-    def end(self) -> None:
-        if self.proxy is not None:
-            self.proxy._self_end()
-        elif not self.call.ended:
-            self.call.end()
 
 
-_pending: weakref.WeakKeyDictionary[Any, Tracked] = weakref.WeakKeyDictionary()
+_pending: PendingCalls[Tracked] = PendingCalls()
 
 
 def track(call: Call, raw: Any, proxy_cls: Any, stream_types: tuple[type, ...], eager: bool) -> None:
     """Remember the call of a raw response; ``eager`` parses it now (its body is already read)."""
-    tracked = Tracked(call, proxy_cls, stream_types)
-    _pending[raw] = tracked
-    tracked.finalizer = weakref.finalize(raw, tracked.end)
+    tracked = _pending.add(raw, Tracked(call, proxy_cls, stream_types))
     if eager:
         try:
             raw.parse()
@@ -62,7 +51,7 @@ def track(call: Call, raw: Any, proxy_cls: Any, stream_types: tuple[type, ...], 
 
 def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps the client's ``_parse``: finishes (or starts streaming) the call of a tracked raw response."""
-    tracked = _pending.get(instance) if _pending else None
+    tracked = _pending.get(instance)
     if tracked is None or tracked.parsed or kwargs.get("to") is not None:
         return wrapped(*args, **kwargs)
     result = wrapped(*args, **kwargs)
@@ -85,7 +74,7 @@ def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: An
 
 
 def _end(instance: Any) -> None:
-    tracked = _pending.pop(instance, None) if _pending else None
+    tracked = _pending.pop(instance)
     if tracked is not None:
         tracked.end()
 
