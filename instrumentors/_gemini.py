@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from otel_agentmetrics._telemetry import Call, Telemetry
 from otel_agentmetrics.record import CallRecord
 
 
@@ -273,3 +274,18 @@ def _merge_text(parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         else:
             merged.append(dict(item))
     return merged
+
+
+def response_handler(telemetry: Telemetry, proxy: Any, meta: Callable[[Any], Any]) -> Any:
+    """The ``handle`` of both Google SDKs: a stream gets ``proxy``, a response is read and ends the call;
+    ``meta`` finds the object carrying usage and ids (the response itself, or the SDK's raw response)."""
+    capture = telemetry.capture_content
+
+    def handle(call: Call, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if call.record.stream:
+            return proxy(result, call, GeminiStream(capture, meta))
+        read_response(call.record, result, meta, capture)
+        call.end()
+        return result
+
+    return handle

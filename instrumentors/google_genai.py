@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._stream import AsyncStreamProxy, SyncStreamProxy
-from otel_agentmetrics._telemetry import Call, Telemetry
+from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._wrapping import async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.record import CallRecord
@@ -66,19 +66,6 @@ def _same(response: Any) -> Any:
     return response
 
 
-def _handle(telemetry: Telemetry, proxy: Any) -> Any:
-    capture = telemetry.capture_content
-
-    def handle(call: Call, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if call.record.stream:
-            return proxy(result, call, gemini.GeminiStream(capture, _same))
-        gemini.read_response(call.record, result, _same, capture)
-        call.end()
-        return result
-
-    return handle
-
-
 class GoogleGenAIInstrumentor(AgentMetricsInstrumentor):
     """Instruments the ``google-genai`` package (``from google import genai``)."""
 
@@ -86,8 +73,8 @@ class GoogleGenAIInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         module = "google.genai.models"
-        sync_plain = _handle(telemetry, SyncStreamProxy)
-        async_plain = _handle(telemetry, AsyncStreamProxy)
+        sync_plain = gemini.response_handler(telemetry, SyncStreamProxy, _same)
+        async_plain = gemini.response_handler(telemetry, AsyncStreamProxy, _same)
         yield module, "Models._generate_content", sync_wrapper(telemetry, _build(telemetry, False), sync_plain)
         yield module, "Models._generate_content_stream", sync_wrapper(telemetry, _build(telemetry, True), sync_plain)
         yield module, "AsyncModels._generate_content", async_wrapper(telemetry, _build(telemetry, False), async_plain)

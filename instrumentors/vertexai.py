@@ -15,7 +15,7 @@ from typing import Any
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._stream import AsyncStreamProxy, SyncStreamProxy
-from otel_agentmetrics._telemetry import Call, Telemetry
+from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._wrapping import async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.record import CallRecord
@@ -80,19 +80,6 @@ def _raw(response: Any) -> Any:
     return getattr(response, "_raw_response", None)
 
 
-def _handle(telemetry: Telemetry, proxy: Any) -> Any:
-    capture = telemetry.capture_content
-
-    def handle(call: Call, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if call.record.stream:
-            return proxy(result, call, gemini.GeminiStream(capture, _raw))
-        gemini.read_response(call.record, result, _raw, capture)
-        call.end()
-        return result
-
-    return handle
-
-
 class VertexAIInstrumentor(AgentMetricsInstrumentor):
     """Instruments ``vertexai.generative_models`` from ``google-cloud-aiplatform``."""
 
@@ -100,7 +87,10 @@ class VertexAIInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         plain, streamed = _build(telemetry, False), _build(telemetry, True)
-        sync_handle, async_handle = _handle(telemetry, SyncStreamProxy), _handle(telemetry, AsyncStreamProxy)
+        sync_handle, async_handle = (
+            gemini.response_handler(telemetry, SyncStreamProxy, _raw),
+            gemini.response_handler(telemetry, AsyncStreamProxy, _raw),
+        )
         owner = "_GenerativeModel."
         yield _MODULE, owner + "_generate_content", sync_wrapper(telemetry, plain, sync_handle)
         yield _MODULE, owner + "_generate_content_streaming", sync_wrapper(telemetry, streamed, sync_handle)
