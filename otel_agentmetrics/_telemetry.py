@@ -9,16 +9,14 @@ is logged and the user's call proceeds.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
 from . import _tool_links
@@ -27,6 +25,7 @@ from ._content import CaptureMode, parse_capture_mode
 from ._context import CallRefused, active_scopes
 from ._guard import internal_error, logger
 from ._labels import MetricLabels
+from ._metrics import CallMetrics
 from .pricing import Pricer, PriceTableLoading
 from .record import CallRecord
 from .version import __version__
@@ -53,42 +52,8 @@ class Telemetry:
             capture_content if isinstance(capture_content, CaptureMode) else parse_capture_mode(capture_content)
         )
         self.pricer = pricer if pricer is not None else Pricer()
-        self.duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.token_usage = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
-        )
-        self.time_to_first_chunk = meter.create_histogram(
-            sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from the request to the first chunk of a streamed response.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.time_per_output_chunk = meter.create_histogram(
-            sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response, after the first.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
-        )
-        self.cost = meter.create_histogram(
-            sc.METRIC_COST,
-            unit="USD",
-            description="Cost of GenAI operations in US dollars.",
-            explicit_bucket_boundaries_advisory=sc.COST_BUCKETS,
-        )
-        self.calls_active = _InFlight(meter)
-        self.unpriced_calls = meter.create_counter(
-            sc.METRIC_UNPRICED_CALLS,
-            unit="{call}",
-            description="Model calls that reported usage but whose model has no known price.",
-        )
+        self.metrics = CallMetrics(meter)
+        self.unpriced_calls = self.metrics.unpriced_calls
         self._warned_unpriced: set[tuple[str, str | None]] = set()
 
     @property
@@ -139,7 +104,7 @@ class Call:
             self._metric_attrs = _metric_attributes(record)
             if scopes:
                 self._metric_attrs.update(telemetry.labels.select(scopes))
-            telemetry.calls_active.add(1, self._metric_attrs)
+            telemetry.metrics.started(self._metric_attrs)
         except Exception:
             internal_error("starting a model-call span")
         self._start = time.perf_counter()
@@ -187,7 +152,18 @@ class Call:
             times = self._chunk_times
             if times:
                 record.time_to_first_chunk = times[0] - self._start
-            _record_metrics(telemetry, record, self._metric_attrs, times)
+            telemetry.metrics.ended(
+                self.span,
+                self._metric_attrs,
+                record.response_model,
+                record.error_type,
+                record.duration,
+                record.input_tokens,
+                record.output_tokens,
+                record.time_to_first_chunk,
+                times,
+                record.cost,
+            )
             _end_span(telemetry, self.span, record, error)
             if record.tool_call_ids:
                 _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
@@ -203,125 +179,6 @@ class Call:
 
 
 _now = time.perf_counter
-
-
-class _InFlight:
-    """Calls in flight, as an observable up-down counter: two dict updates per call instead of two SDK
-    measurements; the SDK reads the counts when it collects. Same instrument kind and points for the reader."""
-
-    __slots__ = ("_counts", "_lock")
-
-    def __init__(self, meter: metrics.Meter) -> None:
-        self._counts: dict[tuple[Any, ...], list[Any]] = {}
-        self._lock = threading.Lock()
-        meter.create_observable_up_down_counter(
-            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
-        )
-
-    def add(self, amount: int, attributes: dict[str, Any]) -> None:
-        key = tuple(attributes.items())
-        with self._lock:
-            entry = self._counts.get(key)
-            if entry is None:
-                entry = self._counts[key] = [0, dict(attributes)]
-            entry[0] += amount
-
-    def _observe(self, options: CallbackOptions) -> list[Observation]:
-        with self._lock:
-            return [Observation(count, attributes) for count, attributes in self._counts.values()]
-
-
-def _record_many(histogram: Any, values: list[float], attributes: dict[str, Any]) -> None:
-    """Record many values with one attribute set: one histogram point each.
-
-    Per-chunk timings make this the hottest metric path (one value per streamed chunk), and an SDK measurement
-    costs several microseconds (attribute copy, hashing, exemplar filter). With the SDK behind the API, the first
-    value goes through ``record`` (creating the series as usual) and the others straight into the same
-    aggregations, exactly as ``record`` would add them, without exemplars. Anything unexpected falls back to
-    plain ``record`` calls.
-    """
-    histogram.record(values[0], attributes)
-    rest = values[1:]
-    if not rest:
-        return
-    try:
-        aggregations = _aggregations_of(histogram, attributes)
-    except Exception:
-        aggregations = None
-    if aggregations is None:
-        for value in rest:
-            histogram.record(value, attributes)
-        return
-    for lock, aggregation in aggregations:
-        if lock is None:
-            _aggregate_all(aggregation, rest)
-        else:
-            with lock:
-                _aggregate_all(aggregation, rest)
-
-
-def _aggregate_all(aggregation: Any, values: list[float]) -> None:
-    """Add values to one SDK aggregation. The usual explicit-bucket histogram takes them all under one lock,
-    exactly as its ``aggregate`` adds them one by one; any other aggregation gets ``aggregate`` per value."""
-    if type(aggregation) is not _explicit_bucket_histogram() or not _BUCKET_FIELDS.issubset(vars(aggregation)):
-        aggregate = aggregation.aggregate
-        for value in values:
-            aggregate(_Value(value), False)
-        return
-    boundaries = aggregation._boundaries
-    with aggregation._lock:
-        counts = aggregation._value
-        if counts is None:
-            counts = aggregation._value = aggregation._get_empty_bucket_counts()
-        total = aggregation._sum
-        for value in values:
-            counts[bisect_left(boundaries, value)] += 1
-            total += value  # in order, so the float sum is the one one-by-one recording gives
-        aggregation._sum = total
-        if aggregation._record_min_max:
-            aggregation._min = min(aggregation._min, *values)
-            aggregation._max = max(aggregation._max, *values)
-
-
-_BUCKET_FIELDS = frozenset({"_boundaries", "_lock", "_value", "_sum", "_min", "_max", "_record_min_max"})
-
-
-def _explicit_bucket_histogram() -> Any:
-    from opentelemetry.sdk.metrics._internal.aggregation import _ExplicitBucketHistogramAggregation
-
-    return _ExplicitBucketHistogramAggregation
-
-
-class _Value:
-    """What an SDK aggregation reads from a measurement when no exemplar is sampled."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-
-def _aggregations_of(histogram: Any, attributes: dict[str, Any]) -> list[tuple[Any, Any]] | None:
-    """The SDK aggregations one ``record(value, attributes)`` on this histogram feeds, or None if unsure."""
-    from opentelemetry.sdk.metrics._internal import _view_instrument_match as vim_module
-
-    hash_attributes = getattr(vim_module, "_hash_attributes", None)
-    if hash_attributes is None:
-        return None
-    consumer = histogram._measurement_consumer
-    found = []
-    for storage in consumer._reader_storages.values():
-        matches = storage._instrument_view_instrument_matches.get(histogram)
-        if matches is None:
-            return None
-        for match in matches:
-            keys = match._view._attribute_keys
-            attrs = attributes if keys is None else {k: v for k, v in attributes.items() if k in keys}
-            aggregation = match._attributes_aggregation.get(hash_attributes(attrs))
-            if aggregation is None:
-                return None
-            found.append((match._lock if match._reset_on_collect else None, aggregation))
-    return found
 
 
 def _error_type(error: BaseException) -> str:
@@ -399,27 +256,6 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
             model,
             record.provider,
         )
-
-
-def _record_metrics(telemetry: Telemetry, record: CallRecord, base: dict[str, Any], chunk_times: list[float]) -> None:
-    telemetry.calls_active.add(-1, base)
-    attrs = dict(base)
-    if record.response_model is not None:
-        attrs[sc.RESPONSE_MODEL] = record.response_model
-    if record.error_type is not None:
-        attrs[sc.ERROR_TYPE] = record.error_type
-    telemetry.duration.record(record.duration or 0.0, attrs)
-    if record.input_tokens is not None:
-        telemetry.token_usage.record(record.input_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
-    if record.output_tokens is not None:
-        telemetry.token_usage.record(record.output_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
-    if record.time_to_first_chunk is not None:
-        telemetry.time_to_first_chunk.record(record.time_to_first_chunk, attrs)
-        if len(chunk_times) > 1:
-            gaps = [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
-            _record_many(telemetry.time_per_output_chunk, gaps, attrs)
-    if record.cost is not None:
-        telemetry.cost.record(record.cost, base)
 
 
 def _end_span(telemetry: Telemetry, span: Span, record: CallRecord, error: BaseException | str | None) -> None:

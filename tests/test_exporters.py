@@ -76,7 +76,7 @@ def test_prometheus_cost_unit_name() -> None:
     reader = start_prometheus_reader("127.0.0.1", 0)
     meter_provider = MeterProvider(metric_readers=[reader])
     try:
-        Telemetry(TracerProvider(), meter_provider).cost.record(0.25, {"gen_ai.provider.name": "openai"})
+        Telemetry(TracerProvider(), meter_provider).metrics.cost.record(0.25, {"gen_ai.provider.name": "openai"})
         text = scrape(reader.url)
     finally:
         meter_provider.shutdown()

@@ -1,13 +1,16 @@
-"""The core's fast paths used by streamed OpenAI calls give exactly what the plain SDK calls give."""
+"""The core's metric fast paths (ended calls recorded in batches, a series in one go) give exactly the points,
+and the exemplars, that one plain SDK ``record()`` per value gives."""
 
 from __future__ import annotations
 
+import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
 from opentelemetry.sdk.metrics.view import View
 
 from otel_agentmetrics import semconv as sc
-from otel_agentmetrics._telemetry import _record_many
+from otel_agentmetrics._metrics import BATCH, CallMetrics, record_series
 
 VALUES = [0.003, 0.011, 0.5, 0.02, 7.0, 0.0001, 0.08, 0.08, 100.0]
 ATTRS = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m"}
@@ -18,14 +21,37 @@ def _points(reader):
     (sm,) = rm.scope_metrics
     return {
         m.name: [
-            (dict(p.attributes), p.count, p.sum, p.min, p.max, tuple(p.bucket_counts), tuple(p.explicit_bounds))
+            (
+                dict(p.attributes),
+                p.count,
+                pytest.approx(p.sum, rel=1e-12),  # the same values, added in another order
+                p.min,
+                p.max,
+                tuple(p.bucket_counts),
+                tuple(p.explicit_bounds),
+                sorted((e.value, e.span_id, e.trace_id) for e in p.exemplars),
+            )
             for p in m.data.data_points
         ]
         for m in sm.metrics
     }
 
 
-def _run(bulk: bool, delta: bool = False, view: bool = False):
+def _spans(count: int, sampled_every: int = 1) -> list:
+    """Ended SDK spans, one per value; every ``sampled_every``-th sampled, the others not."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+    on, off = TracerProvider(sampler=ALWAYS_ON).get_tracer("t"), TracerProvider(sampler=ALWAYS_OFF).get_tracer("t")
+    spans = []
+    for index in range(count):
+        span = (on if index % sampled_every == 0 else off).start_span(f"call {index}")
+        span.end()
+        spans.append(span)
+    return spans
+
+
+def _run(bulk: bool, delta: bool = False, view: bool = False, spans: list | None = None):
     temporality = {}
     if delta:
         from opentelemetry.sdk.metrics import Histogram
@@ -37,31 +63,75 @@ def _run(bulk: bool, delta: bool = False, view: bool = False):
     histogram = provider.get_meter("t").create_histogram(
         "h", unit="s", explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS
     )
+    spans = spans if spans is not None else _spans(len(VALUES))
     for _ in range(2):  # the second pass finds the series already there
         if bulk:
-            _record_many(histogram, VALUES, ATTRS)
+            record_series(histogram, ATTRS, VALUES, spans)
         else:
-            for value in VALUES:
-                histogram.record(value, ATTRS)
+            for value, span in zip(VALUES, spans, strict=True):
+                histogram.record(value, ATTRS, trace.set_span_in_context(span))
     return _points(reader)
 
 
-def test_bulk_recording_equals_one_record_per_value():
-    assert _run(bulk=True) == _run(bulk=False)
-    assert _run(bulk=True)["h"][0][1] == 2 * len(VALUES)
+def test_series_recording_equals_one_record_per_value():
+    spans = _spans(len(VALUES))
+    assert _run(bulk=True, spans=spans) == _run(bulk=False, spans=spans)
+    (point,) = _run(bulk=True, spans=spans)["h"]
+    assert point[1] == 2 * len(VALUES)
+    assert len(point[-1]) == 6  # one exemplar per bucket hit: the last sampled value in it, as the SDK keeps
 
 
-def test_bulk_recording_with_delta_temporality_and_views():
-    assert _run(bulk=True, delta=True) == _run(bulk=False, delta=True)
-    assert _run(bulk=True, view=True) == _run(bulk=False, view=True)
-    assert _run(bulk=True, view=True)["h"][0][0] == {"gen_ai.provider.name": "openai"}
+def test_series_recording_keeps_the_exemplars_of_sampled_calls_only():
+    spans = _spans(len(VALUES), sampled_every=3)
+    ours, sdk = _run(bulk=True, spans=spans), _run(bulk=False, spans=spans)
+    assert ours == sdk
+    sampled = {span.get_span_context().span_id for span in spans[::3]}
+    assert {span_id for _, span_id, _ in ours["h"][0][-1]} <= sampled
 
 
-def test_bulk_recording_without_an_sdk_is_harmless():
+def test_series_recording_with_delta_temporality_and_views():
+    spans = _spans(len(VALUES))
+    assert _run(bulk=True, delta=True, spans=spans) == _run(bulk=False, delta=True, spans=spans)
+    assert _run(bulk=True, view=True, spans=spans) == _run(bulk=False, view=True, spans=spans)
+    assert _run(bulk=True, view=True, spans=spans)["h"][0][0] == {"gen_ai.provider.name": "openai"}
+
+
+def test_series_recording_without_an_sdk_is_harmless():
     from opentelemetry.metrics import NoOpMeterProvider
 
     histogram = NoOpMeterProvider().get_meter("t").create_histogram("h")
-    _record_many(histogram, VALUES, ATTRS)
+    record_series(histogram, ATTRS, VALUES, _spans(len(VALUES)))
+
+
+def _ended_call(metrics: CallMetrics, span) -> None:
+    metrics.ended(span, dict(ATTRS), "m-1", None, 0.5, 10, 20, None, [], 0.001)
+
+
+def test_ended_calls_reach_every_reader_once():
+    first, second = InMemoryMetricReader(), InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[first, second]).get_meter("t"))
+    spans = _spans(3)
+    for span in spans:
+        _ended_call(metrics, span)
+    for reader in (first, second, first):  # each collection sees each call once, whoever collects first
+        points = _points(reader)
+        assert [p[1] for p in points[sc.METRIC_OPERATION_DURATION]] == [3]
+        assert [(p[0][sc.TOKEN_TYPE], p[1], p[2]) for p in points[sc.METRIC_TOKEN_USAGE]] == [
+            ("input", 3, 30),
+            ("output", 3, 60),
+        ]
+        (cost,) = points[sc.METRIC_COST]
+        assert (cost[0], cost[1], cost[2]) == (ATTRS, 3, 0.003)
+
+
+def test_a_full_batch_is_recorded_without_waiting_for_a_collection():
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]).get_meter("t"))
+    spans = _spans(1) * (BATCH + 1)
+    for span in spans:
+        _ended_call(metrics, span)
+    assert len(metrics._ended) == 1  # the batch was recorded by the call that filled it; one call waits
+    assert [p[1] for p in _points(reader)[sc.METRIC_OPERATION_DURATION]] == [BATCH + 1]
 
 
 def test_calls_in_flight(otel):
