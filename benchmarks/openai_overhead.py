@@ -1,7 +1,8 @@
 """Overhead of OpenAI instrumentation: none vs ours vs contrib ``opentelemetry-instrumentation-openai-v2`` vs a floor.
 
 The real ``openai`` client talks to an in-process ``MockTransport`` that answers with realistic bodies: a chat
-completion, a 50-chunk stream ending in a usage chunk, and a tool-call response. Each variant runs in its own
+completion, a 50-chunk stream ending in a usage chunk, a tool-call response, and a 550-chunk stream (the
+difference between the two streams is the marginal cost per chunk). Each variant runs in its own
 process (fresh imports, nothing shared), rounds are interleaved (none, ours, contrib, minimal, ...) so drift on a
 busy machine hits all three alike, and every variant has the same SDK pipeline behind it: a batch span processor
 exporting to a dropping exporter and an in-memory metric reader.
@@ -29,8 +30,10 @@ import time
 from typing import Any
 
 VARIANTS = ("none", "ours", "contrib", "minimal")
-SCENARIOS = ("chat", "stream", "tools")
+SCENARIOS = ("chat", "stream", "tools", "long")
 CHUNKS = 50
+LONG_CHUNKS = 550
+"""The long stream: the marginal cost per chunk is (long - stream) / (LONG_CHUNKS - CHUNKS), per variant."""
 
 _COMPLETION = {
     "id": "chatcmpl-bench",
@@ -83,14 +86,14 @@ _TOOLS = {
 }
 
 
-def _stream_body() -> bytes:
+def _stream_body(chunks: int) -> bytes:
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1731368639, "model": "gpt-4o-mini"}
     events = []
-    for i in range(CHUNKS - 1):
+    for i in range(chunks - 1):
         delta = {"role": "assistant", "content": ""} if i == 0 else {"content": f" word{i}"}
         events.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}], "usage": None})
     events[-1]["choices"][0]["finish_reason"] = "stop"
-    usage = {"prompt_tokens": 12, "completion_tokens": CHUNKS - 2, "total_tokens": CHUNKS + 10}
+    usage = {"prompt_tokens": 12, "completion_tokens": chunks - 2, "total_tokens": chunks + 10}
     events.append({**base, "choices": [], "usage": usage})
     return "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
 
@@ -127,14 +130,16 @@ def _worker(variant: str, calls: int) -> dict[str, float]:
 
     from openai._base_client import httpx2 as httpx  # type: ignore[attr-defined]
 
-    chat, tools, stream = json.dumps(_COMPLETION).encode(), json.dumps(_TOOLS).encode(), _stream_body()
+    chat, tools, stream = json.dumps(_COMPLETION).encode(), json.dumps(_TOOLS).encode(), _stream_body(CHUNKS)
+    long_stream = _stream_body(LONG_CHUNKS)
     json_headers = [("content-type", "application/json"), ("x-request-id", "req_bench")]
     sse_headers = [("content-type", "text/event-stream"), ("x-request-id", "req_bench")]
 
     def handler(request: Any) -> Any:
         body = request.content
         if b'"stream":true' in body or b'"stream": true' in body:
-            return httpx.Response(200, headers=sse_headers, content=stream, request=request)
+            content = long_stream if b"a long test" in body else stream
+            return httpx.Response(200, headers=sse_headers, content=content, request=request)
         content = tools if b'"tools"' in body else chat
         return httpx.Response(200, headers=json_headers, content=content, request=request)
 
@@ -154,22 +159,35 @@ def _worker(variant: str, calls: int) -> dict[str, float]:
     def run_chat() -> None:
         create(model="gpt-4o-mini", messages=messages)
 
+    usage = {"include_usage": True}
+
     def run_stream() -> None:
-        for _ in create(model="gpt-4o-mini", messages=messages, stream=True, stream_options={"include_usage": True}):
+        for _ in create(model="gpt-4o-mini", messages=messages, stream=True, stream_options=usage):
             pass
 
     def run_tools() -> None:
         create(model="gpt-4o-mini", messages=messages, tools=weather)
 
+    long_messages = [{"role": "user", "content": "Say this is a long test"}]
+
+    def run_long() -> None:
+        for _ in create(model="gpt-4o-mini", messages=long_messages, stream=True, stream_options=usage):
+            pass
+
     results: dict[str, float] = {}
     wall, cpu = time.perf_counter, time.thread_time
-    for name, run in (("chat", run_chat), ("stream", run_stream), ("tools", run_tools)):
-        for _ in range(max(50, calls // 5)):
+    for name, run, count in (
+        ("chat", run_chat, calls),
+        ("stream", run_stream, calls),
+        ("tools", run_tools, calls),
+        ("long", run_long, max(20, calls // 10)),
+    ):
+        for _ in range(max(10, count // 5)):
             run()
         reader.get_metrics_data()  # start the timed calls with nothing waiting to be recorded
         walls, cpus = [], []
         began = cpu()
-        for _ in range(calls):
+        for _ in range(count):
             start, start_cpu = wall(), cpu()
             run()
             cpus.append(cpu() - start_cpu)
@@ -177,7 +195,7 @@ def _worker(variant: str, calls: int) -> dict[str, float]:
         reader.get_metrics_data()  # a collection: metric points still queued are recorded now, and counted
         results[f"wall:{name}"] = statistics.median(walls)
         results[f"cpu:{name}"] = statistics.median(cpus)
-        results[f"mean:{name}"] = (cpu() - began) / calls
+        results[f"mean:{name}"] = (cpu() - began) / count
     tracer_provider.shutdown()
     return results
 
@@ -286,8 +304,16 @@ def _report(per_round: dict[str, list[dict[str, float]]], clock: str) -> None:
         )
     chunk = {v: (overhead[v]["stream"] - overhead[v]["chat"]) / CHUNKS for v in ("ours", "contrib")}
     print(
-        f"per streamed chunk (stream overhead - chat overhead) / {CHUNKS}: ours {chunk['ours'] * us:.2f} us,"
-        f" contrib {chunk['contrib'] * us:.2f} us, ratio {chunk['ours'] / chunk['contrib']:.2f}"
+        f"per streamed chunk, the issue's formula (stream overhead - chat overhead) / {CHUNKS}:"
+        f" ours {chunk['ours'] * us:.2f} us, contrib {chunk['contrib'] * us:.2f} us,"
+        f" ratio {chunk['ours'] / chunk['contrib']:.2f}"
+    )
+    extra = LONG_CHUNKS - CHUNKS
+    marginal = {v: (overhead[v]["long"] - overhead[v]["stream"]) / extra for v in ("ours", "contrib")}
+    print(
+        f"per streamed chunk, marginal (long overhead - stream overhead) / {extra}:"
+        f" ours {marginal['ours'] * us:.2f} us, contrib {marginal['contrib'] * us:.2f} us,"
+        f" ratio {marginal['ours'] / marginal['contrib']:.2f}"
     )
 
 
