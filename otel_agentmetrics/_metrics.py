@@ -32,7 +32,7 @@ BATCH = 256
 """Ended calls kept before the call that ends the next one records them all: bounds memory, and the cost of a
 batch (a few milliseconds) falls on one call in this many."""
 
-_Ended = tuple[Span, dict[str, Any], Any, Any, float, Any, Any, Any, list[float], Any]
+_Ended = tuple[Span, tuple[Any, ...], dict[str, Any], Any, Any, float, Any, Any, Any, list[float], Any]
 
 
 class CallMetrics:
@@ -81,18 +81,21 @@ class CallMetrics:
             sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
         )
 
-    def started(self, attributes: dict[str, Any]) -> None:
-        """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement)."""
+    def started(self, attributes: dict[str, Any]) -> tuple[Any, ...]:
+        """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
+        Returns the call's series key, to hand back to :meth:`ended`."""
         key = tuple(attributes.items())
         with self._in_flight_lock:
             entry = self._in_flight.get(key)
             if entry is None:
                 entry = self._in_flight[key] = [0, dict(attributes)]
             entry[0] += 1
+        return key
 
     def ended(
         self,
         span: Span,
+        key: tuple[Any, ...],
         base: dict[str, Any],
         response_model: str | None,
         error_type: str | None,
@@ -103,8 +106,8 @@ class CallMetrics:
         chunk_times: list[float],
         cost: float | None,
     ) -> None:
-        """A call ended: out of flight now, its points queued for the next batch."""
-        key = tuple(base.items())
+        """A call ended: out of flight now, its points queued for the next batch. ``key`` is what
+        :meth:`started` returned (``()`` if it never ran)."""
         with self._in_flight_lock:
             entry = self._in_flight.get(key)
             if entry is not None:
@@ -113,6 +116,7 @@ class CallMetrics:
         ended.append(
             (
                 span,
+                key,
                 base,
                 response_model,
                 error_type,
@@ -146,6 +150,7 @@ class CallMetrics:
         self,
         batch: _Batch,
         span: Span,
+        base_key: tuple[Any, ...],
         base: dict[str, Any],
         response_model: str | None,
         error_type: str | None,
@@ -156,7 +161,6 @@ class CallMetrics:
         chunk_times: list[float],
         cost: float | None,
     ) -> None:
-        base_key = tuple(base.items())
         key = (base_key, response_model, error_type)
         attrs = batch.attributes.get(key)
         if attrs is None:

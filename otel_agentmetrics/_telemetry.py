@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -86,6 +85,7 @@ class Call:
         "_chunk_times",
         "_ended",
         "_metric_attrs",
+        "_metric_key",
     )
 
     def __init__(self, telemetry: Telemetry, record: CallRecord, scopes: tuple[Any, ...]) -> None:
@@ -96,6 +96,7 @@ class Call:
         self._ended = False
         self.span: Span = trace.INVALID_SPAN
         self._metric_attrs: dict[str, Any] = {}
+        self._metric_key: tuple[Any, ...] = ()
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
@@ -104,19 +105,15 @@ class Call:
             self._metric_attrs = _metric_attributes(record)
             if scopes:
                 self._metric_attrs.update(telemetry.labels.select(scopes))
-            telemetry.metrics.started(self._metric_attrs)
+            self._metric_key = telemetry.metrics.started(self._metric_attrs)
         except Exception:
             internal_error("starting a model-call span")
         self._start = time.perf_counter()
 
-    @contextmanager
-    def activate(self) -> Iterator[None]:
-        """Make the span current while the request is sent, so transport spans nest under it."""
-        token = otel_context.attach(trace.set_span_in_context(self.span))
-        try:
-            yield
-        finally:
-            otel_context.detach(token)
+    @property
+    def context(self) -> otel_context.Context:
+        """A context with this call's span current: attached while the request is sent."""
+        return trace.set_span_in_context(self.span)
 
     def chunk(self) -> None:
         """Note the arrival of one streamed chunk. Only a timestamp here (this runs per chunk); first-chunk
@@ -154,6 +151,7 @@ class Call:
                 record.time_to_first_chunk = times[0] - self._start
             telemetry.metrics.ended(
                 self.span,
+                self._metric_key,
                 self._metric_attrs,
                 record.response_model,
                 record.error_type,

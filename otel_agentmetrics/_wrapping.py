@@ -17,6 +17,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from opentelemetry.context import attach, detach
+
 from ._guard import internal_error
 from ._telemetry import Call, Telemetry
 from .record import CallRecord
@@ -62,13 +64,14 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
         if call is None:
             return wrapped(*args, **kwargs)
         token = open_call.set(call)
+        scope = attach(call.context)  # the span is current while the request is sent: transport spans nest
         try:
-            with call.activate():
-                result = wrapped(*args, **kwargs)
+            result = wrapped(*args, **kwargs)
         except BaseException as error:
             call.fail(error)
             raise
         finally:
+            detach(scope)
             open_call.reset(token)
         return _handle(handle, call, result, args, kwargs)
 
@@ -83,13 +86,14 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         if call is None:
             return await wrapped(*args, **kwargs)
         token = open_call.set(call)
+        scope = attach(call.context)  # the span is current while the request is sent: transport spans nest
         try:
-            with call.activate():
-                result = await wrapped(*args, **kwargs)
+            result = await wrapped(*args, **kwargs)
         except BaseException as error:
             call.fail(error)
             raise
         finally:
+            detach(scope)
             open_call.reset(token)
         return _handle(handle, call, result, args, kwargs)
 

@@ -104,7 +104,7 @@ def test_series_recording_without_an_sdk_is_harmless():
 
 
 def _ended_call(metrics: CallMetrics, span) -> None:
-    metrics.ended(span, dict(ATTRS), "m-1", None, 0.5, 10, 20, None, [], 0.001)
+    metrics.ended(span, tuple(ATTRS.items()), dict(ATTRS), "m-1", None, 0.5, 10, 20, None, [], 0.001)
 
 
 def test_ended_calls_reach_every_reader_once():

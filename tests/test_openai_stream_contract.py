@@ -203,3 +203,50 @@ async def test_stream_contract(otel, is_async, entry, ending):
         assert span.status.status_code.name == "UNSET"
     durations = otel.metric_points("gen_ai.client.operation.duration")
     assert sum(p.count for p in durations) == 1
+
+
+def _long_handler(words: int) -> Any:
+    base = {"id": "chatcmpl-long", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini-2024"}
+    events: list[dict[str, Any]] = [
+        {**base, "choices": [{"index": 0, "delta": {"content": f"w{i} "}, "finish_reason": None}]} for i in range(words)
+    ]
+    events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    events.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": words, "total_tokens": 0}})
+    body = b"".join(f"data: {json.dumps(e)}\n\n".encode() for e in events) + b"data: [DONE]\n\n"
+
+    def handle(request: Any) -> Any:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body, request=request)
+
+    return handle
+
+
+@pytest.mark.parametrize("stop_after", [None, 100], ids=["completed", "break"])
+def test_long_stream_is_read_in_order_and_whole(otel, stop_after):
+    """Chunks reach the accumulator in batches (see ``_stream.KEEP``): across batch boundaries, and when the user
+    leaves in the middle of one, the record holds every chunk seen, in order, once."""
+    from otel_agentmetrics._stream import KEEP
+
+    words = 3 * KEEP + 10
+    instrumentor = instrument(otel, capture=True)
+    try:
+        client = client_answering(_long_handler(words))
+        seen = []
+        with client.chat.completions.create(stream=True, **KW) as stream:
+            for chunk in stream:
+                seen.append(chunk)
+                if len(seen) == stop_after:
+                    break
+    finally:
+        instrumentor.uninstrument()
+    attrs = dict(otel.only_span().attributes)
+    text = "".join(c.choices[0].delta.content or "" for c in seen if c.choices)
+    (message,) = json.loads(attrs["gen_ai.output.messages"])
+    assert message["parts"] == [{"type": "text", "content": text}]
+    assert text.startswith("w0 w1 w2 ") and len(seen) == (stop_after or words + 2)
+    gaps = otel.metric_points("gen_ai.client.operation.time_per_output_chunk")
+    assert sum(p.count for p in gaps) == len(seen) - 1
+    if stop_after is None:
+        assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+        assert attrs["gen_ai.usage.output_tokens"] == words
+    else:
+        assert "gen_ai.response.finish_reasons" not in attrs
