@@ -19,13 +19,7 @@ from .record import CallRecord
 
 
 class StreamAccumulator(Protocol):
-    """Reads the chunks of one provider's stream and fills the record at the end.
-
-    An accumulator with a true ``reads_later`` attribute has its chunks handed to ``add`` in batches (every
-    :data:`KEEP` chunks, and at the end), not one by one as they pass: the user's loop then pays one list
-    append per chunk, and reading many chunks in a row is cheaper than interleaving it with the client's own
-    parsing. Only for chunks that are fresh objects the client does not reuse, and when ``add`` never hides one.
-    """
+    """Reads the chunks of one provider's stream and fills the record at the end."""
 
     def add(self, chunk: Any) -> bool:
         """Take one chunk; return False to hide it from the user (a usage chunk we asked for ourselves)."""
@@ -36,29 +30,13 @@ class StreamAccumulator(Protocol):
         ...
 
 
-KEEP = 64
-"""Chunks kept for a ``reads_later`` accumulator before they are read: bounds what a long stream holds."""
-
-
-def _read_kept(accumulator: StreamAccumulator, kept: list[Any]) -> None:
-    add = accumulator.add
-    for chunk in kept:
-        try:
-            add(chunk)
-        except Exception:
-            internal_error("reading a stream chunk")
-    kept.clear()
-
-
 class _StreamState:
     """The end-once logic both proxies share."""
 
     @staticmethod
-    def end(call: Call, accumulator: StreamAccumulator, error: BaseException | None, kept: list[Any]) -> None:
+    def end(call: Call, accumulator: StreamAccumulator, error: BaseException | None) -> None:
         if call.ended:
             return
-        if kept:
-            _read_kept(accumulator, kept)
         try:
             accumulator.finish(call.record)
         except Exception:
@@ -84,8 +62,6 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         self._self_next = wrapped.__next__ if hasattr(type(wrapped), "__next__") else iter(wrapped).__next__
         self._self_stamp = call._chunk_times.append
         self._self_add = accumulator.add
-        self._self_kept: list[Any] = []
-        self._self_later = getattr(accumulator, "reads_later", False) is True
 
     def __iter__(self) -> SyncStreamProxy:
         return self
@@ -95,18 +71,12 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             try:
                 chunk = self._self_next()
             except StopIteration:
-                _StreamState.end(self._self_call, self._self_accumulator, None, self._self_kept)
+                _StreamState.end(self._self_call, self._self_accumulator, None)
                 raise
             except BaseException as error:
-                _StreamState.end(self._self_call, self._self_accumulator, error, self._self_kept)
+                _StreamState.end(self._self_call, self._self_accumulator, error)
                 raise
             self._self_stamp(_now())
-            if self._self_later:
-                kept = self._self_kept
-                kept.append(chunk)
-                if len(kept) >= KEEP:
-                    _read_kept(self._self_accumulator, kept)
-                return chunk
             try:
                 if self._self_add(chunk):
                     return chunk
@@ -125,22 +95,22 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             exit_ = getattr(self.__wrapped__, "__exit__", None)
             return exit_(exc_type, exc, tb) if exit_ is not None else None
         finally:
-            _StreamState.end(self._self_call, self._self_accumulator, exc, self._self_kept)
+            _StreamState.end(self._self_call, self._self_accumulator, exc)
 
     def close(self) -> None:
         try:
             self.__wrapped__.close()
         finally:
-            _StreamState.end(self._self_call, self._self_accumulator, None, self._self_kept)
+            _StreamState.end(self._self_call, self._self_accumulator, None)
 
     def _self_end(self, error: BaseException | None = None) -> None:
         """End the call now with what was seen (for wrappers that close the stream behind the proxy's back)."""
-        _StreamState.end(self._self_call, self._self_accumulator, error, self._self_kept)
+        _StreamState.end(self._self_call, self._self_accumulator, error)
 
     def __del__(self) -> None:
         # An unconsumed stream dropped by the user still ends its span, with what was seen.
         with contextlib.suppress(Exception):
-            _StreamState.end(self._self_call, self._self_accumulator, None, self._self_kept)
+            _StreamState.end(self._self_call, self._self_accumulator, None)
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy):
@@ -153,8 +123,6 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         self._self_anext = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__().__anext__
         self._self_stamp = call._chunk_times.append
         self._self_add = accumulator.add
-        self._self_kept: list[Any] = []
-        self._self_later = getattr(accumulator, "reads_later", False) is True
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
@@ -164,18 +132,12 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             try:
                 chunk = await self._self_anext()
             except StopAsyncIteration:
-                _StreamState.end(self._self_call, self._self_accumulator, None, self._self_kept)
+                _StreamState.end(self._self_call, self._self_accumulator, None)
                 raise
             except BaseException as error:
-                _StreamState.end(self._self_call, self._self_accumulator, error, self._self_kept)
+                _StreamState.end(self._self_call, self._self_accumulator, error)
                 raise
             self._self_stamp(_now())
-            if self._self_later:
-                kept = self._self_kept
-                kept.append(chunk)
-                if len(kept) >= KEEP:
-                    _read_kept(self._self_accumulator, kept)
-                return chunk
             try:
                 if self._self_add(chunk):
                     return chunk
@@ -194,22 +156,22 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             exit_ = getattr(self.__wrapped__, "__aexit__", None)
             return (await exit_(exc_type, exc, tb)) if exit_ is not None else None
         finally:
-            _StreamState.end(self._self_call, self._self_accumulator, exc, self._self_kept)
+            _StreamState.end(self._self_call, self._self_accumulator, exc)
 
     async def close(self) -> None:
         try:
             close = getattr(self.__wrapped__, "close", None) or self.__wrapped__.aclose
             await close()
         finally:
-            _StreamState.end(self._self_call, self._self_accumulator, None, self._self_kept)
+            _StreamState.end(self._self_call, self._self_accumulator, None)
 
     async def aclose(self) -> None:
         await self.close()
 
     def _self_end(self, error: BaseException | None = None) -> None:
         """End the call now with what was seen (for wrappers that close the stream behind the proxy's back)."""
-        _StreamState.end(self._self_call, self._self_accumulator, error, self._self_kept)
+        _StreamState.end(self._self_call, self._self_accumulator, error)
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):
-            _StreamState.end(self._self_call, self._self_accumulator, None, self._self_kept)
+            _StreamState.end(self._self_call, self._self_accumulator, None)

@@ -26,18 +26,7 @@ class _ToolCall:
 class ChatStream:
     """Chat Completions and legacy completions chunks (``n > 1``, streamed tool-call fragments assembled)."""
 
-    __slots__ = (
-        "response_id",
-        "model",
-        "reasons",
-        "usage",
-        "tools",
-        "texts",
-        "capture",
-        "hide_usage",
-        "legacy",
-        "reads_later",
-    )
+    __slots__ = ("response_id", "model", "reasons", "usage", "tools", "texts", "capture", "hide_usage", "legacy")
 
     def __init__(self, record: OpenAIRecord, capture: bool, legacy: bool) -> None:
         self.response_id: str | None = None
@@ -49,9 +38,6 @@ class ChatStream:
         self.capture = capture
         self.hide_usage = record.hide_usage
         self.legacy = legacy
-        # Chunks are fresh objects the client never touches again (its ``.stream()`` helper copies them into its
-        # snapshot), so the proxy may hand them over in batches, unless a usage chunk must be hidden as it passes.
-        self.reads_later = not record.hide_usage
 
     def add(self, chunk: Any) -> bool:
         if self.response_id is None:
