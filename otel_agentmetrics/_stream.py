@@ -47,9 +47,59 @@ class _StreamState:
             call.fail(error)
 
 
-# The per-chunk path is inlined in both proxies (it runs once per streamed chunk): stamp the arrival time on the
-# call's list without a Python-level call, then let the accumulator read the chunk.
 _now = time.perf_counter
+
+
+# The per-chunk path runs once per streamed chunk, so each proxy builds it once as a closure over what it needs:
+# every name is a local or cell variable, not an attribute lookup through the proxy (about a third cheaper).
+
+
+def _sync_step(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> Any:
+    stamp, add = call._chunk_times.append, accumulator.add
+
+    def step() -> Any:
+        while True:
+            try:
+                chunk = next_chunk()
+            except StopIteration:
+                _StreamState.end(call, accumulator, None)
+                raise
+            except BaseException as error:
+                _StreamState.end(call, accumulator, error)
+                raise
+            stamp(_now())
+            try:
+                if add(chunk):
+                    return chunk
+            except Exception:
+                internal_error("reading a stream chunk")
+                return chunk
+
+    return step
+
+
+def _async_step(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> Any:
+    stamp, add = call._chunk_times.append, accumulator.add
+
+    async def step() -> Any:
+        while True:
+            try:
+                chunk = await next_chunk()
+            except StopAsyncIteration:
+                _StreamState.end(call, accumulator, None)
+                raise
+            except BaseException as error:
+                _StreamState.end(call, accumulator, error)
+                raise
+            stamp(_now())
+            try:
+                if add(chunk):
+                    return chunk
+            except Exception:
+                internal_error("reading a stream chunk")
+                return chunk
+
+    return step
 
 
 class SyncStreamProxy(wrapt.ObjectProxy):
@@ -59,30 +109,14 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
-        self._self_next = wrapped.__next__ if hasattr(type(wrapped), "__next__") else iter(wrapped).__next__
-        self._self_stamp = call._chunk_times.append
-        self._self_add = accumulator.add
+        next_chunk = wrapped.__next__ if hasattr(type(wrapped), "__next__") else iter(wrapped).__next__
+        self._self_step = _sync_step(next_chunk, call, accumulator)
 
     def __iter__(self) -> SyncStreamProxy:
         return self
 
     def __next__(self) -> Any:
-        while True:
-            try:
-                chunk = self._self_next()
-            except StopIteration:
-                _StreamState.end(self._self_call, self._self_accumulator, None)
-                raise
-            except BaseException as error:
-                _StreamState.end(self._self_call, self._self_accumulator, error)
-                raise
-            self._self_stamp(_now())
-            try:
-                if self._self_add(chunk):
-                    return chunk
-            except Exception:
-                internal_error("reading a stream chunk")
-                return chunk
+        return self._self_step()
 
     def __enter__(self) -> SyncStreamProxy:
         enter = getattr(self.__wrapped__, "__enter__", None)
@@ -120,30 +154,14 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
-        self._self_anext = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__().__anext__
-        self._self_stamp = call._chunk_times.append
-        self._self_add = accumulator.add
+        next_chunk = wrapped.__anext__ if hasattr(type(wrapped), "__anext__") else wrapped.__aiter__().__anext__
+        self._self_step = _async_step(next_chunk, call, accumulator)
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
-    async def __anext__(self) -> Any:
-        while True:
-            try:
-                chunk = await self._self_anext()
-            except StopAsyncIteration:
-                _StreamState.end(self._self_call, self._self_accumulator, None)
-                raise
-            except BaseException as error:
-                _StreamState.end(self._self_call, self._self_accumulator, error)
-                raise
-            self._self_stamp(_now())
-            try:
-                if self._self_add(chunk):
-                    return chunk
-            except Exception:
-                internal_error("reading a stream chunk")
-                return chunk
+    def __anext__(self) -> Any:
+        return self._self_step()  # the coroutine itself: no second coroutine frame per chunk
 
     async def __aenter__(self) -> AsyncStreamProxy:
         enter = getattr(self.__wrapped__, "__aenter__", None)
