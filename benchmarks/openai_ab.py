@@ -26,7 +26,7 @@ import sys
 import time
 from typing import Any
 
-from openai_overhead import _COMPLETION, CHUNKS, LONG_CHUNKS, _stream_body
+from openai_overhead import _COMPLETION, CHUNKS, LONG_CHUNKS, _stream_body, sdk_pipeline
 
 VARIANTS = ("none", "ours", "contrib")
 SCENARIOS = {"chat": 4, "stream": 4, "long": 1}  # calls per block
@@ -36,23 +36,12 @@ def _worker(rounds: int) -> dict[str, list[float]]:
     import openai
     from openai._base_client import httpx2 as httpx  # type: ignore[attr-defined]
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as Contrib
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     from otel_agentmetrics._config import resolve
     from otel_agentmetrics._telemetry import Telemetry
     from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
 
-    class Drop(SpanExporter):
-        def export(self, spans: Any) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
-    reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
+    tracer_provider, meter_provider, reader = sdk_pipeline()
     telemetry = Telemetry(tracer_provider, meter_provider)
     ours, contrib = OpenAIInstrumentor(), Contrib()
     switch_on = {

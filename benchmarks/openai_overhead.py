@@ -98,8 +98,9 @@ def _stream_body(chunks: int) -> bytes:
     return "".join(f"data: {json.dumps(e)}\n\n" for e in events).encode() + b"data: [DONE]\n\n"
 
 
-def _worker(variant: str, calls: int) -> dict[str, float]:
-    import openai
+def sdk_pipeline() -> tuple[Any, Any, Any]:
+    """``(tracer provider, meter provider, reader)``: the SDK pipeline behind every variant, as an app has one: a
+    batch span processor exporting to a dropping exporter, and an in-memory metric reader."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.trace import TracerProvider
@@ -112,7 +113,13 @@ def _worker(variant: str, calls: int) -> dict[str, float]:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(Drop()))
     reader = InMemoryMetricReader()
-    meter_provider = MeterProvider(metric_readers=[reader])
+    return tracer_provider, MeterProvider(metric_readers=[reader]), reader
+
+
+def _worker(variant: str, calls: int) -> dict[str, float]:
+    import openai
+
+    tracer_provider, meter_provider, reader = sdk_pipeline()
     if variant == "ours":
         from otel_agentmetrics._config import resolve
         from otel_agentmetrics._telemetry import Telemetry
