@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -27,6 +28,7 @@ from opentelemetry.trace import Span
 
 from . import semconv as sc
 from ._guard import internal_error
+from .record import CallRecord
 
 BATCH = 256
 """Ended calls kept before the call that ends the next one records them all: bounds memory, and the cost of a
@@ -35,40 +37,33 @@ batch (a few milliseconds) falls on one call in this many."""
 _Ended = tuple[Span, tuple[Any, ...], dict[str, Any], Any, Any, float, Any, Any, Any, list[float], Any]
 
 
+def _histogram(
+    meter: metrics.Meter, name: str, unit: str, description: str, buckets: Sequence[float] = sc.DURATION_BUCKETS
+) -> metrics.Histogram:
+    return meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets)
+
+
 class CallMetrics:
     """The model-call instruments of one meter, and the queue of ended calls waiting to be recorded."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.duration = meter.create_histogram(
-            sc.METRIC_OPERATION_DURATION,
-            unit="s",
-            description="GenAI operation duration.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+        self.duration = _histogram(meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.")
+        self.token_usage = _histogram(
+            meter, sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", sc.TOKEN_BUCKETS
         )
-        self.token_usage = meter.create_histogram(
-            sc.METRIC_TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=sc.TOKEN_BUCKETS,
-        )
-        self.time_to_first_chunk = meter.create_histogram(
+        self.time_to_first_chunk = _histogram(
+            meter,
             sc.METRIC_TIME_TO_FIRST_CHUNK,
-            unit="s",
-            description="Time from the request to the first chunk of a streamed response.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+            "s",
+            "Time from the request to the first chunk of a streamed response.",
         )
-        self.time_per_output_chunk = meter.create_histogram(
+        self.time_per_output_chunk = _histogram(
+            meter,
             sc.METRIC_TIME_PER_OUTPUT_CHUNK,
-            unit="s",
-            description="Time between consecutive chunks of a streamed response, after the first.",
-            explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS,
+            "s",
+            "Time between consecutive chunks of a streamed response, after the first.",
         )
-        self.cost = meter.create_histogram(
-            sc.METRIC_COST,
-            unit="USD",
-            description="Cost of GenAI operations in US dollars.",
-            explicit_bucket_boundaries_advisory=sc.COST_BUCKETS,
-        )
+        self.cost = _histogram(meter, sc.METRIC_COST, "USD", "Cost of GenAI operations in US dollars.", sc.COST_BUCKETS)
         self.unpriced_calls = meter.create_counter(
             sc.METRIC_UNPRICED_CALLS,
             unit="{call}",
@@ -93,21 +88,10 @@ class CallMetrics:
         return key
 
     def ended(
-        self,
-        span: Span,
-        key: tuple[Any, ...],
-        base: dict[str, Any],
-        response_model: str | None,
-        error_type: str | None,
-        duration: float,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        time_to_first_chunk: float | None,
-        chunk_times: list[float],
-        cost: float | None,
+        self, span: Span, key: tuple[Any, ...], base: dict[str, Any], record: CallRecord, chunk_times: list[float]
     ) -> None:
-        """A call ended: out of flight now, its points queued for the next batch. ``key`` is what
-        :meth:`started` returned (``()`` if it never ran)."""
+        """A call ended: out of flight now, its points queued for the next batch. ``key`` is what :meth:`started`
+        returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's chunks."""
         with self._in_flight_lock:
             entry = self._in_flight.get(key)
             if entry is not None:
@@ -118,14 +102,14 @@ class CallMetrics:
                 span,
                 key,
                 base,
-                response_model,
-                error_type,
-                duration,
-                input_tokens,
-                output_tokens,
-                time_to_first_chunk,
+                record.response_model,
+                record.error_type,
+                record.duration or 0.0,
+                record.input_tokens,
+                record.output_tokens,
+                record.time_to_first_chunk,
                 chunk_times,
-                cost,
+                record.cost,
             )
         )
         if len(ended) >= BATCH:

@@ -52,7 +52,6 @@ class Telemetry:
         )
         self.pricer = pricer if pricer is not None else Pricer()
         self.metrics = CallMetrics(meter)
-        self.unpriced_calls = self.metrics.unpriced_calls
         self._warned_unpriced: set[tuple[str, str | None]] = set()
 
     @property
@@ -115,11 +114,6 @@ class Call:
         """A context with this call's span current: attached while the request is sent."""
         return trace.set_span_in_context(self.span)
 
-    def chunk(self) -> None:
-        """Note the arrival of one streamed chunk. Only a timestamp here (this runs per chunk); first-chunk
-        latency and the gaps between chunks are worked out when the call ends."""
-        self._chunk_times.append(_now())
-
     def end(self) -> None:
         """End the call successfully. Safe to call more than once: only the first call counts."""
         if self._ended:
@@ -149,19 +143,7 @@ class Call:
             times = self._chunk_times
             if times:
                 record.time_to_first_chunk = times[0] - self._start
-            telemetry.metrics.ended(
-                self.span,
-                self._metric_key,
-                self._metric_attrs,
-                record.response_model,
-                record.error_type,
-                record.duration,
-                record.input_tokens,
-                record.output_tokens,
-                record.time_to_first_chunk,
-                times,
-                record.cost,
-            )
+            telemetry.metrics.ended(self.span, self._metric_key, self._metric_attrs, record, times)
             _end_span(telemetry, self.span, record, error)
             if record.tool_call_ids:
                 _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
@@ -174,9 +156,6 @@ class Call:
                 scope.after_call(record)
             except Exception:
                 internal_error("a scope's after_call")
-
-
-_now = time.perf_counter
 
 
 def _error_type(error: BaseException) -> str:
@@ -244,7 +223,7 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         record.cost, record.cost_source = cost.usd, cost.source
         return
     model = record.response_model or record.request_model
-    telemetry.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: model or "unknown"})
+    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: model or "unknown"})
     key = (record.provider, model)
     if key not in telemetry._warned_unpriced:
         telemetry._warned_unpriced.add(key)

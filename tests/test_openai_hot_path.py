@@ -11,6 +11,7 @@ from opentelemetry.sdk.metrics.view import View
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._metrics import BATCH, CallMetrics, record_series
+from otel_agentmetrics.record import CallRecord
 
 VALUES = [0.003, 0.011, 0.5, 0.02, 7.0, 0.0001, 0.08, 0.08, 100.0]
 ATTRS = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "m"}
@@ -104,7 +105,9 @@ def test_series_recording_without_an_sdk_is_harmless():
 
 
 def _ended_call(metrics: CallMetrics, span) -> None:
-    metrics.ended(span, tuple(ATTRS.items()), dict(ATTRS), "m-1", None, 0.5, 10, 20, None, [], 0.001)
+    record = CallRecord("chat", "openai", response_model="m-1", input_tokens=10, output_tokens=20)
+    record.duration, record.cost = 0.5, 0.001
+    metrics.ended(span, tuple(ATTRS.items()), dict(ATTRS), record, [])
 
 
 def test_ended_calls_reach_every_reader_once():
