@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -30,6 +31,7 @@ from .record import CallRecord
 from .version import __version__
 
 _SCOPE = "otel_agentmetrics"
+InstrumentsT = TypeVar("InstrumentsT")
 
 
 class Telemetry:
@@ -52,7 +54,16 @@ class Telemetry:
         )
         self.pricer = pricer if pricer is not None else Pricer()
         self.metrics = CallMetrics(meter)
+        self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
+
+    def instruments(self, kind: Callable[[Telemetry], InstrumentsT]) -> InstrumentsT:
+        """The instruments of another kind of span (tools, agent runs, operations), created on first use and kept
+        with this setup, so a setup that never runs a tool creates no tool metrics."""
+        found = self._instruments.get(kind)
+        if found is None:
+            found = self._instruments.setdefault(kind, kind(self))
+        return found
 
     @property
     def capture_content(self) -> bool:

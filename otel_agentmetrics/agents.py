@@ -56,10 +56,7 @@ class AgentInstruments:
 
 
 def instruments(telemetry: Telemetry) -> AgentInstruments:
-    found = telemetry.__dict__.get("_agentmetrics_agents")
-    if found is None:
-        found = telemetry.__dict__.setdefault("_agentmetrics_agents", AgentInstruments(telemetry))
-    return found
+    return telemetry.instruments(AgentInstruments)
 
 
 class AgentRun(SpanRun, Scope):

@@ -38,10 +38,7 @@ class OperationInstruments:
 
 
 def instruments(telemetry: Telemetry) -> OperationInstruments:
-    found = telemetry.__dict__.get("_agentmetrics_operations")
-    if found is None:
-        found = telemetry.__dict__.setdefault("_agentmetrics_operations", OperationInstruments(telemetry))
-    return found
+    return telemetry.instruments(OperationInstruments)
 
 
 class OperationRun(SpanRun):

@@ -54,10 +54,7 @@ class ToolInstruments:
 
 
 def instruments(telemetry: Telemetry) -> ToolInstruments:
-    found = telemetry.__dict__.get("_agentmetrics_tools")
-    if found is None:
-        found = telemetry.__dict__.setdefault("_agentmetrics_tools", ToolInstruments(telemetry))
-    return found
+    return telemetry.instruments(ToolInstruments)
 
 
 class ToolRun(SpanRun):
