@@ -99,26 +99,19 @@ def _record_body(call: Call, raw: Any, capture: bool) -> bool:
     return True
 
 
-def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps the SDK's ``_parse`` (sync for both clients): finishes, or starts streaming, a tracked raw call."""
-    tracked = _pending.get(instance)
-    if tracked is None or tracked.parsed or kwargs.get("to") is not None:
-        return wrapped(*args, **kwargs)
-    result = wrapped(*args, **kwargs)
-    tracked.parsed = True
-    call = tracked.call
-    try:
-        if call.record.stream and (hasattr(result, "__next__") or hasattr(result, "__anext__")):
-            # From here the stream proxy owns the call; the user may drop the raw response and keep iterating.
-            tracked.finalizer.detach()
-            proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
-            tracked.proxy = proxy(result, call, tracked.accumulate())
-            return tracked.proxy
-        fill_message(call.record, result, tracked.capture)
-    except Exception:
-        internal_error("reading a raw Anthropic response")
-    call.end()
-    return result
+def _stream_of(tracked: _Tracked, result: Any) -> Any:
+    if tracked.call.record.stream and (hasattr(result, "__next__") or hasattr(result, "__anext__")):
+        proxy = AsyncStreamProxy if hasattr(result, "__anext__") else SyncStreamProxy
+        return proxy(result, tracked.call, tracked.accumulate())
+    return None
+
+
+def _read(tracked: _Tracked, result: Any) -> None:
+    fill_message(tracked.call.record, result, tracked.capture)
+
+
+parse_hook = _pending.parse_hook(_stream_of, _read, "reading a raw Anthropic response")
+"""Wraps the SDK's ``_parse`` (sync for both clients): finishes, or starts streaming, a tracked raw call."""
 
 
 def _end(instance: Any) -> None:

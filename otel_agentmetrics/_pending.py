@@ -9,8 +9,10 @@ An instrumentor subclasses :class:`PendingCall` for what it needs to read the re
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from ._guard import internal_error
 from ._telemetry import Call
 
 
@@ -51,3 +53,33 @@ class PendingCalls(Generic[P]):
 
     def pop(self, obj: Any) -> P | None:
         return self._by_object.pop(obj, None) if self._by_object else None
+
+    def parse_hook(
+        self, stream_of: Callable[[P, Any], Any], read: Callable[[P, Any], None], what: str
+    ) -> Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]:
+        """A ``wrapt`` wrapper for the client's ``_parse``: the first parse of a tracked raw response finishes its
+        call, or hands it to a stream proxy. ``stream_of(pending, parsed)`` returns that proxy for a streamed
+        body (else None); ``read(pending, parsed)`` fills the record from a parsed model. Parsing into another
+        type (``to=``) and the client's own later re-parses are left alone."""
+
+        def hook(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            pending = self.get(instance)
+            if pending is None or pending.parsed or kwargs.get("to") is not None:
+                return wrapped(*args, **kwargs)
+            result = wrapped(*args, **kwargs)
+            pending.parsed = True
+            try:
+                proxy = stream_of(pending, result)
+                if proxy is not None:
+                    # From here the proxy owns the call (it ends on exhaustion, close or its own collection);
+                    # the user may drop the raw response and keep iterating.
+                    pending.finalizer.detach()
+                    pending.proxy = proxy
+                    return proxy
+                read(pending, result)
+            except Exception:
+                internal_error(what)
+            pending.call.end()
+            return result
+
+        return hook

@@ -10,10 +10,8 @@ object).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._pending import PendingCall, PendingCalls
 from otel_agentmetrics._telemetry import Call
 from otel_agentmetrics._wrapping import close_hooks
@@ -49,28 +47,20 @@ def track(call: Call, raw: Any, proxy_cls: Any, stream_types: tuple[type, ...], 
             tracked.end()
 
 
-def parse_hook(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    """Wraps the client's ``_parse``: finishes (or starts streaming) the call of a tracked raw response."""
-    tracked = _pending.get(instance)
-    if tracked is None or tracked.parsed or kwargs.get("to") is not None:
-        return wrapped(*args, **kwargs)
-    result = wrapped(*args, **kwargs)
-    tracked.parsed = True
-    call = tracked.call
-    try:
-        record: OpenAIRecord = call.record  # type: ignore[assignment]
-        capture = call.telemetry.capture_content
-        if record.stream and isinstance(result, tracked.stream_types):
-            # From here the stream proxy owns the call (it ends on exhaustion, close or its own collection);
-            # the user may drop the raw response and keep iterating.
-            tracked.finalizer.detach()
-            tracked.proxy = tracked.proxy_cls(result, call, accumulator(record, capture))
-            return tracked.proxy
-        READERS[record.kind](record, result, capture)
-    except Exception:
-        internal_error("reading a raw OpenAI response")
-    call.end()
-    return result
+def _stream_of(tracked: Tracked, result: Any) -> Any:
+    record: OpenAIRecord = tracked.call.record  # type: ignore[assignment]
+    if record.stream and isinstance(result, tracked.stream_types):
+        return tracked.proxy_cls(result, tracked.call, accumulator(record, tracked.call.telemetry.capture_content))
+    return None
+
+
+def _read(tracked: Tracked, result: Any) -> None:
+    record: OpenAIRecord = tracked.call.record  # type: ignore[assignment]
+    READERS[record.kind](record, result, tracked.call.telemetry.capture_content)
+
+
+parse_hook = _pending.parse_hook(_stream_of, _read, "reading a raw OpenAI response")
+"""Wraps the client's ``_parse``: finishes (or starts streaming) the call of a tracked raw response."""
 
 
 def _end(instance: Any) -> None:
