@@ -247,3 +247,31 @@ def test_long_stream_is_read_in_order_and_whole(otel, stop_after):
         assert attrs["gen_ai.usage.output_tokens"] == words
     else:
         assert "gen_ai.response.finish_reasons" not in attrs
+
+
+@pytest.mark.parametrize("chunks_read", [None, 1, 0], ids=["loop-over-the-call", "iterator-dropped", "never-started"])
+def test_a_loop_holding_only_the_iterator_keeps_the_call_open(otel, chunks_read):
+    """``for chunk in client...create(stream=True)`` holds only what ``iter()`` returned, not the stream object:
+    the call stays open while that iterator is read, and ends once, with what was seen, when it is dropped."""
+    instrumentor = instrument(otel)
+    try:
+        client = client_answering(_handler(error=False))
+        if chunks_read is None:
+            seen = list(client.chat.completions.create(stream=True, **KW))
+            assert len(seen) == len(WORDS) + 2
+        else:
+            chunks = iter(client.chat.completions.create(stream=True, **KW))  # the stream object is gone now
+            for _ in range(chunks_read):
+                next(chunks)
+            assert otel.finished() == []
+            del chunks
+            gc.collect()
+    finally:
+        instrumentor.uninstrument()
+    attrs = dict(otel.only_span().attributes)
+    if chunks_read is None:
+        assert attrs["gen_ai.response.finish_reasons"] == ("stop",)
+        assert attrs["gen_ai.usage.output_tokens"] == 5
+    else:
+        assert "gen_ai.response.finish_reasons" not in attrs
+        assert ("gen_ai.response.id" in attrs) == (chunks_read > 0)
