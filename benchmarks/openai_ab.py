@@ -26,9 +26,9 @@ import sys
 import time
 from typing import Any
 
-from openai_overhead import _COMPLETION, CHUNKS, LONG_CHUNKS, _stream_body, sdk_pipeline
+from openai_overhead import _COMPLETION, CHUNKS, LONG_CHUNKS, _minimal_instrumentation, _stream_body, sdk_pipeline
 
-VARIANTS = ("none", "ours", "contrib")
+VARIANTS = ("none", "ours", "contrib", "minimal")
 SCENARIOS = {"chat": 4, "stream": 4, "long": 1}  # calls per block
 
 
@@ -44,12 +44,19 @@ def _worker(rounds: int) -> dict[str, list[float]]:
     tracer_provider, meter_provider, reader = sdk_pipeline()
     telemetry = Telemetry(tracer_provider, meter_provider)
     ours, contrib = OpenAIInstrumentor(), Contrib()
+    remove_minimal: list[Any] = []
     switch_on = {
         "none": lambda: None,
         "ours": lambda: ours.instrument(telemetry=telemetry, settings=resolve(stream_usage=False)),
         "contrib": lambda: contrib.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider),
+        "minimal": lambda: remove_minimal.append(_minimal_instrumentation(tracer_provider, meter_provider)),
     }
-    switch_off = {"none": lambda: None, "ours": ours.uninstrument, "contrib": contrib.uninstrument}
+    switch_off = {
+        "none": lambda: None,
+        "ours": ours.uninstrument,
+        "contrib": contrib.uninstrument,
+        "minimal": lambda: remove_minimal.pop()(),
+    }
 
     chat, short, long = json.dumps(_COMPLETION).encode(), _stream_body(CHUNKS), _stream_body(LONG_CHUNKS)
 
@@ -109,7 +116,7 @@ def main() -> None:
         samples = json.loads(out.stdout.strip().splitlines()[-1])
         for scenario in SCENARIOS:
             base = statistics.median(samples[f"none:{scenario}"])
-            for variant in ("ours", "contrib"):
+            for variant in VARIANTS[1:]:
                 overheads.setdefault(f"{variant}:{scenario}", []).append(
                     statistics.median(samples[f"{variant}:{scenario}"]) - base
                 )
@@ -117,10 +124,16 @@ def main() -> None:
 
     us = 1e6
     med = {key: statistics.median(values) for key, values in overheads.items()}
-    print(f"{'scenario':<8} {'ours +us':>9} {'contrib +us':>12} ratio   (CPU time over the plain client, median)")
+    print(
+        f"{'scenario':<8} {'ours +us':>9} {'contrib +us':>12} {'minimal +us':>12} ours/contrib  minimal/contrib"
+        "   (CPU time over the plain client, median)"
+    )
     for scenario in SCENARIOS:
-        ours, contrib = med[f"ours:{scenario}"], med[f"contrib:{scenario}"]
-        print(f"{scenario:<8} {ours * us:9.1f} {contrib * us:12.1f} {ours / contrib:5.2f}")
+        ours, contrib, minimal = (med[f"{v}:{scenario}"] for v in VARIANTS[1:])
+        print(
+            f"{scenario:<8} {ours * us:9.1f} {contrib * us:12.1f} {minimal * us:12.1f}"
+            f" {ours / contrib:12.2f} {minimal / contrib:16.2f}"
+        )
     extra = LONG_CHUNKS - CHUNKS
     chunk = {v: (med[f"{v}:long"] - med[f"{v}:stream"]) / extra for v in ("ours", "contrib")}
     print(

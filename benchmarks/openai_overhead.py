@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 VARIANTS = ("none", "ours", "contrib", "minimal")
@@ -229,11 +230,11 @@ def _startup() -> float:
     return statistics.median(samples)
 
 
-def _minimal_instrumentation(tracer_provider: Any, meter_provider: Any) -> None:
+def _minimal_instrumentation(tracer_provider: Any, meter_provider: Any) -> Callable[[], None]:
     """The floor: a hand-written wrapper with one span and two histograms (duration, tokens), nothing else.
 
     No stream handling, no cost, no request/response attributes beyond the model: what any instrumentation that
-    uses the OTel SDK pays at least, measured in the same run as the others.
+    uses the OTel SDK pays at least, measured in the same run as the others. Returns the function that removes it.
     """
     import wrapt
     from opentelemetry.trace import SpanKind
@@ -256,6 +257,13 @@ def _minimal_instrumentation(tracer_provider: Any, meter_provider: Any) -> None:
         return result
 
     wrapt.wrap_function_wrapper("openai.resources.chat.completions", "Completions.create", traced)
+
+    def remove() -> None:
+        from openai.resources.chat.completions import Completions
+
+        Completions.create = Completions.create.__wrapped__  # type: ignore[method-assign]
+
+    return remove
 
 
 def main() -> None:
