@@ -1,7 +1,7 @@
 """The Anthropic shapes that need more than ``sync_wrapper``: raw responses, stream managers, the SDK's own span.
 
 - ``with_raw_response``/``with_streaming_response`` return the SDK's ``APIResponse`` instead of a ``Message``,
-  its body perhaps unread. The user keeps that very object; the call ends when it is parsed (the SDK's ``_parse``;
+  its body perhaps unread. The user keeps that very object; the call ends when it is parsed (its ``_parse``, hooked;
   a streamed body is wrapped there, so ``.parse()`` caches and returns our proxy), closed, or collected.
 - ``messages.stream(...)`` returns a manager whose entry sends the request. :func:`defer_request` runs that
   request through the shared wrapper, so the SDK's ``MessageStream`` reads its raw events from our stream proxy
@@ -61,9 +61,6 @@ class _Tracked(PendingCall):
         self.accumulate = accumulate
 
 
-_pending: PendingCalls[_Tracked] = PendingCalls()
-
-
 def is_raw_response(result: Any) -> bool:
     return hasattr(result, "http_response") and hasattr(result, "parse")
 
@@ -110,8 +107,7 @@ def _read(tracked: _Tracked, result: Any) -> None:
     fill_message(tracked.call.record, result, tracked.capture)
 
 
-parse_hook = _pending.parse_hook(_stream_of, _read, "reading a raw Anthropic response")
-"""Wraps the SDK's ``_parse`` (sync for both clients): finishes, or starts streaming, a tracked raw call."""
+_pending: PendingCalls[_Tracked] = PendingCalls(_stream_of, _read, "reading a raw Anthropic response")
 
 
 def _end(instance: Any) -> None:

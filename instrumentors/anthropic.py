@@ -43,7 +43,6 @@ from ._anthropic_wrappers import (
     defer_request,
     is_raw_response,
     manager_exit_hook,
-    parse_hook,
     sdk_span_handoff,
     stream_instancecheck_hook,
     track_raw,
@@ -170,8 +169,6 @@ class AnthropicInstrumentor(AgentMetricsInstrumentor):
             yield f"anthropic.lib.streaming.{module}", f"{prefix}AsyncMessageStreamManager.__aexit__", manager_exit_hook
         yield "anthropic._streaming", "_SyncStreamMeta.__instancecheck__", stream_instancecheck_hook
         yield "anthropic._streaming", "_AsyncStreamMeta.__instancecheck__", stream_instancecheck_hook
-        yield "anthropic._response", "BaseAPIResponse._parse", parse_hook
-        yield "anthropic._legacy_response", "LegacyAPIResponse._parse", parse_hook
         yield "anthropic._response", "APIResponse.close", close_hook
         yield "anthropic._response", "AsyncAPIResponse.close", async_close_hook
         yield "anthropic._base_client", "start_api_call_span", sdk_span_handoff

@@ -38,14 +38,28 @@ P = TypeVar("P", bound=PendingCall)
 
 
 class PendingCalls(Generic[P]):
-    """Client object -> its pending call, held weakly; a collected object ends its call."""
+    """Client object -> its pending call, held weakly; a collected object ends its call.
 
-    def __init__(self) -> None:
+    The call ends when the client's ``_parse`` first parses the object's body. Only the tracked objects get that
+    hook, as an instance attribute set by :meth:`add`, so the ordinary (not raw) calls, which parse every response
+    through the same ``_parse``, pay nothing for it. ``stream_of(pending, parsed)`` returns a stream proxy for a
+    streamed body (else None); ``read(pending, parsed)`` fills the record from a parsed model; ``what`` names the
+    step in the log if reading breaks.
+    """
+
+    def __init__(self, stream_of: Callable[[P, Any], Any], read: Callable[[P, Any], None], what: str) -> None:
         self._by_object: weakref.WeakKeyDictionary[Any, P] = weakref.WeakKeyDictionary()
+        self._stream_of = stream_of
+        self._read = read
+        self._what = what
 
     def add(self, obj: Any, pending: P) -> P:
         self._by_object[obj] = pending
         pending.finalizer = weakref.finalize(obj, pending.end)
+        try:
+            obj._parse = self._parse_hook(weakref.ref(obj), pending)
+        except Exception:
+            internal_error("hooking a raw response's parse")
         return pending
 
     def get(self, obj: Any) -> P | None:
@@ -54,32 +68,31 @@ class PendingCalls(Generic[P]):
     def pop(self, obj: Any) -> P | None:
         return self._by_object.pop(obj, None) if self._by_object else None
 
-    def parse_hook(
-        self, stream_of: Callable[[P, Any], Any], read: Callable[[P, Any], None], what: str
-    ) -> Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]:
-        """A ``wrapt`` wrapper for the client's ``_parse``: the first parse of a tracked raw response finishes its
-        call, or hands it to a stream proxy. ``stream_of(pending, parsed)`` returns that proxy for a streamed
-        body (else None); ``read(pending, parsed)`` fills the record from a parsed model. Parsing into another
-        type (``to=``) and the client's own later re-parses are left alone."""
+    def _parse_hook(self, ref: weakref.ref[Any], pending: P) -> Callable[..., Any]:
+        """The tracked object's own ``_parse``: the first parse finishes the call or hands it to a stream proxy,
+        then the hook removes itself. Parsing into another type (``to=``) is left alone. It holds the object
+        weakly, so dropping the response still collects it at once."""
 
-        def hook(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            pending = self.get(instance)
-            if pending is None or pending.parsed or kwargs.get("to") is not None:
-                return wrapped(*args, **kwargs)
-            result = wrapped(*args, **kwargs)
+        def _parse(*args: Any, **kwargs: Any) -> Any:
+            instance: Any = ref()
+            parse = type(instance)._parse  # the class's, whoever else wraps it, looked up now
+            if pending.parsed or kwargs.get("to") is not None:
+                return parse(instance, *args, **kwargs)
+            result = parse(instance, *args, **kwargs)
             pending.parsed = True
+            instance.__dict__.pop("_parse", None)
             try:
-                proxy = stream_of(pending, result)
+                proxy = self._stream_of(pending, result)
                 if proxy is not None:
                     # From here the proxy owns the call (it ends on exhaustion, close or its own collection);
                     # the user may drop the raw response and keep iterating.
                     pending.finalizer.detach()
                     pending.proxy = proxy
                     return proxy
-                read(pending, result)
+                self._read(pending, result)
             except Exception:
-                internal_error(what)
+                internal_error(self._what)
             pending.call.end()
             return result
 
-        return hook
+        return _parse

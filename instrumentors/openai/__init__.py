@@ -92,8 +92,6 @@ class OpenAIInstrumentor(AgentMetricsInstrumentor):
         async_handle = _handler(AsyncStreamProxy)
         yield base, "SyncAPIClient.request", sync_wrapper(telemetry, build, sync_handle)
         yield base, "AsyncAPIClient.request", async_wrapper(telemetry, build, async_handle)
-        yield "openai._response", "BaseAPIResponse._parse", _raw.parse_hook
-        yield "openai._legacy_response", "LegacyAPIResponse._parse", _raw.parse_hook
         yield "openai._response", "APIResponse.close", _raw.close_hook
         yield "openai._response", "AsyncAPIResponse.close", _raw.async_close_hook
         chat = "openai.lib.streaming.chat._completions"

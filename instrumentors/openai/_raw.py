@@ -1,7 +1,7 @@
 """``with_raw_response`` and ``with_streaming_response``: the user keeps the client's own response object.
 
 These wrappers make ``request()`` return the client's ``LegacyAPIResponse``/``APIResponse`` instead of the parsed
-model. We hand it back untouched and finish the call when the body is parsed (the client's ``_parse``; a
+model. We hand it back and finish the call when its body is parsed (its ``_parse``, hooked on that object; a
 streamed body is wrapped there, so ``.parse()`` caches and returns the proxied stream), when the response is
 closed, or when it is garbage-collected, whichever comes first. ``with_raw_response`` reads the body before
 returning, so that case is parsed at once (the client caches the result: the user's ``.parse()`` gets the same
@@ -32,9 +32,6 @@ class Tracked(PendingCall):
         self.stream_types = stream_types
 
 
-_pending: PendingCalls[Tracked] = PendingCalls()
-
-
 def track(call: Call, raw: Any, proxy_cls: Any, stream_types: tuple[type, ...], eager: bool) -> None:
     """Remember the call of a raw response; ``eager`` parses it now (its body is already read)."""
     tracked = _pending.add(raw, Tracked(call, proxy_cls, stream_types))
@@ -59,8 +56,7 @@ def _read(tracked: Tracked, result: Any) -> None:
     READERS[record.kind](record, result, tracked.call.telemetry.capture_content)
 
 
-parse_hook = _pending.parse_hook(_stream_of, _read, "reading a raw OpenAI response")
-"""Wraps the client's ``_parse``: finishes (or starts streaming) the call of a tracked raw response."""
+_pending: PendingCalls[Tracked] = PendingCalls(_stream_of, _read, "reading a raw OpenAI response")
 
 
 def _end(instance: Any) -> None:

@@ -15,11 +15,21 @@ SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 
 
 def _field(obj: Any, name: str) -> Any:
-    # Older clients keep fields they do not declare (``prompt_tokens_details`` before 1.51, ``cost``) as dicts.
+    """A field that the client's model may not declare (``cost``; ``prompt_tokens_details`` before 1.51), or a dict.
+
+    Read from the model's state rather than with ``getattr``: pydantic 2 answers a missing attribute by raising
+    and catching an ``AttributeError``, which cost more than reading the rest of the response.
+    """
     if obj is None:
         return None
     if isinstance(obj, dict):
         return obj.get(name)
+    state = getattr(obj, "__dict__", None)
+    if state is not None and name in state:
+        return state[name]
+    extra = getattr(obj, "__pydantic_extra__", None)  # pydantic 2 keeps undeclared fields here
+    if isinstance(extra, dict):
+        return extra.get(name)
     return getattr(obj, name, None)
 
 
