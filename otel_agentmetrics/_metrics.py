@@ -1,30 +1,32 @@
-"""Model-call metrics: the instruments, the calls in flight, and the queue that records ended calls in batches.
+"""Model-call metrics: the instruments, the calls in flight, and the points of ended calls, recorded in batches.
 
-Why a queue: an SDK histogram measurement costs several microseconds (attribute copy and hashing, exemplar
+Why batches: an SDK histogram measurement costs several microseconds (attribute copy and hashing, exemplar
 filter, a lock per aggregation) and a model call makes four or five of them plus one per streamed chunk. On the
-call path that was half of our overhead. Ending a call now appends one tuple; its points are recorded later,
-through the public ``record()`` with the call's span as context (so exemplars still point at traces):
+call path that was half of our overhead. Ending a call now appends its values to the lists of the series they
+belong to; the points are recorded later, each series in one go, with the exemplars the SDK would have kept
+(each linked to its call's span):
 
 - when a reader collects: the SDK runs every observable callback at the start of a collection, before it reads
-  its storage, and our calls-in-flight counter's callback empties the queue first. Every reader (Prometheus
-  scrape, periodic OTLP export, ``force_flush``, shutdown, an in-memory reader in tests) therefore sees every
-  call that ended before it collected, exactly the points it saw when they were recorded at once;
+  its storage, and our calls-in-flight counter's callback records the waiting points first. Every reader
+  (Prometheus scrape, periodic OTLP export, ``force_flush``, shutdown, an in-memory reader in tests) therefore
+  sees every call that ended before it collected, exactly the points it saw when they were recorded at once;
 - when :data:`BATCH` calls are waiting (no reader collecting often, or none at all), by the call that fills it.
 
-Recording in batches is also cheaper in total: the same code and series run back to back while they are warm.
+What waits is plain numbers and each call's span context (which the exported span holds anyway), not the calls
+or their spans: objects kept across many calls are promoted to the garbage collector's oldest generation and
+make its full collections come sooner, which cost more than the measurements saved.
 """
 
 from __future__ import annotations
 
 import threading
 from bisect import bisect_left
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.trace import Span
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
 from . import semconv as sc
 from ._guard import internal_error
@@ -34,7 +36,8 @@ BATCH = 256
 """Ended calls kept before the call that ends the next one records them all: bounds memory, and the cost of a
 batch (a few milliseconds) falls on one call in this many."""
 
-_Ended = tuple[Span, tuple[Any, ...], dict[str, Any], Any, Any, float, Any, Any, Any, list[float], Any]
+_SERIES_LIMIT = 10_000
+"""Attribute combinations remembered between batches; past it (a flood of made-up model names) they are rebuilt."""
 
 
 def _histogram(
@@ -43,8 +46,40 @@ def _histogram(
     return meter.create_histogram(name, unit=unit, description=description, explicit_bucket_boundaries_advisory=buckets)
 
 
+class _Series:
+    """One histogram and one attribute set: the values waiting to be recorded and the span context of the call
+    each came from."""
+
+    __slots__ = ("histogram", "attributes", "values", "contexts")
+
+    def __init__(self, histogram: metrics.Histogram, attributes: dict[str, Any]) -> None:
+        self.histogram = histogram
+        self.attributes = attributes
+        self.values: list[float] = []
+        self.contexts: list[SpanContext] = []
+
+
+class _CallSeries:
+    """The series that the calls of one kind (same base attributes, response model and error) feed."""
+
+    __slots__ = ("duration", "input_tokens", "output_tokens", "time_to_first_chunk", "time_per_output_chunk", "cost")
+
+    def __init__(self, metrics_: CallMetrics, base: dict[str, Any], response_model: Any, error_type: Any) -> None:
+        attrs = dict(base)
+        if response_model is not None:
+            attrs[sc.RESPONSE_MODEL] = response_model
+        if error_type is not None:
+            attrs[sc.ERROR_TYPE] = error_type
+        self.duration = _Series(metrics_.duration, attrs)
+        self.input_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+        self.output_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        self.time_to_first_chunk = _Series(metrics_.time_to_first_chunk, attrs)
+        self.time_per_output_chunk = _Series(metrics_.time_per_output_chunk, attrs)
+        self.cost = _Series(metrics_.cost, dict(base))  # cost is attributed by request, as the contract asks
+
+
 class CallMetrics:
-    """The model-call instruments of one meter, and the queue of ended calls waiting to be recorded."""
+    """The model-call instruments of one meter, the calls in flight and the points waiting to be recorded."""
 
     def __init__(self, meter: metrics.Meter) -> None:
         self.duration = _histogram(meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.")
@@ -69,9 +104,11 @@ class CallMetrics:
             unit="{call}",
             description="Model calls that reported usage but whose model has no known price.",
         )
+        self._lock = threading.Lock()
         self._in_flight: dict[tuple[Any, ...], list[Any]] = {}
-        self._in_flight_lock = threading.Lock()
-        self._ended: deque[_Ended] = deque()
+        self._series: dict[tuple[Any, ...], _CallSeries] = {}
+        self._waiting: list[_Series] = []  # the series with values to record, each once
+        self._waiting_calls = 0
         meter.create_observable_up_down_counter(
             sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
         )
@@ -80,7 +117,7 @@ class CallMetrics:
         """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
         Returns the call's series key, to hand back to :meth:`ended`."""
         key = tuple(attributes.items())
-        with self._in_flight_lock:
+        with self._lock:
             entry = self._in_flight.get(key)
             if entry is None:
                 entry = self._in_flight[key] = [0, dict(attributes)]
@@ -90,142 +127,78 @@ class CallMetrics:
     def ended(
         self, span: Span, key: tuple[Any, ...], base: dict[str, Any], record: CallRecord, chunk_times: list[float]
     ) -> None:
-        """A call ended: out of flight now, its points queued for the next batch. ``key`` is what :meth:`started`
-        returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's chunks."""
-        with self._in_flight_lock:
+        """A call ended: out of flight now, its values added to the waiting points. ``key`` is what
+        :meth:`started` returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's
+        chunks."""
+        context = span.get_span_context()
+        series_key = (key, record.response_model, record.error_type)
+        gaps = [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
+        with self._lock:
             entry = self._in_flight.get(key)
             if entry is not None:
                 entry[0] -= 1
-        ended = self._ended
-        ended.append(
-            (
-                span,
-                key,
-                base,
-                record.response_model,
-                record.error_type,
-                record.duration or 0.0,
-                record.input_tokens,
-                record.output_tokens,
-                record.time_to_first_chunk,
-                chunk_times,
-                record.cost,
-            )
-        )
-        if len(ended) >= BATCH:
+            series = self._series.get(series_key)
+            if series is None:
+                if len(self._series) >= _SERIES_LIMIT:
+                    self._series.clear()  # series still waiting keep their values; only the index is rebuilt
+                series = self._series[series_key] = _CallSeries(self, base, record.response_model, record.error_type)
+            waiting = self._waiting
+            _add(waiting, series.duration, record.duration or 0.0, context)
+            if record.input_tokens is not None:
+                _add(waiting, series.input_tokens, record.input_tokens, context)
+            if record.output_tokens is not None:
+                _add(waiting, series.output_tokens, record.output_tokens, context)
+            if record.time_to_first_chunk is not None:
+                _add(waiting, series.time_to_first_chunk, record.time_to_first_chunk, context)
+            if gaps:
+                _extend(waiting, series.time_per_output_chunk, gaps, context)
+            if record.cost is not None:
+                _add(waiting, series.cost, record.cost, context)
+            self._waiting_calls += 1
+            full = self._waiting_calls >= BATCH
+        if full:
             self.record_ended()
 
     def record_ended(self) -> None:
-        """Record the points of every call that ended so far. Safe from any thread: each call is taken once."""
-        ended = self._ended
-        batch = _Batch()
-        while True:
+        """Record the points of every call that ended so far. Safe from any thread: each value is taken once."""
+        with self._lock:
+            taken = [(series.histogram, series.attributes, series.values, series.contexts) for series in self._waiting]
+            for series in self._waiting:
+                series.values, series.contexts = [], []
+            self._waiting = []
+            self._waiting_calls = 0
+        for histogram, attributes, values, contexts in taken:
             try:
-                item = ended.popleft()
-            except IndexError:
-                break
-            try:
-                self._add(batch, *item)
+                record_series(histogram, attributes, values, contexts)
             except Exception:
-                internal_error("recording a call's metrics")
-        batch.record()
-
-    def _add(
-        self,
-        batch: _Batch,
-        span: Span,
-        base_key: tuple[Any, ...],
-        base: dict[str, Any],
-        response_model: str | None,
-        error_type: str | None,
-        duration: float,
-        input_tokens: int | None,
-        output_tokens: int | None,
-        time_to_first_chunk: float | None,
-        chunk_times: list[float],
-        cost: float | None,
-    ) -> None:
-        key = (base_key, response_model, error_type)
-        attrs = batch.attributes.get(key)
-        if attrs is None:
-            attrs = dict(base)
-            if response_model is not None:
-                attrs[sc.RESPONSE_MODEL] = response_model
-            if error_type is not None:
-                attrs[sc.ERROR_TYPE] = error_type
-            batch.attributes[key] = attrs
-        batch.add(self.duration, key, attrs, duration, span)
-        if input_tokens is not None:
-            batch.add(
-                self.token_usage,
-                (key, sc.TOKEN_TYPE_INPUT),
-                _with_token_type(attrs, sc.TOKEN_TYPE_INPUT),
-                input_tokens,
-                span,
-            )
-        if output_tokens is not None:
-            batch.add(
-                self.token_usage,
-                (key, sc.TOKEN_TYPE_OUTPUT),
-                _with_token_type(attrs, sc.TOKEN_TYPE_OUTPUT),
-                output_tokens,
-                span,
-            )
-        if time_to_first_chunk is not None:
-            batch.add(self.time_to_first_chunk, key, attrs, time_to_first_chunk, span)
-            if len(chunk_times) > 1:
-                gaps = [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
-                batch.extend(self.time_per_output_chunk, key, attrs, gaps, span)
-        if cost is not None:
-            batch.add(self.cost, base_key, base, cost, span)
+                internal_error("recording a batch of metric points")
 
     def _observe(self, options: CallbackOptions) -> list[Observation]:
         try:
             self.record_ended()
         except Exception:
             internal_error("recording ended calls before a collection")
-        with self._in_flight_lock:
+        with self._lock:
             return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
 
 
-def _with_token_type(attrs: dict[str, Any], token_type: str) -> dict[str, Any]:
-    return {**attrs, sc.TOKEN_TYPE: token_type}
+def _add(waiting: list[_Series], series: _Series, value: float, context: SpanContext) -> None:
+    if not series.values:
+        waiting.append(series)
+    series.values.append(value)
+    series.contexts.append(context)
 
 
-class _Batch:
-    """The points of many ended calls, grouped by instrument and series, each series recorded in one go."""
-
-    __slots__ = ("attributes", "_series")
-
-    def __init__(self) -> None:
-        self.attributes: dict[Any, dict[str, Any]] = {}
-        self._series: dict[tuple[Any, Any], tuple[Any, dict[str, Any], list[float], list[Span]]] = {}
-
-    def add(self, histogram: Any, key: Any, attributes: dict[str, Any], value: float, span: Span) -> None:
-        series = self._series.get((histogram, key))
-        if series is None:
-            series = self._series[(histogram, key)] = (histogram, attributes, [], [])
-        series[2].append(value)
-        series[3].append(span)
-
-    def extend(self, histogram: Any, key: Any, attributes: dict[str, Any], values: list[float], span: Span) -> None:
-        series = self._series.get((histogram, key))
-        if series is None:
-            series = self._series[(histogram, key)] = (histogram, attributes, [], [])
-        series[2].extend(values)
-        series[3].extend([span] * len(values))
-
-    def record(self) -> None:
-        for histogram, attributes, values, spans in self._series.values():
-            try:
-                record_series(histogram, attributes, values, spans)
-            except Exception:
-                internal_error("recording a batch of metric points")
+def _extend(waiting: list[_Series], series: _Series, values: list[float], context: SpanContext) -> None:
+    if not series.values:
+        waiting.append(series)
+    series.values.extend(values)
+    series.contexts.extend([context] * len(values))
 
 
-def record_series(histogram: Any, attributes: dict[str, Any], values: list[float], spans: list[Span]) -> None:
+def record_series(histogram: Any, attributes: dict[str, Any], values: list[float], contexts: list[SpanContext]) -> None:
     """Record many values of one series (one histogram, one attribute set), each value from the call whose span
-    is at the same index: the same points as one ``record()`` per value, at a fraction of the cost.
+    context is at the same index: the same points as one ``record()`` per value, at a fraction of the cost.
 
     With the SDK behind the API, most values go straight into the series' aggregations, exactly as ``record``
     adds them. The exemplar the SDK would keep per histogram bucket (the last sampled value that fell in it) is
@@ -235,16 +208,16 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
     try:
         aggregations = _aggregations_of(histogram, attributes)
         if aggregations is None:  # a new series: the first record() creates it
-            histogram.record(values[0], attributes, trace.set_span_in_context(spans[0]))
-            values, spans = values[1:], spans[1:]
+            histogram.record(values[0], attributes, _span_context(contexts[0]))
+            values, contexts = values[1:], contexts[1:]
             aggregations = _aggregations_of(histogram, attributes) if values else None
     except Exception:
         aggregations = None
     if aggregations is None:
-        for value, span in zip(values, spans, strict=True):
-            histogram.record(value, attributes, trace.set_span_in_context(span))
+        for value, context in zip(values, contexts, strict=True):
+            histogram.record(value, attributes, _span_context(context))
         return
-    exemplars = _exemplar_indexes(values, spans, aggregations)
+    exemplars = _exemplar_indexes(values, contexts, aggregations)
     bulk = [value for index, value in enumerate(values) if index not in exemplars] if exemplars else values
     for lock, aggregation in aggregations if bulk else ():
         if lock is None:
@@ -253,20 +226,23 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
             with lock:
                 _aggregate_all(aggregation, bulk)
     for index in sorted(exemplars):
-        histogram.record(values[index], attributes, trace.set_span_in_context(spans[index]))
+        histogram.record(values[index], attributes, _span_context(contexts[index]))
 
 
-def _exemplar_indexes(values: list[float], spans: list[Span], aggregations: list[tuple[Any, Any]]) -> set[int]:
+def _span_context(context: SpanContext) -> Any:
+    """An OTel context whose current span is the call's, for the exemplar of a value recorded after the call."""
+    return trace.set_span_in_context(NonRecordingSpan(context))
+
+
+def _exemplar_indexes(
+    values: list[float], contexts: list[SpanContext], aggregations: list[tuple[Any, Any]]
+) -> set[int]:
     """Which values the SDK's bucket-aligned exemplar reservoir would end up keeping: per bucket, the last one
     whose call was sampled."""
     boundaries = getattr(aggregations[0][1], "_boundaries", None)
     last: dict[int, int] = {}
-    sampled: dict[int, bool] = {}
-    for index, span in enumerate(spans):
-        flag = sampled.get(id(span))
-        if flag is None:
-            flag = sampled[id(span)] = span.get_span_context().trace_flags.sampled
-        if flag:
+    for index, context in enumerate(contexts):
+        if context.trace_flags.sampled:
             last[bisect_left(boundaries, values[index]) if boundaries is not None else 0] = index
     return set(last.values())
 

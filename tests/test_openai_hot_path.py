@@ -67,7 +67,7 @@ def _run(bulk: bool, delta: bool = False, view: bool = False, spans: list | None
     spans = spans if spans is not None else _spans(len(VALUES))
     for _ in range(2):  # the second pass finds the series already there
         if bulk:
-            record_series(histogram, ATTRS, VALUES, spans)
+            record_series(histogram, ATTRS, VALUES, [span.get_span_context() for span in spans])
         else:
             for value, span in zip(VALUES, spans, strict=True):
                 histogram.record(value, ATTRS, trace.set_span_in_context(span))
@@ -101,7 +101,7 @@ def test_series_recording_without_an_sdk_is_harmless():
     from opentelemetry.metrics import NoOpMeterProvider
 
     histogram = NoOpMeterProvider().get_meter("t").create_histogram("h")
-    record_series(histogram, ATTRS, VALUES, _spans(len(VALUES)))
+    record_series(histogram, ATTRS, VALUES, [span.get_span_context() for span in _spans(len(VALUES))])
 
 
 def _ended_call(metrics: CallMetrics, span) -> None:
@@ -133,7 +133,7 @@ def test_a_full_batch_is_recorded_without_waiting_for_a_collection():
     spans = _spans(1) * (BATCH + 1)
     for span in spans:
         _ended_call(metrics, span)
-    assert len(metrics._ended) == 1  # the batch was recorded by the call that filled it; one call waits
+    assert metrics._waiting_calls == 1  # the batch was recorded by the call that filled it; one call waits
     assert [p[1] for p in _points(reader)[sc.METRIC_OPERATION_DURATION]] == [BATCH + 1]
 
 
@@ -157,3 +157,25 @@ def test_calls_in_flight(otel):
         assert after.value == 0
     finally:
         instrumentor.uninstrument()
+
+
+def test_waiting_points_hold_no_span():
+    """What waits for the next batch is numbers and span contexts: an ended call's span is freed as soon as the
+    exporter lets go of it, not kept (and promoted by the garbage collector) until the next collection."""
+    import gc
+    import weakref
+
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]).get_meter("t"))
+    span = _spans(1)[0]
+    context = span.get_span_context()
+    _ended_call(metrics, span)
+    collected = weakref.ref(span)
+    gc.disable()  # freed by reference counting alone, not by a cycle collection
+    try:
+        del span
+        assert collected() is None
+    finally:
+        gc.enable()
+    (point,) = _points(reader)[sc.METRIC_OPERATION_DURATION]
+    assert point[-1] == [(0.5, context.span_id, context.trace_id)]  # the exemplar still links to the call's span
