@@ -113,26 +113,35 @@ class CallMetrics:
             sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
         )
 
-    def started(self, attributes: dict[str, Any]) -> tuple[Any, ...]:
+    def started(self, record: CallRecord, labels: dict[str, Any] | None) -> tuple[Any, ...]:
         """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
-        Returns the call's series key, to hand back to :meth:`ended`."""
-        key = tuple(attributes.items())
+        ``labels`` are the allow-listed attribution attributes of the active scopes. Returns the call's series
+        key, to hand back to :meth:`ended`."""
+        key = (
+            record.operation,
+            record.provider,
+            record.request_model,
+            record.server_address,
+            tuple(labels.items()) if labels else (),
+        )
         with self._lock:
             entry = self._in_flight.get(key)
             if entry is None:
-                entry = self._in_flight[key] = [0, dict(attributes)]
+                entry = self._in_flight[key] = [0, _base_attributes(record, labels)]
             entry[0] += 1
         return key
 
-    def ended(
-        self, span: Span, key: tuple[Any, ...], base: dict[str, Any], record: CallRecord, chunk_times: list[float]
-    ) -> None:
+    def ended(self, span: Span, key: tuple[Any, ...], record: CallRecord, chunk_times: list[float]) -> None:
         """A call ended: out of flight now, its values added to the waiting points. ``key`` is what
         :meth:`started` returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's
         chunks."""
         context = span.get_span_context()
         series_key = (key, record.response_model, record.error_type)
-        gaps = [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
+        gaps = (
+            [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
+            if len(chunk_times) > 1
+            else None
+        )
         with self._lock:
             entry = self._in_flight.get(key)
             if entry is not None:
@@ -141,6 +150,7 @@ class CallMetrics:
             if series is None:
                 if len(self._series) >= _SERIES_LIMIT:
                     self._series.clear()  # series still waiting keep their values; only the index is rebuilt
+                base = entry[1] if entry is not None else _base_attributes(record, None)
                 series = self._series[series_key] = _CallSeries(self, base, record.response_model, record.error_type)
             waiting = self._waiting
             _add(waiting, series.duration, record.duration or 0.0, context)
@@ -180,6 +190,18 @@ class CallMetrics:
             internal_error("recording ended calls before a collection")
         with self._lock:
             return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
+
+
+def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[str, Any]:
+    """The attributes every model-call metric of a call carries (the contract's, plus attribution labels)."""
+    attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
+    if record.request_model is not None:
+        attrs[sc.REQUEST_MODEL] = record.request_model
+    if record.server_address is not None:
+        attrs[sc.SERVER_ADDRESS] = record.server_address
+    if labels:
+        attrs.update(labels)
+    return attrs
 
 
 def _add(waiting: list[_Series], series: _Series, value: float, context: SpanContext) -> None:

@@ -52,6 +52,8 @@ class Telemetry:
         self.capture = (
             capture_content if isinstance(capture_content, CaptureMode) else parse_capture_mode(capture_content)
         )
+        self.capture_content = self.capture.enabled
+        """Whether instrumentors should fill the content fields of the record at all."""
         self.pricer = pricer if pricer is not None else Pricer()
         self.metrics = CallMetrics(meter)
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
@@ -65,10 +67,6 @@ class Telemetry:
             found = self._instruments.setdefault(kind, kind(self))
         return found
 
-    @property
-    def capture_content(self) -> bool:
-        """Whether instrumentors should fill the content fields of the record at all."""
-        return self.capture.enabled
 
     def start(self, record: CallRecord) -> Call:
         """Open the span for a model call. Scopes may refuse the call here (a budget raises)."""
@@ -94,7 +92,6 @@ class Call:
         "_start",
         "_chunk_times",
         "_ended",
-        "_metric_attrs",
         "_metric_key",
     )
 
@@ -105,17 +102,13 @@ class Call:
         self._chunk_times: list[float] = []
         self._ended = False
         self.span: Span = trace.INVALID_SPAN
-        self._metric_attrs: dict[str, Any] = {}
         self._metric_key: tuple[Any, ...] = ()
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
                 name, kind=SpanKind.CLIENT, attributes=_start_attributes(record, scopes)
             )
-            self._metric_attrs = _metric_attributes(record)
-            if scopes:
-                self._metric_attrs.update(telemetry.labels.select(scopes))
-            self._metric_key = telemetry.metrics.started(self._metric_attrs)
+            self._metric_key = telemetry.metrics.started(record, telemetry.labels.select(scopes) if scopes else None)
         except Exception:
             internal_error("starting a model-call span")
         self._start = time.perf_counter()
@@ -154,7 +147,7 @@ class Call:
             times = self._chunk_times
             if times:
                 record.time_to_first_chunk = times[0] - self._start
-            telemetry.metrics.ended(self.span, self._metric_key, self._metric_attrs, record, times)
+            telemetry.metrics.ended(self.span, self._metric_key, record, times)
             _end_span(telemetry, self.span, record, error)
             if record.tool_call_ids:
                 _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
@@ -173,6 +166,36 @@ def _error_type(error: BaseException) -> str:
     return type(error).__qualname__
 
 
+# Span attribute <- record field, read with getattr from these tables: faster than building (key, value) pairs.
+_REQUEST_FIELDS = (
+    (sc.REQUEST_MAX_TOKENS, "max_tokens"),
+    (sc.REQUEST_TEMPERATURE, "temperature"),
+    (sc.REQUEST_TOP_P, "top_p"),
+    (sc.REQUEST_TOP_K, "top_k"),
+    (sc.REQUEST_FREQUENCY_PENALTY, "frequency_penalty"),
+    (sc.REQUEST_PRESENCE_PENALTY, "presence_penalty"),
+    (sc.REQUEST_STOP_SEQUENCES, "stop_sequences"),
+    (sc.REQUEST_SEED, "seed"),
+    (sc.CONVERSATION_ID, "conversation_id"),
+)
+_RESPONSE_FIELDS = (
+    (sc.RESPONSE_ID, "response_id"),
+    (sc.RESPONSE_MODEL, "response_model"),
+    (sc.RESPONSE_FINISH_REASONS, "finish_reasons"),
+    (sc.USAGE_INPUT_TOKENS, "input_tokens"),
+    (sc.USAGE_OUTPUT_TOKENS, "output_tokens"),
+    (sc.USAGE_CACHE_READ_INPUT_TOKENS, "cache_read_input_tokens"),
+    (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, "cache_creation_input_tokens"),
+    (sc.USAGE_REASONING_OUTPUT_TOKENS, "reasoning_output_tokens"),
+    (sc.USAGE_COST, "cost"),
+    (sc.OPERATION_COST, "cost"),
+    (sc.COST_SOURCE, "cost_source"),
+    (sc.RESPONSE_TIME_TO_FIRST_CHUNK, "time_to_first_chunk"),
+    (sc.CLIENT_TIME_TO_FIRST_CHUNK, "time_to_first_chunk"),
+    (sc.ERROR_TYPE, "error_type"),
+)
+
+
 def _start_attributes(record: CallRecord, scopes: tuple[Any, ...]) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         sc.OPERATION_NAME: record.operation,
@@ -185,17 +208,8 @@ def _start_attributes(record: CallRecord, scopes: tuple[Any, ...]) -> dict[str, 
         attrs[sc.SERVER_ADDRESS] = record.server_address
     if record.server_port is not None:
         attrs[sc.SERVER_PORT] = record.server_port
-    for key, value in (
-        (sc.REQUEST_MAX_TOKENS, record.max_tokens),
-        (sc.REQUEST_TEMPERATURE, record.temperature),
-        (sc.REQUEST_TOP_P, record.top_p),
-        (sc.REQUEST_TOP_K, record.top_k),
-        (sc.REQUEST_FREQUENCY_PENALTY, record.frequency_penalty),
-        (sc.REQUEST_PRESENCE_PENALTY, record.presence_penalty),
-        (sc.REQUEST_STOP_SEQUENCES, record.stop_sequences),
-        (sc.REQUEST_SEED, record.seed),
-        (sc.CONVERSATION_ID, record.conversation_id),
-    ):
+    for key, field in _REQUEST_FIELDS:
+        value = getattr(record, field)
         if value is not None:
             attrs[key] = value
     if record.choice_count is not None and record.choice_count != 1:
@@ -204,15 +218,6 @@ def _start_attributes(record: CallRecord, scopes: tuple[Any, ...]) -> dict[str, 
         attrs[sc.REQUEST_STREAM] = True
     for scope in scopes:
         attrs.update(scope.span_attributes)
-    return attrs
-
-
-def _metric_attributes(record: CallRecord) -> dict[str, Any]:
-    attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
-    if record.request_model is not None:
-        attrs[sc.REQUEST_MODEL] = record.request_model
-    if record.server_address is not None:
-        attrs[sc.SERVER_ADDRESS] = record.server_address
     return attrs
 
 
@@ -249,30 +254,16 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
 def _end_span(telemetry: Telemetry, span: Span, record: CallRecord, error: BaseException | str | None) -> None:
     if span.is_recording():
         attrs: dict[str, Any] = {}
-        for key, value in (
-            (sc.RESPONSE_ID, record.response_id),
-            (sc.RESPONSE_MODEL, record.response_model),
-            (sc.RESPONSE_FINISH_REASONS, record.finish_reasons),
-            (sc.USAGE_INPUT_TOKENS, record.input_tokens),
-            (sc.USAGE_OUTPUT_TOKENS, record.output_tokens),
-            (sc.USAGE_CACHE_READ_INPUT_TOKENS, record.cache_read_input_tokens),
-            (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, record.cache_creation_input_tokens),
-            (sc.USAGE_REASONING_OUTPUT_TOKENS, record.reasoning_output_tokens),
-            (sc.USAGE_COST, record.cost),
-            (sc.OPERATION_COST, record.cost),
-            (sc.COST_SOURCE, record.cost_source),
-            (sc.RESPONSE_TIME_TO_FIRST_CHUNK, record.time_to_first_chunk),
-            (sc.CLIENT_TIME_TO_FIRST_CHUNK, record.time_to_first_chunk),
-            (sc.ERROR_TYPE, record.error_type),
-        ):
+        for key, field in _RESPONSE_FIELDS:
+            value = getattr(record, field)
             if value is not None:
                 attrs[key] = value
         if record.tool_call_ids:
             attrs[sc.RESPONSE_TOOL_CALL_IDS] = record.tool_call_ids
         if record.attributes:
             attrs.update(record.attributes)
-        capture = telemetry.capture
-        if capture.enabled:
+        if telemetry.capture_content:
+            capture = telemetry.capture
             content = _content_attributes(record)
             if content and capture.on_span:
                 attrs.update(content)

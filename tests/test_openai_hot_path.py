@@ -35,6 +35,7 @@ def _points(reader):
             for p in m.data.data_points
         ]
         for m in sm.metrics
+        if m.name != sc.METRIC_CALLS_IN_FLIGHT  # histograms only
     }
 
 
@@ -105,9 +106,10 @@ def test_series_recording_without_an_sdk_is_harmless():
 
 
 def _ended_call(metrics: CallMetrics, span) -> None:
-    record = CallRecord("chat", "openai", response_model="m-1", input_tokens=10, output_tokens=20)
+    record = CallRecord("chat", "openai", request_model="m", response_model="m-1", input_tokens=10, output_tokens=20)
+    key = metrics.started(record, None)
     record.duration, record.cost = 0.5, 0.001
-    metrics.ended(span, tuple(ATTRS.items()), dict(ATTRS), record, [])
+    metrics.ended(span, key, record, [])
 
 
 def test_ended_calls_reach_every_reader_once():

@@ -79,7 +79,8 @@ def provider_for(host: str | None, port: int | None, azure: bool = False) -> str
 
 def endpoint_of(client: Any) -> Endpoint:
     """Provider, address and port of a client (``OpenAI``, ``AzureOpenAI`` and their async twins)."""
-    url = client.base_url
+    # What the ``base_url`` property returns; the property itself runs an import on every read (openai 3.x).
+    url = getattr(client, "_base_url", None) or client.base_url
     azure = type(client).__name__.endswith("AzureOpenAI")
     entry = _cache.get(id(url))
     if entry is not None and entry[0] is url and entry[1] is azure:

@@ -34,6 +34,13 @@ _OPERATIONS = {
 }
 
 SERVICE_TIER = "openai.request.service_tier"
+_CHAT_NUMBERS = (
+    ("frequency_penalty", "frequency_penalty"),
+    ("presence_penalty", "presence_penalty"),
+    ("seed", "seed"),
+    ("n", "choice_count"),
+)
+"""Chat/legacy request parameter -> record field, for numbers most requests leave out."""
 EMBEDDING_DIMENSIONS = "gen_ai.embeddings.dimension.count"
 
 
@@ -85,10 +92,10 @@ def read_request(client: Any, options: Any, capture: bool, stream_usage: bool) -
         _responses_request(record, get, capture)
         return record
     record.max_tokens = _number(get("max_completion_tokens")) or _number(get("max_tokens"))
-    record.frequency_penalty = _number(get("frequency_penalty"))
-    record.presence_penalty = _number(get("presence_penalty"))
-    record.seed = _number(get("seed"))
-    record.choice_count = _number(get("n"))
+    for param, field in _CHAT_NUMBERS:
+        value = get(param)
+        if value is not None:
+            setattr(record, field, _number(value))
     stop = get("stop")
     if stop is not None:
         record.stop_sequences = [stop] if isinstance(stop, str) else list(stop)

@@ -1,0 +1,156 @@
+"""Overhead of OpenAI instrumentation in machine instructions, counted by valgrind's callgrind.
+
+Timings on a shared VM move by 10-20% from run to run, which hides a change of a few percent. Instructions
+executed do not depend on what else the machine is doing: the same code, inputs and environment give the same
+count, so this is the benchmark to decide whether a change to the hot path helps. It does not see cache misses
+or lock contention, so ``openai_overhead.py`` and ``openai_ab.py`` remain the measures of time.
+
+For each variant (none, ours, contrib, minimal) and scenario, a worker makes ``warmup + calls`` calls under
+callgrind, then once more with ``warmup + 2 * calls``; the difference over ``calls`` is the cost per call,
+start-up and imports cancelled out. One metric collection at the end of each run records the points our calls
+left waiting, so that deferred work is counted. The span exporter never runs inside the measured window
+(``OTEL_BSP_SCHEDULE_DELAY`` is set far out and fewer than 512 spans end): its cost is the same for every
+variant and depends on thread scheduling.
+
+    apt-get install valgrind; pip install -e '.[bench]'
+    python benchmarks/openai_instructions.py [--scenarios chat stream long] [--calls 200]
+
+Prints thousands of instructions per call over the plain client, the ratio ours/contrib and minimal/contrib,
+and with ``stream`` and ``long``, the marginal instructions per streamed chunk. Each run takes from half a minute
+(chat) to a few minutes (streams); two run at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from openai_overhead import _COMPLETION, CHUNKS, LONG_CHUNKS, _minimal_instrumentation, _stream_body, sdk_pipeline
+
+VARIANTS = ("none", "ours", "contrib", "minimal")
+SCENARIOS = ("chat", "stream", "long")
+WARMUP = 20
+
+
+def _worker(variant: str, scenario: str, calls: int) -> None:
+    import openai
+    from openai._base_client import httpx2 as httpx  # type: ignore[attr-defined]
+
+    tracer_provider, meter_provider, reader = sdk_pipeline()
+    if variant == "ours":
+        from otel_agentmetrics._config import resolve
+        from otel_agentmetrics._telemetry import Telemetry
+        from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(
+            telemetry=Telemetry(tracer_provider, meter_provider), settings=resolve(stream_usage=False)
+        )
+    elif variant == "contrib":
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as Contrib
+
+        Contrib().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    elif variant == "minimal":
+        _minimal_instrumentation(tracer_provider, meter_provider)
+
+    body = {
+        "chat": json.dumps(_COMPLETION).encode(),
+        "stream": _stream_body(CHUNKS),
+        "long": _stream_body(LONG_CHUNKS),
+    }[scenario]
+    content_type = "application/json" if scenario == "chat" else "text/event-stream"
+
+    def handler(request: Any) -> Any:
+        return httpx.Response(200, headers=[("content-type", content_type)], content=body)
+
+    client = openai.OpenAI(api_key="bench", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    messages = [{"role": "user", "content": "Say this is a test"}]
+    for _ in range(calls):
+        if scenario == "chat":
+            client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        else:
+            options = {"include_usage": True}
+            for _chunk in client.chat.completions.create(
+                model="gpt-4o-mini", messages=messages, stream=True, stream_options=options
+            ):
+                pass
+    reader.get_metrics_data()
+    os._exit(0)  # skip interpreter teardown: its cost differs by variant and is not per call
+
+
+def _instructions(variant: str, scenario: str, calls: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONHASHSEED": "0", "OTEL_BSP_SCHEDULE_DELAY": "100000000"}
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={tmp}/out",
+            sys.executable,
+            __file__,
+            "--worker",
+            variant,
+            scenario,
+            str(calls),
+        ]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    if found is None:
+        raise RuntimeError(f"no instruction count from callgrind:\n{out.stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=["chat"])
+    parser.add_argument("--calls", type=int, default=200, help="calls per measurement (a tenth for long streams)")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        variant, scenario, calls = args.worker
+        _worker(variant, scenario, int(calls))
+        return
+
+    def per_call(job: tuple[str, str]) -> tuple[str, str, float]:
+        variant, scenario = job
+        calls = args.calls if scenario != "long" else max(1, args.calls // 10)
+        short = _instructions(variant, scenario, WARMUP + calls)
+        longer = _instructions(variant, scenario, WARMUP + 2 * calls)
+        print(f"{variant}:{scenario} done", file=sys.stderr)
+        return variant, scenario, (longer - short) / calls
+
+    jobs = [(variant, scenario) for scenario in args.scenarios for variant in VARIANTS]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = {(v, s): n for v, s, n in pool.map(per_call, jobs)}
+
+    print(
+        f"{'scenario':<8} {'none k':>8} {'ours +k':>8} {'contrib +k':>11} {'minimal +k':>11}"
+        " ours/contrib minimal/contrib"
+    )
+    over: dict[tuple[str, str], float] = {}
+    for scenario in args.scenarios:
+        base = counts[("none", scenario)]
+        for variant in VARIANTS[1:]:
+            over[(variant, scenario)] = counts[(variant, scenario)] - base
+        ours, contrib, minimal = (over[(v, scenario)] for v in VARIANTS[1:])
+        print(
+            f"{scenario:<8} {base / 1e3:8.0f} {ours / 1e3:8.1f} {contrib / 1e3:11.1f} {minimal / 1e3:11.1f}"
+            f" {ours / contrib:12.2f} {minimal / contrib:15.2f}"
+        )
+    if "stream" in args.scenarios and "long" in args.scenarios:
+        extra = LONG_CHUNKS - CHUNKS
+        chunk = {v: (over[(v, "long")] - over[(v, "stream")]) / extra for v in ("ours", "contrib")}
+        print(
+            f"per streamed chunk, marginal (long - stream) / {extra}: ours {chunk['ours']:.0f},"
+            f" contrib {chunk['contrib']:.0f} instructions, ratio {chunk['ours'] / chunk['contrib']:.2f}"
+        )
+    print("(minimal handles no stream: its stream figures are only the span around the call)")
+
+
+if __name__ == "__main__":
+    main()
