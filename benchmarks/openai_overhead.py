@@ -117,10 +117,8 @@ def sdk_pipeline() -> tuple[Any, Any, Any]:
     return tracer_provider, MeterProvider(metric_readers=[reader]), reader
 
 
-def _worker(variant: str, calls: int) -> dict[str, float]:
-    import openai
-
-    tracer_provider, meter_provider, reader = sdk_pipeline()
+def instrument_variant(variant: str, tracer_provider: Any, meter_provider: Any) -> None:
+    """Instrument the ``openai`` client as ``variant`` (none, ours, contrib, minimal), all on the same pipeline."""
     if variant == "ours":
         from otel_agentmetrics._config import resolve
         from otel_agentmetrics._telemetry import Telemetry
@@ -135,6 +133,13 @@ def _worker(variant: str, calls: int) -> dict[str, float]:
         Contrib().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
     elif variant == "minimal":
         _minimal_instrumentation(tracer_provider, meter_provider)
+
+
+def _worker(variant: str, calls: int) -> dict[str, float]:
+    import openai
+
+    tracer_provider, meter_provider, reader = sdk_pipeline()
+    instrument_variant(variant, tracer_provider, meter_provider)
 
     from openai._base_client import httpx2 as httpx  # type: ignore[attr-defined]
 
