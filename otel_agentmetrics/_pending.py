@@ -62,9 +62,6 @@ class PendingCalls(Generic[P]):
             internal_error("hooking a raw response's parse")
         return pending
 
-    def get(self, obj: Any) -> P | None:
-        return self._by_object.get(obj) if self._by_object else None
-
     def pop(self, obj: Any) -> P | None:
         return self._by_object.pop(obj, None) if self._by_object else None
 
