@@ -13,7 +13,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import _active, _exporters, _registry
+from . import _active, _exporters, _registry, pricing
 from ._config import ConfigError, Settings, resolve
 from ._installed import installed, unmet
 from ._telemetry import Telemetry
@@ -117,13 +117,12 @@ def instrument(
         _state["telemetry"] = telemetry
         _state["settings"] = settings
         _active.use(telemetry)
+        pricing.use_pricer(telemetry.pricer)
         return telemetry
 
 
 def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: Any) -> Telemetry:
-    from .pricing import Pricer
-
-    pricer = Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
+    pricer = pricing.Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
     telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
     telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
     return telemetry
@@ -175,5 +174,6 @@ def uninstrument() -> None:
         for undo in reversed(_state.pop("tools", ())):
             undo()
         _active.use(None)
+        pricing.use_pricer(None)
         _state.pop("telemetry", None)
         _state.pop("settings", None)

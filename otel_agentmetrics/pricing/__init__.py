@@ -10,7 +10,7 @@ Nothing here imports genai-prices at import time.
 
 from __future__ import annotations
 
-from ._helpers import Estimate, cost, estimate
+from ._helpers import Estimate, cost, estimate, use_pricer
 from ._overrides import Overrides, load_overrides
 from ._pricer import LOAD_WAIT, Pricer, PriceTableLoading, Quote
 from ._rates import Cost, Rates
@@ -27,4 +27,5 @@ __all__ = [
     "cost",
     "estimate",
     "load_overrides",
+    "use_pricer",
 ]

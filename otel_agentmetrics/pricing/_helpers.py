@@ -10,16 +10,22 @@ from ._pricer import Pricer, Quote
 
 _pricers: dict[str | None, Pricer] = {}
 _lock = threading.Lock()
+_active: Pricer | None = None
+
+
+def use_pricer(pricer: Pricer | None) -> None:
+    """Make ``pricer`` the one :func:`cost` uses by default (``instrument()`` hands over its own, so its price file
+    applies; ``None`` goes back to one pricer per price file). Set from start-up, so pricing never imports it."""
+    global _active
+    _active = pricer
 
 
 def _pricer(prices: str | os.PathLike[str] | None) -> Pricer:
     """The pricer of the running ``instrument()`` (so its price file applies), else one per price file."""
     if prices is None:
-        from .._setup import _state
-
-        telemetry = _state.get("telemetry")
-        if telemetry is not None:
-            return telemetry.pricer
+        active = _active
+        if active is not None:
+            return active
         prices = os.environ.get("AGENTMETRICS_PRICES") or None
     key = os.fspath(prices) if prices is not None else None
     with _lock:
