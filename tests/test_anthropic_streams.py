@@ -138,13 +138,13 @@ def test_stream_finalize_idempotent(instrumented):
 
 def test_instrumentation_error_is_swallowed(otel, monkeypatch):
     """Fail open: a bug in our stream reading loses telemetry, never an event of the user's stream."""
-    from otel_agentmetrics.instrumentors import _anthropic_messages
+    from otel_agentmetrics.instrumentors.anthropic import _streams
 
     def broken(self, event):
         raise RuntimeError("bug in the accumulator")
 
     monkeypatch.setenv("AGENTMETRICS_RAISE_INTERNAL_ERRORS", "0")
-    monkeypatch.setattr(_anthropic_messages.MessageStream, "add", broken)
+    monkeypatch.setattr(_streams.MessageStream, "add", broken)
     instrumentor = instrument(otel)
     try:
         client = cassette_client("test_sync_messages_create_instrumentation_error_swallowed")

@@ -1,4 +1,6 @@
-"""No import cycle among our modules: a cycle makes import order matter and hides which layer depends on which.
+"""The layout holds: no import cycle, the core never imports an instrumentor, every package is installed.
+
+No import cycle among our modules: a cycle makes import order matter and hides which layer depends on which.
 
 Read from the source with ``ast`` (nothing is imported): every ``import``/``from ... import`` of one of our modules,
 at any depth (function-level imports count: they are the usual way a cycle gets hidden), except under
@@ -126,3 +128,26 @@ def test_instrumentors_never_imported_by_the_core() -> None:
         if not name.startswith(prefix)
     }
     assert {name: deps for name, deps in reaching.items() if deps} == {}
+
+
+def test_old_import_paths_still_work() -> None:
+    """The Google instrumentors moved into ``instrumentors/google/``; imports written against the old paths work."""
+    from otel_agentmetrics.instrumentors import google_genai, vertexai
+    from otel_agentmetrics.instrumentors.google.genai import GoogleGenAIInstrumentor
+    from otel_agentmetrics.instrumentors.google.vertexai import VertexAIInstrumentor
+
+    assert google_genai.GoogleGenAIInstrumentor is GoogleGenAIInstrumentor
+    assert vertexai.VertexAIInstrumentor is VertexAIInstrumentor
+
+
+def test_every_instrumentor_package_is_packaged() -> None:
+    """setuptools lists packages by hand (``instrumentors/`` installs inside the core): a new one must be listed."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {
+        ".".join([package, *path.parent.relative_to(folder).parts])
+        for package, folder in SOURCES.items()
+        for path in folder.rglob("__init__.py")
+    }
+    assert on_disk - listed == set()

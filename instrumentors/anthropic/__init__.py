@@ -36,8 +36,10 @@ from otel_agentmetrics._wrapping import Wrapper, async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.record import CallRecord
 
-from ._anthropic_messages import CompletionStream, MessageStream, fill_message, request_record
-from ._anthropic_wrappers import (
+from ._request import request_record
+from ._response import fill_message
+from ._streams import CompletionStream, MessageStream
+from ._wrappers import (
     async_close_hook,
     close_hook,
     defer_request,

@@ -26,7 +26,7 @@ from otel_agentmetrics._telemetry import Call
 from otel_agentmetrics._wrapping import close_hooks
 from otel_agentmetrics._wrapping import open_call as call_open
 
-from ._anthropic_messages import fill_message
+from ._response import fill_message
 
 Accumulate = Callable[[], StreamAccumulator]
 

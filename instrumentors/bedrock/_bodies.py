@@ -8,11 +8,14 @@ Bedrock's own counts (the ``x-amzn-bedrock-*-token-count`` headers and the strea
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics.record import CallRecord
+
+from . import _content as content
 
 _INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 
@@ -288,3 +291,33 @@ def _flat_text(data: dict[str, Any]) -> str:
         if isinstance(items, list) and items and isinstance(items[0], dict):
             return str(items[0].get("text") or "")
     return ""
+
+
+def read_invoke_response(
+    record: CallRecord, result: dict[str, Any], headers: dict[str, str], capture: bool
+) -> Exception | None:
+    from botocore.response import StreamingBody
+
+    try:
+        raw = result["body"].read()
+    except Exception as error:  # the connection broke mid-body: the user meets the same error on read
+        result["body"] = StreamingBody(_Broken(error), 0)
+        return error
+    result["body"] = StreamingBody(io.BytesIO(raw), len(raw))
+    read_usage_headers(record, headers)
+    body = load_json(raw)
+    read_response(record, body)
+    if capture and isinstance(body, dict):
+        finish = record.finish_reasons[0] if record.finish_reasons else None
+        record.output_messages = content.response_content(body, finish)
+    return None
+
+
+class _Broken(io.RawIOBase):
+    """A body whose read raises the error the original body raised when we read it first."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        raise self.error
