@@ -43,8 +43,12 @@ def _text_of(content: Any) -> str:
 
 
 def _city(text: str) -> str:
-    match = re.search(r"\b(?:in|for|visit) ([A-Z][a-z]+)", text)
-    return match.group(1) if match else "Lisbon"
+    """The place a question is about: its first capitalised word that does not start a sentence ("Is Kyoto a
+    good place...", "the weather in Oaxaca"), else Lisbon."""
+    for match in re.finditer(r"\b[A-Z][a-z]+\b", text):
+        if not re.search(r"(^|[.?!:]\s*)$", text[: match.start()]):
+            return match.group(0)
+    return "Lisbon"
 
 
 def _answer(last: str, tool_result: str | None) -> str:
@@ -53,7 +57,9 @@ def _answer(last: str, tool_result: str | None) -> str:
     city = _city(last)
     if "plan" in last.lower():
         return f"Day 1: the old town of {city} and a walk by the water. Day 2: a market breakfast, then a day trip."
-    return f"Yes: spring in {city} is mild and less crowded than summer."
+    if "spring" in last.lower():
+        return f"Yes: {city} in spring is mild and less crowded than in summer."
+    return f"Yes: {city} is worth a visit."
 
 
 def _tool_arguments(name: str, last: str) -> dict[str, Any]:
