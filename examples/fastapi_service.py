@@ -26,9 +26,7 @@ client = openai.AsyncOpenAI()
 
 
 async def ask(question: str) -> str:
-    reply = await client.chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": question}]
-    )
+    reply = await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": question}])
     return reply.choices[0].message.content or ""
 
 
