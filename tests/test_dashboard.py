@@ -268,6 +268,16 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     assert y_labels in (["0", "1"], ["0", "1", "2"]), y_labels
     assert 'class="win on"' in dom and ">1 hour</a>" in dom
 
+    # With no window, the charts cover the data (3 minutes in 5-second buckets): the first call is at the left
+    # edge, not squeezed into one bar at the right of an hour of empty minutes.
+    everything = subprocess.run(
+        [browser, *_FLAGS, *profile, "--dump-dom", server], capture_output=True, text=True, timeout=90
+    ).stdout.split("<script>")[0]
+    calls_chart = everything.split('id="chart-calls"')[1].split("</svg>")[0]
+    bars = [float(x) for x in re.findall(r'<rect x="([\d.]+)"', calls_chart)]
+    assert min(bars) < 60 < 500 < max(bars), bars  # the first bucket starts at x=58 of 600
+    assert len(re.findall(r"\d\d:\d\d:\d\d", calls_chart.split("</rect>")[-1])) >= 2  # seconds on the time axis
+
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
     shot.unlink(missing_ok=True)
