@@ -246,3 +246,26 @@ def test_anthropic_prompt_caching(server: StandInServer, tmp_path: Path) -> None
         pytest.approx((11 * 0.80 + 2749 * 0.08 + 15 * 4.00) / 1e6, rel=1e-9),
     ]
     assert all(c["cost"] == pytest.approx(dollars(c, CLAUDE_HAIKU), rel=1e-9) for c in calls)
+
+
+def test_the_stand_in_runs_on_its_own_for_trying_examples_offline(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "otel_agentmetrics.demo.server", "--port", "0", "--latency", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(3)]
+        openai_url = lines[1].split("OPENAI_BASE_URL=")[1].split()[0]
+        assert openai_url.startswith("http://127.0.0.1:") and openai_url.endswith("/v1")
+        import openai
+
+        client = openai.OpenAI(base_url=openai_url, api_key="stand-in", max_retries=0)
+        reply = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "Is Tallinn a good place to visit in spring?"}]
+        )
+        assert reply.choices[0].message.content == "Yes: Tallinn in spring is mild and less crowded than in summer."
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

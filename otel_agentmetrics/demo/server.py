@@ -11,6 +11,7 @@ is honoured: the prefix up to the last ``cache_control`` block is written to the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -291,8 +292,10 @@ class StandInServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, latency: tuple[float, float] = (0.05, 0.3), chunk_delay: float = 0.01, seed: int = 7) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self, latency: tuple[float, float] = (0.05, 0.3), chunk_delay: float = 0.01, seed: int = 7, port: int = 0
+    ) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self._random = random.Random(seed)
         self._latency = latency
         self.chunk_delay = chunk_delay
@@ -323,3 +326,24 @@ class StandInServer(ThreadingHTTPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m otel_agentmetrics.demo.server``: the stand-in on its own, for running examples/ offline."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m otel_agentmetrics.demo.server", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--latency", type=float, default=0.3, help="the slowest answer, seconds")
+    args = parser.parse_args(argv)
+    with StandInServer(latency=(args.latency / 4, args.latency), port=args.port) as server:
+        print("Stand-in for the OpenAI and Anthropic APIs (offline). In another shell:", flush=True)
+        print(f"export OPENAI_BASE_URL={server.openai_url} OPENAI_API_KEY=stand-in", flush=True)
+        print(f"export ANTHROPIC_BASE_URL={server.anthropic_url} ANTHROPIC_API_KEY=stand-in", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
