@@ -215,8 +215,10 @@ def test_a_short_run_fills_the_chart_instead_of_one_bar_at_its_edge(tmp_path: Pa
     assert len(hour) == 61 and hour[NOW - 120] == 10
     assert len(timeseries(path, Filters(since=7 * 86400), now=NOW)) == 57  # 7 days in 3-hour buckets
     assert timeseries(path, now=NOW, bucket="minute")[0].t == (NOW - 120) // 60 * 60
-    with pytest.raises(ValueError, match="'auto', 'minute', 'hour' or a number of seconds"):
-        timeseries(path, now=NOW, bucket="fortnight")
+    assert len(timeseries(path, now=NOW, bucket="5")) == 4  # seconds, as /api/timeseries?bucket=5 passes them
+    for bad in ("fortnight", "0", "-60", "inf", "nan"):
+        with pytest.raises(ValueError, match="'auto', 'minute', 'hour' or a number of seconds"):
+            timeseries(path, now=NOW, bucket=bad)
 
 
 def _chromium() -> str | None:

@@ -6,6 +6,7 @@ A model call belongs to the agent run whose span encloses it in the same trace (
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -302,7 +303,7 @@ def _step(bucket: str | float, span: float) -> float:
         step = float(bucket)
     except (TypeError, ValueError):
         step = 0.0
-    if not step > 0:
+    if not (step > 0 and math.isfinite(step)):
         raise ValueError(f"bucket={bucket!r}; use 'auto', 'minute', 'hour' or a number of seconds")
     return step
 
