@@ -6,8 +6,9 @@
 Each call's span carries ``gen_ai.usage.input_tokens`` (all of the prompt, cached parts included, as the GenAI
 conventions count it), ``gen_ai.usage.cache_creation.input_tokens`` and ``gen_ai.usage.cache_read.input_tokens``,
 and a cost that prices each part at its own rate: for Claude 3.5 Haiku, $0.80 per million plain input tokens,
-$1.00 written to the cache, $0.08 read from it. The prompt must be long enough to be cached (2048 tokens for
-Haiku models, 1024 for most others); shorter ones are answered without caching.
+$1.00 written to the cache, $0.08 read from it. The cached part must be long enough: 2048 tokens for Claude 3.5
+Haiku, from 1024 to 4096 for other models (Anthropic's prompt-caching docs list them); a shorter one is answered
+without caching, and both cache counts are 0.
 """
 
 import anthropic
@@ -19,7 +20,7 @@ client = anthropic.Anthropic()
 
 # A long, stable prefix (a handbook, a code base, a set of examples) is what caching is for.
 HANDBOOK = "\n".join(
-    f"Rule {n}: answer travel questions briefly, name the city, and say when the season is busy." for n in range(1, 121)
+    f"Rule {n}: answer travel questions briefly, name the city, and say when the season is busy." for n in range(1, 161)
 )
 SYSTEM = [{"type": "text", "text": HANDBOOK, "cache_control": {"type": "ephemeral"}}]
 

@@ -229,21 +229,21 @@ def test_budget_and_cost_per_tenant(server: StandInServer, tmp_path: Path) -> No
 def test_anthropic_prompt_caching(server: StandInServer, tmp_path: Path) -> None:
     lines = run_example("anthropic_prompt_caching.py", server, tmp_path).stdout.splitlines()
     assert lines == [
-        "Lisbon: 2749 tokens written to the cache, 0 read from it, 11 not cached; $0.002818",
-        "Kyoto: 0 tokens written to the cache, 2749 read from it, 10 not cached; $0.000288",
-        "Oaxaca: 0 tokens written to the cache, 2749 read from it, 11 not cached; $0.000289",
+        "Lisbon: 3669 tokens written to the cache, 0 read from it, 11 not cached; $0.003738",
+        "Kyoto: 0 tokens written to the cache, 3669 read from it, 10 not cached; $0.000362",
+        "Oaxaca: 0 tokens written to the cache, 3669 read from it, 11 not cached; $0.000362",
     ]
     calls = stored_spans(tmp_path)
     # input_tokens counts the whole prompt, cached parts included; each part is priced at its own rate.
     assert [(c["input_tokens"], c["cache_creation_tokens"], c["cache_read_tokens"]) for c in calls] == [
-        (2760, 2749, 0),
-        (2759, 0, 2749),
-        (2760, 0, 2749),
+        (3680, 3669, 0),
+        (3679, 0, 3669),
+        (3680, 0, 3669),
     ]
     assert [c["cost"] for c in calls] == [
-        pytest.approx((11 * 0.80 + 2749 * 1.00 + 15 * 4.00) / 1e6, rel=1e-9),
-        pytest.approx((10 * 0.80 + 2749 * 0.08 + 15 * 4.00) / 1e6, rel=1e-9),
-        pytest.approx((11 * 0.80 + 2749 * 0.08 + 15 * 4.00) / 1e6, rel=1e-9),
+        pytest.approx((11 * 0.80 + 3669 * 1.00 + 15 * 4.00) / 1e6, rel=1e-9),
+        pytest.approx((10 * 0.80 + 3669 * 0.08 + 15 * 4.00) / 1e6, rel=1e-9),
+        pytest.approx((11 * 0.80 + 3669 * 0.08 + 15 * 4.00) / 1e6, rel=1e-9),
     ]
     assert all(c["cost"] == pytest.approx(dollars(c, CLAUDE_HAIKU), rel=1e-9) for c in calls)
 
