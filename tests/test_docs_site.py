@@ -30,5 +30,8 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     # The reference is generated from the docstrings, signatures included.
     assert 'id="otel_agentmetrics.instrument"' in reference
     assert "Record an agent run" in reference and "conversation_id" in reference
-    for page in ("getting-started", "troubleshooting", "providers/anthropic"):
+    for page in ("getting-started", "examples", "troubleshooting", "providers/anthropic"):
         assert (tmp_path / "site" / page / "index.html").exists(), page
+    # The examples page shows the files of examples/ themselves, included at build time.
+    examples = (tmp_path / "site" / "examples" / "index.html").read_text()
+    assert "--8&lt;--" not in examples and "set_tracing_disabled" in examples and "FastAPIInstrumentor" in examples
