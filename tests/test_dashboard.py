@@ -266,8 +266,12 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     assert "<td>lookup_cache</td><td>1</td><td>0</td><td>100.0%</td><td>40µs</td>" in dom
     # The calls chart counts whole calls (1 or 2 a minute here, as the clock falls): gridlines 0, 1 (, 2).
     calls_chart = dom.split('id="chart-calls"')[1].split("</svg>")[0]
-    y_labels = re.findall(r'<text x="50" y="[^"]*" text-anchor="end">([^<]*)</text>', calls_chart)
+    y_labels = re.findall(r'<text class="y" [^>]*>([^<]*)</text>', calls_chart)
     assert y_labels in (["0", "1"], ["0", "1", "2"]), y_labels
+    # Dollars at round steps: $0.0036 (or $0.00396) a minute at most, so a gridline every $0.001.
+    cost_chart = dom.split('id="chart-cost"')[1].split("</svg>")[0]
+    cost_labels = re.findall(r'<text class="y" [^>]*>([^<]*)</text>', cost_chart)
+    assert cost_labels == ["$0", "$0.0010", "$0.0020", "$0.0030", "$0.0040"], cost_labels
     assert 'class="win on"' in dom and ">1 hour</a>" in dom
 
     # With no window, the charts cover the data (3 minutes in 5-second buckets): the first call is at the left
@@ -277,7 +281,7 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     ).stdout.split("<script>")[0]
     calls_chart = everything.split('id="chart-calls"')[1].split("</svg>")[0]
     bars = [float(x) for x in re.findall(r'<rect x="([\d.]+)"', calls_chart)]
-    assert min(bars) < 60 < 500 < max(bars), bars  # the first bucket starts at x=58 of 600
+    assert min(bars) < 100 < 500 < max(bars), bars  # the first bucket starts at the left of the 600 wide chart
     assert len(re.findall(r"\d\d:\d\d:\d\d", calls_chart.split("</rect>")[-1])) >= 2  # seconds on the time axis
 
     ARTIFACTS.mkdir(exist_ok=True)

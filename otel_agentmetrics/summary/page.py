@@ -164,25 +164,33 @@ function groupCols(label, runs, usage) {
   return cols;
 }
 function section(id, title, body) { $(id).innerHTML = "<h2>" + esc(title) + "</h2>" + body; }
-// Counts get whole-number gridlines (0, 1, 2 ... or 0, 4, 8 ...): half a call is not a thing.
+// Gridlines at round values: 1, 2 or 5 times a power of ten for dollars; whole numbers for counts (0, 1, 2 ...
+// or 0, 4, 8 ...), since half a call is not a thing.
 function scale(peak, counts) {
-  if (!counts) return {top: Math.max(1e-12, peak), lines: 4};
+  if (!counts) {
+    if (!(peak > 0)) return {top: 1e-12, lines: 4};
+    const rough = peak / 4, power = Math.pow(10, Math.floor(Math.log10(rough)));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= rough * (1 - 1e-9));
+    return {top: step * 4, lines: 4};
+  }
   const lines = Math.max(1, Math.min(4, Math.ceil(peak)));
   const step = Math.max(1, Math.ceil(peak / lines));
   return {top: step * lines, lines: lines};
 }
 function chart(points, series, fmt, counts) {
-  const W = 600, H = 180, L = 56, B = 22, T = 8;
+  const W = 600, H = 180, B = 22, T = 8;
   if (!points.length) return '<p class="empty">No data in this window.</p>';
   const peak = Math.max(0, ...points.map((p) => Math.max(...series.map((s) => s.value(p)))));
   const {top: max, lines} = scale(peak, counts);
+  const labels = Array.from({length: lines + 1}, (_, i) => fmt(max * i / lines));
+  const L = Math.max(40, 12 + 7 * Math.max(...labels.map((t) => t.length)));  // room for the longest label
   const bw = (W - L - 4) / points.length;
   let out = '<svg viewBox="0 0 ' + W + " " + H + '" width="100%" role="img">';
-  for (let i = 0; i <= lines; i++) {
+  labels.forEach((label, i) => {
     const y = T + (H - T - B) * (1 - i / lines);
     out += '<line x1="' + L + '" x2="' + W + '" y1="' + y + '" y2="' + y + '" stroke="#e3e6ec"/>' +
-      '<text x="' + (L - 6) + '" y="' + (y + 4) + '" text-anchor="end">' + fmt(max * i / lines) + "</text>";
-  }
+      '<text class="y" x="' + (L - 6) + '" y="' + (y + 4) + '" text-anchor="end">' + esc(label) + "</text>";
+  });
   series.forEach((s, si) => {
     points.forEach((p, i) => {
       const v = s.value(p); if (!v) return;
@@ -232,7 +240,7 @@ function draw(data) {
   $("alerts").innerHTML = s.health.alerts.map((a) => '<div class="alert ' + esc(a.severity) + '"><b>' +
     esc(a.severity.toUpperCase()) + "</b> " + esc(a.message) + "</div>").join("");
   $("chart-cost").innerHTML = chart(data.series, [{name: "USD", color: "#3b6fe0", value: (p) => p.cost_usd}],
-    (v) => "$" + (v < 0.01 ? v.toFixed(4) : v.toFixed(2)));
+    (v) => money(Number(v.toPrecision(6))));
   $("chart-calls").innerHTML = chart(data.series, [
     {name: "calls", color: "#7aa2f7", value: (p) => p.calls},
     {name: "errors", color: "#d64545", value: (p) => p.failed}], (v) => num(Math.round(v)), true);
