@@ -269,3 +269,9 @@ def test_the_stand_in_runs_on_its_own_for_trying_examples_offline(tmp_path: Path
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_every_example_is_run_by_a_test() -> None:
+    tests = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
+    untested = [path.name for path in sorted(EXAMPLES.glob("*.py")) if path.name not in tests]
+    assert not untested, f"examples no test runs: {untested}"
