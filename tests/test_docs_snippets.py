@@ -10,9 +10,11 @@ stands (it installs packages, starts a server that runs until stopped, needs a b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -143,9 +145,24 @@ def test_snippet_runs(snippet: Snippet, stand_in: StandInServer, filled_store: P
     else:
         (tmp_path / "snippet.sh").write_text(snippet.code, encoding="utf-8")
         command = ["bash", "-e", "-o", "pipefail", "snippet.sh"]
+    # Its own process group, so that a server a snippet starts in the background is stopped with it.
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=tmp_path)
+        output, _ = process.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        output = None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    if output is None:
         pytest.fail(f"{snippet.id} ran over {TIMEOUT_S}s; if it serves until stopped, mark it skipped")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{snippet.id} failed:\n{snippet.code}\n--- output ---\n{output}"
+    assert process.returncode == 0, f"{snippet.id} failed:\n{snippet.code}\n--- output ---\n{output}"
