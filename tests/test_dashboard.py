@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import urllib.error
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from otel_agentmetrics._config import ConfigError
-from otel_agentmetrics.summary import dashboard_app, make_server
+from otel_agentmetrics.summary import Filters, dashboard_app, make_server
 
 from .summary_kit import SpanMaker
 
@@ -34,6 +35,7 @@ def store(tmp_path: Path) -> Path:
     with m.agent("support-bot", at=ago(300), duration=20):
         m.model("gpt-4o-mini", at=ago(299), duration=0.8, input_tokens=1200, output_tokens=300, cost=0.00036)
         m.tool("search_orders", at=ago(298), duration=0.3)
+        m.tool("lookup_cache", at=ago(297), duration=0.00004)  # 40µs: must not read as "0ms"
         m.model(
             "claude-3-5-haiku-20241022",
             provider="anthropic",
@@ -192,6 +194,33 @@ def test_mounts_in_a_starlette_app(store: Path) -> None:
         assert redirect.status_code == 307 and redirect.headers["location"].endswith("/agentmetrics/")
 
 
+def test_a_short_run_fills_the_chart_instead_of_one_bar_at_its_edge(tmp_path: Path) -> None:
+    from otel_agentmetrics.summary import timeseries
+
+    from .summary_kit import NOW
+
+    path = tmp_path / "short.sqlite3"
+    m = SpanMaker(path)
+    for second in range(0, 20, 2):  # a 20-second run, 100 seconds ago
+        m.model("gpt-4o-mini", at=120 - second, duration=0.5, input_tokens=10, output_tokens=2, cost=0.001)
+    m.close()
+    points = timeseries(path, now=NOW)  # no window: the series covers the data, in one-second buckets
+    assert [p.t - points[0].t for p in points[:2]] == [0, 1] and len(points) == 19
+    assert points[0].t == NOW - 120 and points[-1].t == NOW - 102
+    assert [p.calls for p in points] == [1, 0] * 9 + [1]
+    window = timeseries(path, Filters(since=900), now=NOW)  # 15 minutes in 15-second buckets, up to now
+    assert len(window) == 61 and window[1].t - window[0].t == 15 and window[-1].t == NOW
+    assert sum(p.calls for p in window) == 10
+    hour = {p.t: p.calls for p in timeseries(path, Filters(since=3600), now=NOW)}  # one-minute buckets
+    assert len(hour) == 61 and hour[NOW - 120] == 10
+    assert len(timeseries(path, Filters(since=7 * 86400), now=NOW)) == 57  # 7 days in 3-hour buckets
+    assert timeseries(path, now=NOW, bucket="minute")[0].t == (NOW - 120) // 60 * 60
+    assert len(timeseries(path, now=NOW, bucket="5")) == 4  # seconds, as /api/timeseries?bucket=5 passes them
+    for bad in ("fortnight", "0", "-60", "inf", "nan"):
+        with pytest.raises(ValueError, match="'auto', 'minute', 'hour' or a number of seconds"):
+            timeseries(path, now=NOW, bucket=bad)
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
@@ -234,7 +263,26 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     assert "RateLimitError" in dom and "refunds need a human" in dom
     assert "Errors by type" in dom and 'href="api/runs/' in dom
     assert dom.count("<svg") == 2 and "<rect" in dom
+    assert "<td>lookup_cache</td><td>1</td><td>0</td><td>100.0%</td><td>40µs</td>" in dom
+    # The calls chart counts whole calls (1 or 2 a minute here, as the clock falls): gridlines 0, 1 (, 2).
+    calls_chart = dom.split('id="chart-calls"')[1].split("</svg>")[0]
+    y_labels = re.findall(r'<text class="y" [^>]*>([^<]*)</text>', calls_chart)
+    assert y_labels in (["0", "1"], ["0", "1", "2"]), y_labels
+    # Dollars at round steps: $0.0036 (or $0.00396) a minute at most, so a gridline every $0.001.
+    cost_chart = dom.split('id="chart-cost"')[1].split("</svg>")[0]
+    cost_labels = re.findall(r'<text class="y" [^>]*>([^<]*)</text>', cost_chart)
+    assert cost_labels == ["$0", "$0.0010", "$0.0020", "$0.0030", "$0.0040"], cost_labels
     assert 'class="win on"' in dom and ">1 hour</a>" in dom
+
+    # With no window, the charts cover the data (3 minutes in 5-second buckets): the first call is at the left
+    # edge, not squeezed into one bar at the right of an hour of empty minutes.
+    everything = subprocess.run(
+        [browser, *_FLAGS, *profile, "--dump-dom", server], capture_output=True, text=True, timeout=90
+    ).stdout.split("<script>")[0]
+    calls_chart = everything.split('id="chart-calls"')[1].split("</svg>")[0]
+    bars = [float(x) for x in re.findall(r'<rect x="([\d.]+)"', calls_chart)]
+    assert min(bars) < 100 < 500 < max(bars), bars  # the first bucket starts at the left of the 600 wide chart
+    assert len(re.findall(r"\d\d:\d\d:\d\d", calls_chart.split("</rect>")[-1])) >= 2  # seconds on the time axis
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"

@@ -46,6 +46,9 @@ def test_demo_runs_offline_and_reports(tmp_path: Path) -> None:
     assert "tool book_hotel failed: no rooms left in Kyoto" in out
     assert "streaming: Day 1: the old town of Kyoto" in out
     assert "gpt-4o-mini-typo failed: NotFoundError" in out
+    # Each answer is about the city asked of it.
+    assert "fact-checker for Kyoto\n    claude-3-5-haiku-20241022: Yes: Kyoto in spring is mild" in out
+    assert "trip-planner for Kyoto (POST /trips/Kyoto/plan)" in out
     # The report, then how to open the dashboard.
     for text in ("Agent metrics", "Models", "Tools", "Agents", "Recent errors", "trip-planner", "fact-checker"):
         assert text in out, text
@@ -60,6 +63,10 @@ def test_demo_runs_offline_and_reports(tmp_path: Path) -> None:
         "book_hotel": (2, 2),
     }
     assert {a.name: (a.calls, a.model_calls) for a in s.by_agent} == {"trip-planner": (2, 10), "fact-checker": (2, 4)}
+    # The trip planner runs behind a web route: the Endpoints table shows what each request spent.
+    assert [(e.name, e.calls, e.failed, e.model_calls) for e in s.by_endpoint] == [("/trips/{city}/plan", 2, 0, 10)]
+    assert s.by_endpoint[0].cost_usd == pytest.approx(s.by_agent[0].cost_usd) and s.by_endpoint[0].cost_usd > 0
+    assert s.uptime_s is None  # the demo program has exited: nothing is writing now
     errors = [(e.kind, e.error_type) for e in s.recent_errors[:2]]
     assert errors == [("model", "NotFoundError"), ("tool", "RuntimeError")]
 

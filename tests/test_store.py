@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_agentmetrics._config import ConfigError, resolve
 from otel_agentmetrics._exporters import _load, span_processors
-from otel_agentmetrics.summary import summary
+from otel_agentmetrics.summary import store, summary
 from otel_agentmetrics.summary.exporter import ActiveCallsProcessor, LocalStoreSpanExporter
 from otel_agentmetrics.summary.store import default_store_path
 
@@ -233,6 +234,53 @@ def test_calls_in_flight_and_uptime(tmp_path: Path) -> None:
     assert s.uptime_s is not None and 0 <= s.uptime_s < 60
     slow.end()
     assert summary(path).active_calls == 0
+
+
+def _uptime(path: Path) -> float | None:
+    try:
+        return summary(path).uptime_s
+    except (FileNotFoundError, sqlite3.OperationalError):  # not created yet, or its schema not yet written
+        return None
+
+
+def test_uptime_ends_when_the_recording_program_exits(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    program = (
+        "import otel_agentmetrics, time\n"
+        f"otel_agentmetrics.instrument(store={str(path)!r})\n"
+        "lookup = otel_agentmetrics.tool(lambda key: key.upper())\n"
+        "lookup('a')\n"
+        "time.sleep(1.5)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+    env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # the heartbeat goes out while the program still runs
+    process = subprocess.Popen([sys.executable, "-c", program], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not _uptime(path):
+            assert time.monotonic() < deadline and process.poll() is None, "no heartbeat while the program ran"
+            time.sleep(0.05)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    s = summary(path)
+    assert s.uptime_s is None  # it exited a moment ago: no uptime, not "uptime 2s" counting on
+    assert [t.name for t in s.by_tool] == ["<lambda>"]
+
+
+def test_a_store_from_before_the_stopped_column_still_reads_and_upgrades(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    old_schema = store.SCHEMA.replace("    stopped_ns INTEGER,\n", "")
+    conn.executescript(old_schema)
+    conn.execute("INSERT INTO writers VALUES ('h', 1, 's', ?, ?, 0, 0)", (time.time_ns() - 10**9, time.time_ns()))
+    conn.commit()
+    conn.close()
+    assert summary(path).uptime_s is not None  # read as it is, without the column
+    store.connect(path).close()  # a writer opens it: the column is added
+    conn = sqlite3.connect(path)
+    assert "stopped_ns" in [row[1] for row in conn.execute("PRAGMA table_info(writers)")]
+    conn.close()
 
 
 def test_entry_point_and_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -192,10 +192,26 @@ def check_facts(clients: Clients, city: str, out: TextIO) -> None:
                 out.write(f"    {MISSING_MODEL} failed: {type(error).__name__}\n")
 
 
+PLAN_ROUTE = "/trips/{city}/plan"
+
+
+def serve_plan_request(clients: Clients, city: str, out: TextIO) -> None:
+    """The trip planner behind a web endpoint, as a web app runs it: the SERVER span with ``http.route`` is what
+    FastAPI's or Flask's OpenTelemetry instrumentation records for a request, and it puts the request's model
+    calls and dollars in the summary's Endpoints table."""
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("otel_agentmetrics.demo")
+    attributes = {"http.request.method": "POST", "http.route": PLAN_ROUTE, "url.path": f"/trips/{city}/plan"}
+    with tracer.start_as_current_span(f"POST {PLAN_ROUTE}", kind=trace.SpanKind.SERVER, attributes=attributes) as span:
+        plan_trip(clients, city, out)
+        span.set_attribute("http.response.status_code", 200)
+
+
 def run(clients: Clients, runs: int, out: TextIO) -> None:
     for i in range(runs):
         city = CITIES[i % len(CITIES)]
-        out.write(f"run {i + 1}/{runs}: trip-planner for {city}\n")
-        plan_trip(clients, city, out)
+        out.write(f"run {i + 1}/{runs}: trip-planner for {city} (POST /trips/{city}/plan)\n")
+        serve_plan_request(clients, city, out)
         out.write(f"run {i + 1}/{runs}: fact-checker for {city}\n")
         check_facts(clients, city, out)

@@ -4,11 +4,14 @@ It speaks the documented wire formats: ``POST /v1/chat/completions`` (OpenAI cha
 server-sent-event streams with the usage chunk) and ``POST /v1/messages`` (Anthropic Messages, plain and
 streamed events). Answers are canned but shaped by the request: when tools are offered and no tool result came
 back yet, the model asks for the first tool; unknown models get the provider's 404 error body. Token counts are
-estimated from the text (about four characters a token) so dollars come out realistic.
+estimated from the text (about four characters a token) so dollars come out realistic. Anthropic prompt caching
+is honoured: the prefix up to the last ``cache_control`` block is written to the cache the first time it is seen
+(``cache_creation_input_tokens``) and read from it afterwards (``cache_read_input_tokens``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -43,8 +46,12 @@ def _text_of(content: Any) -> str:
 
 
 def _city(text: str) -> str:
-    match = re.search(r"\b(?:in|for|visit) ([A-Z][a-z]+)", text)
-    return match.group(1) if match else "Lisbon"
+    """The place a question is about: its first capitalised word that does not start a sentence ("Is Kyoto a
+    good place...", "the weather in Oaxaca"), else Lisbon."""
+    for match in re.finditer(r"\b[A-Z][a-z]+\b", text):
+        if not re.search(r"(^|[.?!:]\s*)$", text[: match.start()]):
+            return match.group(0)
+    return "Lisbon"
 
 
 def _answer(last: str, tool_result: str | None) -> str:
@@ -53,13 +60,47 @@ def _answer(last: str, tool_result: str | None) -> str:
     city = _city(last)
     if "plan" in last.lower():
         return f"Day 1: the old town of {city} and a walk by the water. Day 2: a market breakfast, then a day trip."
-    return f"Yes: spring in {city} is mild and less crowded than summer."
+    if "spring" in last.lower():
+        return f"Yes: {city} in spring is mild and less crowded than in summer."
+    return f"Yes: {city} is worth a visit."
 
 
-def _tool_arguments(name: str, last: str) -> dict[str, Any]:
-    if name == "get_weather":
-        return {"city": _city(last)}
-    return TOOL_ARGUMENTS.get(name, {})
+def _cache_parts(body: dict[str, Any]) -> tuple[list[str], int]:
+    """The request in Anthropic's caching order (tools, system, messages) as serialised blocks, and how many of
+    them the last ``cache_control`` breakpoint covers (0: no caching asked for)."""
+    parts: list[str] = []
+    covered = 0
+
+    def add(block: Any) -> None:
+        nonlocal covered
+        parts.append(json.dumps(block, sort_keys=True))
+        if isinstance(block, dict) and block.get("cache_control"):
+            covered = len(parts)
+
+    for tool in body.get("tools") or []:
+        add(tool)
+    system = body.get("system")
+    for block in system if isinstance(system, list) else ([system] if system else []):
+        add(block)
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        for block in content if isinstance(content, list) else [content]:
+            add(block)
+    return parts, covered
+
+
+def _tool_arguments(name: str, last: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the model passes a tool: known demo tools get their usual arguments; any other tool gets a value for
+    each required parameter of its JSON schema (the city of the question for ``city``)."""
+    if name in TOOL_ARGUMENTS:
+        return TOOL_ARGUMENTS[name]
+    properties = (schema or {}).get("properties") or {}
+    required = (schema or {}).get("required") or (["city"] if name == "get_weather" else [])
+    samples: dict[str, Any] = {"number": 120, "integer": 3, "boolean": True, "array": [], "object": {}}
+    return {
+        key: _city(last) if key == "city" else samples.get(str((properties.get(key) or {}).get("type")), "example")
+        for key in required
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,8 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         tools = body.get("tools") or []
         if tools and tool_result is None:
-            name = tools[0]["function"]["name"]
-            arguments = json.dumps(_tool_arguments(name, _text_of(messages[-1].get("content")) if messages else ""))
+            name, schema = tools[0]["function"]["name"], tools[0]["function"].get("parameters")
+            last = _text_of(messages[-1].get("content")) if messages else ""
+            arguments = json.dumps(_tool_arguments(name, last, schema))
             call = {"name": name, "arguments": arguments}
             message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:20]}", "type": "function", "function": call}]
             finish, completion = "tool_calls", tokens(arguments) + 8
@@ -141,24 +183,34 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = tokens(json.dumps(messages) + str(body.get("system") or ""))
         prompt += tokens(json.dumps(body["tools"])) if body.get("tools") else 0
         cache_read = (prompt // 2) // 64 * 64 if len(messages) > 1 else 0
+        cache_write = 0
+        parts, breakpoint_at = _cache_parts(body)
+        if breakpoint_at:  # prompt caching asked for: the prefix is written once, then read
+            prefix = "".join(parts[:breakpoint_at])
+            with self.server.lock:
+                seen = prefix in self.server.cached_prefixes
+                self.server.cached_prefixes.add(prefix)
+            cache_read, cache_write = (tokens(prefix), 0) if seen else (0, tokens(prefix))
+            prompt = cache_read + cache_write + tokens("".join(parts[breakpoint_at:]))
         tools = body.get("tools") or []
         content: list[dict[str, Any]]
         if tools and tool_result is None:
             name = tools[0]["name"]
+            last = _text_of(messages[-1].get("content")) if messages else ""
+            arguments = _tool_arguments(name, last, tools[0].get("input_schema"))
             content = [
                 {"type": "text", "text": "Let me check that."},
-                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:22]}", "name": name,
-                 "input": TOOL_ARGUMENTS.get(name, {})},
-            ]  # fmt: skip
-            stop, completion = "tool_use", 12 + tokens(json.dumps(TOOL_ARGUMENTS.get(name, {})))
+                {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:22]}", "name": name, "input": arguments},
+            ]
+            stop, completion = "tool_use", 12 + tokens(json.dumps(arguments))
         else:
             text = _answer(_text_of(messages[-1].get("content")) if messages else "", tool_result)
             content = [{"type": "text", "text": text}]
             stop, completion = "end_turn", tokens(text)
         usage = {
-            "input_tokens": prompt - cache_read,  # Anthropic reports input without the cached part
+            "input_tokens": prompt - cache_read - cache_write,  # Anthropic reports input without the cached part
             "output_tokens": completion,
-            "cache_creation_input_tokens": 0,
+            "cache_creation_input_tokens": cache_write,
             "cache_read_input_tokens": cache_read,
         }
         message = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
@@ -240,11 +292,15 @@ class StandInServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, latency: tuple[float, float] = (0.05, 0.3), chunk_delay: float = 0.01, seed: int = 7) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(
+        self, latency: tuple[float, float] = (0.05, 0.3), chunk_delay: float = 0.01, seed: int = 7, port: int = 0
+    ) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self._random = random.Random(seed)
         self._latency = latency
         self.chunk_delay = chunk_delay
+        self.lock = threading.Lock()
+        self.cached_prefixes: set[str] = set()  # Anthropic prompt-cache entries written so far
         self._thread: threading.Thread | None = None
 
     def latency(self) -> float:
@@ -270,3 +326,24 @@ class StandInServer(ThreadingHTTPServer):
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
         self.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m otel_agentmetrics.demo.server``: the stand-in on its own, for running examples/ offline."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m otel_agentmetrics.demo.server", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8787, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--latency", type=float, default=0.3, help="the slowest answer, seconds")
+    args = parser.parse_args(argv)
+    with StandInServer(latency=(args.latency / 4, args.latency), port=args.port) as server:
+        print("Stand-in for the OpenAI and Anthropic APIs (offline). In another shell:", flush=True)
+        print(f"export OPENAI_BASE_URL={server.openai_url} OPENAI_API_KEY=stand-in", flush=True)
+        print(f"export ANTHROPIC_BASE_URL={server.anthropic_url} ANTHROPIC_API_KEY=stand-in", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -98,13 +98,13 @@ class Dashboard:
                 if not store_path(self.store).exists():
                     return Response(200, "text/html; charset=utf-8", empty_page(str(store_path(self.store))).encode())
                 data = summary(self.store, filters, self.thresholds)
-                series = timeseries(self.store, filters, bucket=_bucket(filters))
+                series = timeseries(self.store, filters)
                 body = page(data, series, refresh_s=self.refresh_s, query=query)
                 return Response(200, "text/html; charset=utf-8", body.encode())
             if route == "/api/summary":
                 return _json(summary(self.store, filters, self.thresholds).to_dict())
             if route == "/api/timeseries":
-                bucket = query.get("bucket") or _bucket(filters)
+                bucket = query.get("bucket") or "auto"
                 return _json([vars_of(p) for p in timeseries(self.store, filters, bucket=bucket)])
             if route == "/api/runs":
                 limit = int(query.get("limit") or 20)
@@ -146,10 +146,6 @@ def _filters(query: dict[str, str]) -> Filters:
         provider=query.get("provider") or None,
         service=query.get("service") or None,
     )
-
-
-def _bucket(filters: Filters) -> str:
-    return "hour" if filters.since is not None and filters.since > 6 * 3600 else "minute"
 
 
 def _query(raw: str) -> dict[str, str]:

@@ -118,6 +118,13 @@ class LocalStoreSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         with self._lock:
             self._closed = True
+            if self._conn is not None:  # the last heartbeat: this program stops writing now
+                try:
+                    store.record_writer(
+                        self._conn, self._host, os.getpid(), None, self._started_ns, 0, self.dropped_spans, stopped=True
+                    )
+                except sqlite3.Error:
+                    logger.debug("otel-agentmetrics: could not mark the store writer stopped", exc_info=True)
             self._reset()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

@@ -136,6 +136,8 @@ const money = (v) => v == null ? "-" : v === 0 ? "$0" : v >= 1 ? "$" + v.toFixed
 const pct = (v) => v == null ? "-" : (v * 100).toFixed(1) + "%";
 function dur(s) {
   if (s == null) return "-";
+  if (s < 0.0005) return Math.round(s * 1e6) + "µs";  // a 40µs tool is not "0ms"
+  if (s < 0.01) return (s * 1000).toFixed(1) + "ms";
   if (s < 1) return Math.round(s * 1000) + "ms";
   if (s < 60) return s.toFixed(1) + "s";
   const m = Math.floor(s / 60); if (m < 60) return m + "m " + Math.floor(s % 60) + "s";
@@ -143,8 +145,8 @@ function dur(s) {
   return Math.floor(h / 24) + "d " + (h % 24) + "h";
 }
 const when = (t) => new Date(t * 1000).toLocaleString();
-function table(rows, cols) {
-  if (!rows.length) return '<p class="empty">Nothing recorded yet.</p>';
+function table(rows, cols, empty) {
+  if (!rows.length) return '<p class="empty">' + (empty || "Nothing recorded yet.") + "</p>";
   const head = (c) => "<th" + (c[2] ? ' class="' + c[2] + '"' : "") + ">" + esc(c[0]) + "</th>";
   return "<table><thead><tr>" + cols.map(head).join("") +
     "</tr></thead><tbody>" + rows.map((r) => "<tr>" + cols.map((c) => {
@@ -162,17 +164,33 @@ function groupCols(label, runs, usage) {
   return cols;
 }
 function section(id, title, body) { $(id).innerHTML = "<h2>" + esc(title) + "</h2>" + body; }
-function chart(points, series, fmt) {
-  const W = 600, H = 180, L = 56, B = 22, T = 8;
+// Gridlines at round values: 1, 2 or 5 times a power of ten for dollars; whole numbers for counts (0, 1, 2 ...
+// or 0, 4, 8 ...), since half a call is not a thing.
+function scale(peak, counts) {
+  if (!counts) {
+    if (!(peak > 0)) return {top: 1e-12, lines: 4};
+    const rough = peak / 4, power = Math.pow(10, Math.floor(Math.log10(rough)));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((v) => v >= rough * (1 - 1e-9));
+    return {top: step * 4, lines: 4};
+  }
+  const lines = Math.max(1, Math.min(4, Math.ceil(peak)));
+  const step = Math.max(1, Math.ceil(peak / lines));
+  return {top: step * lines, lines: lines};
+}
+function chart(points, series, fmt, counts) {
+  const W = 600, H = 180, B = 22, T = 8;
   if (!points.length) return '<p class="empty">No data in this window.</p>';
-  const max = Math.max(1e-12, ...points.map((p) => Math.max(...series.map((s) => s.value(p)))));
+  const peak = Math.max(0, ...points.map((p) => Math.max(...series.map((s) => s.value(p)))));
+  const {top: max, lines} = scale(peak, counts);
+  const labels = Array.from({length: lines + 1}, (_, i) => fmt(max * i / lines));
+  const L = Math.max(40, 12 + 7 * Math.max(...labels.map((t) => t.length)));  // room for the longest label
   const bw = (W - L - 4) / points.length;
   let out = '<svg viewBox="0 0 ' + W + " " + H + '" width="100%" role="img">';
-  for (let i = 0; i <= 4; i++) {
-    const y = T + (H - T - B) * (1 - i / 4);
+  labels.forEach((label, i) => {
+    const y = T + (H - T - B) * (1 - i / lines);
     out += '<line x1="' + L + '" x2="' + W + '" y1="' + y + '" y2="' + y + '" stroke="#e3e6ec"/>' +
-      '<text x="' + (L - 6) + '" y="' + (y + 4) + '" text-anchor="end">' + fmt(max * i / 4) + "</text>";
-  }
+      '<text class="y" x="' + (L - 6) + '" y="' + (y + 4) + '" text-anchor="end">' + esc(label) + "</text>";
+  });
   series.forEach((s, si) => {
     points.forEach((p, i) => {
       const v = s.value(p); if (!v) return;
@@ -182,14 +200,18 @@ function chart(points, series, fmt) {
         esc(fmt(v)) + "</title></rect>";
     });
   });
-  const ticks = [0, Math.floor(points.length / 2), points.length - 1];
-  const hourly = points.length > 1 && points[1].t - points[0].t >= 3600;
+  const ticks = points.length > 2 ? [0, Math.floor(points.length / 2), points.length - 1] : [0, points.length - 1];
+  const step = points.length > 1 ? points[1].t - points[0].t : 60;
+  const shape = step >= 86400 ? {month: "short", day: "numeric"}
+    : step >= 3600 ? {month: "short", day: "numeric", hour: "2-digit"}
+    : step >= 60 ? {hour: "2-digit", minute: "2-digit"} : {hour: "2-digit", minute: "2-digit", second: "2-digit"};
   ticks.forEach((i, n) => {
+    if (n > 0 && i === ticks[n - 1]) return;
     const d = new Date(points[i].t * 1000);
-    const label = hourly ? d.toLocaleString([], {month: "short", day: "numeric", hour: "2-digit"})
-      : d.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
-    const anchor = ["start", "middle", "end"][n];
-    const x = n === 2 ? W - 2 : L + 2 + i * bw;
+    const label = step >= 3600 ? d.toLocaleString([], shape) : d.toLocaleTimeString([], shape);
+    const last = n === ticks.length - 1 && n > 0;
+    const anchor = n === 0 ? "start" : last ? "end" : "middle";
+    const x = last ? W - 2 : L + 2 + i * bw;
     out += '<text x="' + x + '" y="' + (H - 6) + '" text-anchor="' + anchor + '">' + esc(label) + "</text>";
   });
   const legend = series.map((s) => '<tspan fill="' + s.color + '">■ </tspan>' + esc(s.name)).join("  ");
@@ -218,15 +240,17 @@ function draw(data) {
   $("alerts").innerHTML = s.health.alerts.map((a) => '<div class="alert ' + esc(a.severity) + '"><b>' +
     esc(a.severity.toUpperCase()) + "</b> " + esc(a.message) + "</div>").join("");
   $("chart-cost").innerHTML = chart(data.series, [{name: "USD", color: "#3b6fe0", value: (p) => p.cost_usd}],
-    (v) => "$" + (v < 0.01 ? v.toFixed(4) : v.toFixed(2)));
+    (v) => money(Number(v.toPrecision(6))));
   $("chart-calls").innerHTML = chart(data.series, [
     {name: "calls", color: "#7aa2f7", value: (p) => p.calls},
-    {name: "errors", color: "#d64545", value: (p) => p.failed}], (v) => v.toFixed(v < 10 ? 1 : 0));
+    {name: "errors", color: "#d64545", value: (p) => p.failed}], (v) => num(Math.round(v)), true);
   section("models", "Models", table(s.by_model, groupCols("model", "calls", true)));
   section("providers", "Providers", table(s.by_provider, groupCols("provider", "calls", true)));
   section("tools", "Tools", table(s.by_tool, groupCols("tool", "runs", false)));
   section("agents", "Agents", table(s.by_agent, groupCols("agent", "runs", true)));
-  section("endpoints", "Endpoints", table(s.by_endpoint, groupCols("endpoint", "requests", true)));
+  section("endpoints", "Endpoints", table(s.by_endpoint, groupCols("endpoint", "requests", true),
+    "No web requests yet: the routes of a web app instrumented with OpenTelemetry (FastAPI, Flask, Django ...) " +
+    "show here with the model calls, tokens and dollars each request spent."));
   section("alerts-list", "Alerts", s.health.alerts.length ? table(s.health.alerts, [
     ["severity", (a) => '<span class="' + (a.severity === "critical" ? "fail" : "") + '">' + esc(a.severity) +
       "</span>"], ["alert", (a) => esc(a.name), "txt"], ["message", (a) => esc(a.message), "msg"]])

@@ -6,6 +6,7 @@ A model call belongs to the agent run whose span encloses it in the same trace (
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -201,6 +202,8 @@ def summary(
 def _writers(conn: sqlite3.Connection, now: float, service: str | None) -> tuple[float | None, int, int]:
     live_ns = int((now - _LIVE_WRITER_S) * 1e9)
     sql = "SELECT MIN(started_ns), SUM(active_calls) FROM writers WHERE seen_ns >= ?"
+    if store.has_column(conn, "writers", "stopped_ns"):
+        sql += " AND stopped_ns IS NULL"  # a program that shut down has no uptime, however recently it wrote
     params: list[Any] = [live_ns]
     if service is not None:
         sql += " AND service = ?"
@@ -284,46 +287,75 @@ def _recent_errors(data: _Data, limit: int) -> list[ErrorEntry]:
     ]
 
 
+_NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
+_AUTO_BUCKETS = 60
+"""``bucket="auto"`` picks the smallest round step that covers the span in at most this many buckets."""
+
+
+def _step(bucket: str | float, span: float) -> float:
+    if bucket == "minute":
+        return 60.0
+    if bucket == "hour":
+        return 3600.0
+    if bucket == "auto":
+        return float(next((s for s in _NICE_STEPS if s * _AUTO_BUCKETS >= span), _NICE_STEPS[-1]))
+    try:
+        step = float(bucket)
+    except (TypeError, ValueError):
+        step = 0.0
+    if not (step > 0 and math.isfinite(step)):
+        raise ValueError(f"bucket={bucket!r}; use 'auto', 'minute', 'hour' or a number of seconds")
+    return step
+
+
 def timeseries(
     path: str | os.PathLike[str] | None = None,
     filters: Filters | None = None,
     *,
-    bucket: str = "minute",
+    bucket: str | float = "auto",
     now: float | None = None,
 ) -> list[Point]:
-    """Model calls per minute or hour (calls, failures, tokens, dollars, mean latency), oldest first, with empty
-    buckets filled so charts have an even time axis. Without a window: the last 60 buckets."""
-    if bucket not in ("minute", "hour"):
-        raise ValueError(f"bucket={bucket!r}; use 'minute' or 'hour'")
-    step = 60.0 if bucket == "minute" else 3600.0
+    """Model calls per time bucket (calls, failures, tokens, dollars, mean latency), oldest first, with empty
+    buckets filled so charts have an even time axis.
+
+    ``bucket`` is ``"auto"`` (a round step that gives at most 60 buckets), ``"minute"``, ``"hour"`` or seconds.
+    With a window (``filters.since``) the series covers the window up to now; without one it covers the data,
+    from the first call to the last, so a short run fills the chart instead of being one bar at its edge."""
     f = filters or Filters()
     now = time.time() if now is None else now
-    span = f.since if f.since is not None else step * 59
-    span = min(span, step * 24 * 60)  # at most 1440 buckets
     conn = store.connect(path, create=False)
     try:
-        since_ns = _since_ns(span, now)
+        since_ns = _since_ns(f.since, now)
         calls = _Data(_load(conn, since_ns, f.service), f, since_ns).calls
     finally:
         conn.close()
-    first = (now - span) // step * step
-    points = {first + i * step: Point(t=first + i * step) for i in range(int((now - first) // step) + 1)}
-    totals: dict[float, float] = defaultdict(float)
+    if f.since is not None:
+        start, end = now - f.since, now
+    elif calls:
+        ends = [row["end_ns"] / 1e9 for row in calls]
+        start, end = min(ends), max(ends)
+    else:
+        start, end = now - 3600, now
+    step = _step(bucket, end - start)
+    start = max(start, end - step * 1440)  # at most 1440 buckets
+    first = start // step * step
+    points = [Point(t=first + i * step) for i in range(int((end - first) // step) + 1)]
+    totals = [0.0] * len(points)
     for row in calls:
-        key = row["end_ns"] / 1e9 // step * step
-        point = points.get(key)
-        if point is None:
+        index = int((row["end_ns"] / 1e9 - first) // step)
+        if not 0 <= index < len(points):
             continue
+        point = points[index]
         point.calls += 1
         point.failed += 0 if row["ok"] else 1
         point.input_tokens += row["input_tokens"] or 0
         point.output_tokens += row["output_tokens"] or 0
         point.cost_usd += row["cost"] or 0.0
-        totals[key] += row["duration_s"]
-    for key, point in points.items():
+        totals[index] += row["duration_s"]
+    for point, total in zip(points, totals, strict=True):
         if point.calls:
-            point.avg_s = totals[key] / point.calls
-    return [points[k] for k in sorted(points)]
+            point.avg_s = total / point.calls
+    return points
 
 
 def run_detail(path: str | os.PathLike[str] | None, trace_id: str) -> dict[str, Any]:

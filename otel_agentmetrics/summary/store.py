@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS writers (
     seen_ns INTEGER NOT NULL,
     active_calls INTEGER NOT NULL DEFAULT 0,
     dropped_spans INTEGER NOT NULL DEFAULT 0,
+    stopped_ns INTEGER,
     PRIMARY KEY (host, pid, started_ns)
 );
 """
@@ -134,8 +135,14 @@ def _init(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
+    if not has_column(conn, "writers", "stopped_ns"):  # a store written before the column existed
+        conn.execute("ALTER TABLE writers ADD COLUMN stopped_ns INTEGER")
     if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # for migrations by later releases
+
+
+def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def is_busy(error: sqlite3.OperationalError) -> bool:
@@ -172,15 +179,25 @@ def insert(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
 
 
 def record_writer(
-    conn: sqlite3.Connection, host: str, pid: int, service: str | None, started_ns: int, active: int, dropped: int
+    conn: sqlite3.Connection,
+    host: str,
+    pid: int,
+    service: str | None,
+    started_ns: int,
+    active: int,
+    dropped: int,
+    *,
+    stopped: bool = False,
 ) -> None:
-    """The writing process's heartbeat: uptime, calls in flight and dropped spans come from here."""
+    """The writing process's heartbeat: uptime, calls in flight and dropped spans come from here. ``stopped``
+    is its last one, at shutdown, so uptime ends when the program does."""
+    now = time.time_ns()
     conn.execute(
-        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE SET "
+        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans, stopped_ns) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE SET "
         "seen_ns = excluded.seen_ns, active_calls = excluded.active_calls, dropped_spans = excluded.dropped_spans, "
-        "service = excluded.service",
-        (host, pid, service, started_ns, time.time_ns(), active, dropped),
+        "service = COALESCE(excluded.service, writers.service), stopped_ns = excluded.stopped_ns",
+        (host, pid, service, started_ns, now, active, dropped, now if stopped else None),
     )
 
 

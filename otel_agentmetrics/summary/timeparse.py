@@ -17,9 +17,14 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float | None) -> str:
-    """A short human duration: ``850ms``, ``2.4s``, ``3m 10s``, ``2h 15m``, ``3d 4h``."""
+    """A short human duration: ``40µs``, ``0.8ms``, ``850ms``, ``2.4s``, ``3m 10s``, ``2h 15m``, ``3d 4h``. A tool
+    that takes 40 microseconds must not read as ``0ms``."""
     if seconds is None:
         return "-"
+    if seconds < 0.0005:
+        return f"{seconds * 1e6:.0f}µs"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f}ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
