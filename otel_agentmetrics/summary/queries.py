@@ -46,8 +46,11 @@ class Filters:
 _COLUMNS = (
     "trace_id, span_id, kind, name, start_ns, end_ns, duration_s, ok, error_type, error_message, provider, "
     "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
-    "reasoning_tokens, cost"
+    "reasoning_tokens, cost, service"
 )
+
+INSTANCE_LABELS = ("service.name", "service.instance.id", "host")
+"""What ``by=`` may group model calls by; the store records ``service.name`` only."""
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -152,9 +155,13 @@ def summary(
     thresholds: Thresholds | None = None,
     *,
     recent: int = 20,
+    by: str | None = None,
     now: float | None = None,
 ) -> Summary:
-    """Summarise the store at ``path`` (default: the store ``instrument()`` writes to)."""
+    """Summarise the store at ``path`` (default: the store ``instrument()`` writes to); ``by="service.name"``
+    adds the model calls per service."""
+    if by not in (None, "service.name"):
+        raise ValueError(f"the local store groups by service.name only, not {by!r}; use --prometheus for {by}")
     f = filters or Filters()
     now = time.time() if now is None else now
     t = thresholds or Thresholds.from_env()
@@ -195,6 +202,12 @@ def summary(
         error_types=_error_types(data),
         health=health,
         filters=f.describe(),
+        by_instance=[]
+        if by is None
+        else _by_cost_then_count(
+            _stats(k, v, v) for k, v in _grouped(calls, lambda r: r["service"] or "unknown").items()
+        ),
+        instance_label=by,
     )
 
 
@@ -266,7 +279,7 @@ def _error_types(data: _Data) -> list[ErrorGroup]:
             groups[key] = ErrorGroup(*key, count=1, last_at=r["end_ns"] / 1e9, last_message=r["error_message"])
         else:
             group.count += 1
-    return sorted(groups.values(), key=lambda g: (-g.count, -g.last_at))
+    return sorted(groups.values(), key=lambda g: (-g.count, -(g.last_at or 0.0)))
 
 
 def _recent_errors(data: _Data, limit: int) -> list[ErrorEntry]:

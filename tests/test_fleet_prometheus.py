@@ -1,0 +1,241 @@
+"""The summary of a fleet from a real Prometheus server: three instrumented processes, one report.
+
+Two workers on one host serve ``/metrics`` on ports they pick themselves (``prometheus="127.0.0.1:0"``) and
+announce them through ``AGENTMETRICS_PROMETHEUS_SD_DIR`` (Prometheus's file-based discovery); a third process
+has a fixed port, exits, and is started again on the same port (its counters restart from zero: a counter
+reset). Every process also writes its own local store, which holds the truth: the fleet report's totals must
+equal the sum of the three stores, exactly for counts and tokens, to 1e-9 for dollars, and no call of the
+restarted process may count twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from otel_agentmetrics.summary import summary as store_summary
+from otel_agentmetrics.summary.prometheus_source import PrometheusSource
+
+from .llm_stand_in import serve_chat
+from .test_prometheus_server import PROMETHEUS, Prometheus, free_port, needs_prometheus
+
+APP = Path(__file__).parent / "apps" / "chat_loop.py"
+CALLS = ["plain", "stream", "missing", "unpriced", "agent"]
+ROUNDS = {"worker-a": 3, "worker-b": 2, "fixed": 2, "fixed-again": 1}
+"""Rounds per process life; the restarted process makes fewer calls than before, as after a real restart."""
+
+
+class App:
+    """One instrumented process: ``ready`` once instrumented, calls on ``go``, serves /metrics until closed."""
+
+    def __init__(self, name: str, base_url: str, tmp: Path, prometheus: str, env: dict[str, str]) -> None:
+        self.name, self.store = name, tmp / f"{name}.sqlite3"
+        options = {
+            "rounds": ROUNDS[name],
+            "calls": CALLS,
+            "wait_for_stdin": True,
+            "instrument": {"prometheus": prometheus, "store": str(self.store), "service_name": f"svc-{name}"},
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, str(APP), base_url, json.dumps(options)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        assert line == "ready", (line, self.process.stderr.read() if self.process.stderr else "")
+
+    def go(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("go\n")
+        self.process.stdin.flush()
+
+    def wait_for_calls(self) -> None:
+        assert self.process.stdout is not None
+        json.loads(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()  # the program exits, flushing its store
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _calls_seen(prometheus: Prometheus) -> float:
+    result = prometheus.query("sum(gen_ai_client_operation_duration_seconds_count)")
+    return float(result[0]["value"][1]) if result else 0.0
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("fleet")
+    targets = tmp / "targets"
+    targets.mkdir()
+    fixed_port, prometheus_port = free_port(), free_port()
+    (tmp / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "workers",
+                        "file_sd_configs": [{"files": [str(targets / "*.json")], "refresh_interval": "1s"}],
+                    },
+                    {"job_name": "fixed", "static_configs": [{"targets": [f"127.0.0.1:{fixed_port}"]}]},
+                ],
+            }
+        )
+    )
+    server = subprocess.Popen(
+        [
+            PROMETHEUS,  # type: ignore[list-item]
+            f"--config.file={tmp / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+    apps: list[App] = []
+    prometheus = Prometheus(f"http://127.0.0.1:{prometheus_port}")
+    try:
+        with serve_chat() as base_url:
+            workers_env = {**env, "AGENTMETRICS_PROMETHEUS_SD_DIR": str(targets)}
+            for name in ("worker-a", "worker-b"):
+                apps.append(App(name, base_url, tmp, "127.0.0.1:0", workers_env))
+            apps.append(App("fixed", base_url, tmp, f"127.0.0.1:{fixed_port}", env))
+            announced = sorted(p.name for p in targets.iterdir())
+            assert len(announced) == 2, (announced, [a.process.poll() for a in apps])
+            prometheus.wait_for("sum(up)", 3.0)
+            for app in apps:
+                app.go()
+            for app in apps:
+                app.wait_for_calls()
+            first = sum(ROUNDS[a.name] for a in apps) * len(CALLS)  # one model call per kind, the agent's too
+            prometheus.wait_for("sum(gen_ai_client_operation_duration_seconds_count)", float(first))
+            apps[2].stop()  # the fixed-port process exits after its final scrape ...
+            prometheus.wait_for('up{job="fixed"}', 0.0)
+            again = App("fixed-again", base_url, tmp, f"127.0.0.1:{fixed_port}", env)  # ... and restarts there
+            apps.append(again)
+            prometheus.wait_for('up{job="fixed"}', 1.0)
+            again.go()
+            again.wait_for_calls()
+            deadline = time.monotonic() + 15
+            # The restarted process's counters are below the old ones: wait for the scrape that saw its calls.
+            expected_live = first - (ROUNDS["fixed"] - ROUNDS["fixed-again"]) * len(CALLS)
+            while _calls_seen(prometheus) != expected_live and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _calls_seen(prometheus) == expected_live
+            for app in apps:
+                app.stop()
+            assert list(targets.glob("*.json")) == []  # the workers removed their discovery files on exit
+            yield {"prometheus": prometheus, "apps": apps}
+    finally:
+        for app in apps:
+            app.stop()
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@needs_prometheus
+def test_fleet_totals_equal_the_sum_of_the_processes(fleet: dict[str, Any]) -> None:
+    from otel_agentmetrics.summary import Filters
+
+    source = PrometheusSource(fleet["prometheus"].url)
+    fleet_view = source.summary(Filters(since=300), by="service.name")
+    stores = [store_summary(app.store).overall for app in fleet["apps"]]
+    o = fleet_view.overall
+    calls = sum(ROUNDS.values()) * len(CALLS)
+    assert o.calls == sum(s.calls for s in stores) == calls
+    assert o.failed == sum(s.failed for s in stores) == sum(ROUNDS.values())  # the missing model's 404
+    assert o.input_tokens == sum(s.input_tokens for s in stores)
+    assert o.output_tokens == sum(s.output_tokens for s in stores)
+    assert o.input_tokens > 0 and o.output_tokens > 0
+    assert o.cost_usd == pytest.approx(sum(s.cost_usd for s in stores), abs=1e-9)
+    assert o.cost_usd > 0
+    assert o.unpriced_calls == sum(s.unpriced_calls for s in stores) == sum(ROUNDS.values())
+    by_model = {m.name: m.calls for m in fleet_view.by_model}
+    assert by_model == {
+        "gpt-4o-mini": 2 * sum(ROUNDS.values()),
+        "gpt-4": sum(ROUNDS.values()),
+        "local-llama": sum(ROUNDS.values()),
+        "this-model-does-not-exist": sum(ROUNDS.values()),
+    }
+    # Per process, from each target's service.name (target_info): the restarted one counts both lives once.
+    per_service = {s.name: s.calls for s in fleet_view.by_instance}
+    assert per_service == {
+        "svc-worker-a": 3 * len(CALLS),
+        "svc-worker-b": 2 * len(CALLS),
+        "svc-fixed-again": (2 + 1) * len(CALLS),  # one address, one series: named after the process there now
+    }
+    assert [(t.name, t.calls, t.failed) for t in fleet_view.by_tool] == [
+        ("flaky", sum(ROUNDS.values()), sum(ROUNDS.values())),
+        ("lookup", sum(ROUNDS.values()), 0),
+    ]
+    (triage,) = fleet_view.by_agent
+    assert (triage.name, triage.calls, triage.model_calls) == ("triage", sum(ROUNDS.values()), sum(ROUNDS.values()))
+    assert fleet_view.recent_runs == [] and "recent_runs" in fleet_view.absent and "error_messages" in fleet_view.absent
+
+
+@needs_prometheus
+def test_percentiles_match_prometheus_histogram_quantile(fleet: dict[str, Any]) -> None:
+    from otel_agentmetrics.summary import Filters, promql
+
+    source = PrometheusSource(fleet["prometheus"].url)
+    s = source.summary(Filters(since=300))
+    expr = promql.quantile(0.95, "gen_ai_client_operation_duration_seconds_bucket", 300, source.step_s())
+    (row,) = fleet["prometheus"].query(expr)
+    assert s.overall.p95_s == pytest.approx(float(row["value"][1]), rel=1e-9)
+
+
+def _agentmetrics(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTMETRICS_")}
+    run = "import sys; from otel_agentmetrics.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", run, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+@needs_prometheus
+def test_the_commands_read_the_fleet(fleet: dict[str, Any]) -> None:
+    url = fleet["prometheus"].url
+    exported = _agentmetrics("export", "--prometheus", url, "--since", "5m", "--by", "host")
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    stores = [store_summary(app.store).overall for app in fleet["apps"]]
+    assert data["source"] == "prometheus" and data["store"] == url
+    assert data["overall"]["calls"] == sum(s.calls for s in stores)
+    assert data["overall"]["input_tokens"] == sum(s.input_tokens for s in stores)
+    assert data["overall"]["cost_usd"] == pytest.approx(sum(s.cost_usd for s in stores), abs=1e-9)
+    assert [(g["name"], g["calls"]) for g in data["by_instance"]] == [("127.0.0.1", data["overall"]["calls"])]
+    assert data["recent_runs"] == [] and "recent_runs" in data["absent"]
+
+    report = _agentmetrics("report", "--prometheus", url, "--since", "5m")
+    assert report.returncode == 0, report.stderr
+    assert "not in Prometheus" in report.stdout and f"Prometheus {url}" in report.stdout
+
+    # Every model call to the missing model failed: 20% of calls, over the 10% default.
+    alerts = _agentmetrics("alerts", "--prometheus", url, "--window", "5m")
+    assert alerts.returncode == 2 and "error_rate" in alerts.stdout, alerts.stdout + alerts.stderr
+
+    down = _agentmetrics("report", "--prometheus", f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 2 and "cannot reach Prometheus" in down.stderr
