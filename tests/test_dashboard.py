@@ -232,7 +232,7 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     assert "<td>search_orders</td>" in dom and "<td>refund</td>" in dom
     assert "<td>support-bot</td>" in dom
     assert "RateLimitError" in dom and "refunds need a human" in dom
-    assert "Errors by type" in dom and 'href="api/runs/' in dom
+    assert "Errors by type" in dom and 'href="runs/' in dom
     assert dom.count("<svg") == 2 and "<rect" in dom
     assert 'class="win on"' in dom and ">1 hour</a>" in dom
 

@@ -1,9 +1,9 @@
 """The dashboard's routes, once, served two ways: a stdlib HTTP server (``agentmetrics serve``) and an ASGI app
 that mounts into a user's FastAPI/Starlette app (``app.mount("/agentmetrics", dashboard_app())``).
 
-Routes: ``/`` (the HTML page), ``/api/summary``, ``/api/timeseries``, ``/metrics`` (Prometheus text) and
-``/health`` (503 when unhealthy). With a token set, every route asks for it (``Authorization: Bearer <token>``
-or ``?token=``); ``serve`` refuses to listen beyond loopback without one.
+Routes: ``/`` (the HTML page), ``/runs/<trace id>`` (one run's steps), ``/api/summary``, ``/api/timeseries``,
+``/metrics`` (Prometheus text) and ``/health`` (503 when unhealthy). With a token set, every route asks for it
+(``Authorization: Bearer <token>`` or ``?token=``); ``serve`` refuses to listen beyond loopback without one.
 """
 
 from __future__ import annotations
@@ -112,6 +112,11 @@ class Dashboard:
             if route == "/api/runs":
                 limit = int(query.get("limit") or 20)
                 return _json([vars_of(r) for r in summary(filters, self.thresholds, recent=limit).recent_runs])
+            if route.startswith("/runs/"):
+                from .run_page import run_page
+
+                detail = self.source.run_detail(route.removeprefix("/runs/"))
+                return Response(200, "text/html; charset=utf-8", run_page(detail, query).encode())
             if route.startswith("/api/runs/"):
                 return _json(self.source.run_detail(route.removeprefix("/api/runs/")))
             if route == "/metrics":

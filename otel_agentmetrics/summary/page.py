@@ -120,6 +120,7 @@ svg text { font-size:11px; fill:var(--muted); }
   </div>
   <section id="providers"></section>
   <section id="endpoints"></section>
+  <section id="instances" hidden></section>
   <section id="runs"></section>
   <section id="error-types"></section>
   <section id="errors"></section>
@@ -142,7 +143,7 @@ function dur(s) {
   const h = Math.floor(m / 60); if (h < 24) return h + "h " + (m % 60) + "m";
   return Math.floor(h / 24) + "d " + (h % 24) + "h";
 }
-const when = (t) => new Date(t * 1000).toLocaleString();
+const when = (t) => t == null ? "-" : new Date(t * 1000).toLocaleString();
 function table(rows, cols) {
   if (!rows.length) return '<p class="empty">Nothing recorded yet.</p>';
   const head = (c) => "<th" + (c[2] ? ' class="' + c[2] + '"' : "") + ">" + esc(c[0]) + "</th>";
@@ -231,8 +232,14 @@ function draw(data) {
     ["severity", (a) => '<span class="' + (a.severity === "critical" ? "fail" : "") + '">' + esc(a.severity) +
       "</span>"], ["alert", (a) => esc(a.name), "txt"], ["message", (a) => esc(a.message), "msg"]])
     : '<p class="empty">No thresholds crossed (health: ' + esc(s.health.status) + ").</p>");
-  section("runs", "Recent runs", table(s.recent_runs, [["started", (r) => esc(when(r.started_at))],
-    ["run", (r) => '<a href="api/runs/' + esc(r.trace_id) + runQuery + '">' + esc(r.kind + " " + r.name) + "</a>",
+  const absent = (key) => (s.absent || []).includes(key) &&
+    '<p class="empty">Not in Prometheus, which keeps metrics only: see the local store or your traces.</p>';
+  $("instances").hidden = !(s.by_instance || []).length;
+  if (!$("instances").hidden) section("instances", "By " + s.instance_label,
+    table(s.by_instance, groupCols(s.instance_label, "calls", true)));
+  section("runs", "Recent runs", absent("recent_runs") || table(s.recent_runs, [
+    ["started", (r) => esc(when(r.started_at))],
+    ["run", (r) => '<a href="runs/' + esc(r.trace_id) + runQuery + '">' + esc(r.kind + " " + r.name) + "</a>",
       "txt"],
     ["status", (r) => r.ok ? '<span class="okc">ok</span>' : '<span class="fail">' + esc(r.error_type) + "</span>",
       "txt"],
@@ -243,7 +250,7 @@ function draw(data) {
     esc(g.error_type) + "</span>", "txt"], ["where", (g) => esc(g.kind + " " + g.name), "txt"],
     ["count", (g) => num(g.count)], ["last seen", (g) => esc(when(g.last_at))],
     ["last message", (g) => esc(g.last_message), "msg"]]));
-  section("errors", "Recent errors", table(s.recent_errors, [["at", (e) => esc(when(e.at))],
+  section("errors", "Recent errors", absent("recent_errors") || table(s.recent_errors, [["at", (e) => esc(when(e.at))],
     ["where", (e) => esc(e.kind + " " + e.name), "txt"], ["error", (e) => '<span class="fail">' +
     esc(e.error_type) + "</span>", "txt"], ["message", (e) => esc(e.message), "msg"]]));
 }
