@@ -239,3 +239,33 @@ def test_the_commands_read_the_fleet(fleet: dict[str, Any]) -> None:
 
     down = _agentmetrics("report", "--prometheus", f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 2 and "cannot reach Prometheus" in down.stderr
+
+
+@needs_prometheus
+def test_the_dashboard_serves_the_fleet(fleet: dict[str, Any]) -> None:
+    from otel_agentmetrics.summary import make_server
+
+    from .test_dashboard import _get
+
+    srv = make_server("127.0.0.1", 0, refresh_s=0, source=PrometheusSource(fleet["prometheus"].url))
+    srv.start_in_thread()
+    try:
+        status, _, body = _get(srv.url + "api/summary?since=5m&by=service.instance.id")
+        data = json.loads(body)
+        calls = sum(ROUNDS.values()) * len(CALLS)
+        assert status == 200 and data["overall"]["calls"] == calls
+        assert len(data["by_instance"]) == 3  # one row per process alive at the end (the restarted one once)
+        status, _, body = _get(srv.url + "api/timeseries?since=5m")
+        points = json.loads(body)
+        assert status == 200 and len(points) == 6
+        assert sum(p["calls"] for p in points) == calls
+        assert sum(p["cost_usd"] for p in points) == pytest.approx(data["overall"]["cost_usd"], abs=1e-9)
+        status, kind, page = _get(srv.url + "?since=5m")
+        assert (status, kind) == (200, "text/html; charset=utf-8") and '"source": "prometheus"' in page
+        status, _, body = _get(srv.url + "api/runs/" + "0" * 32)
+        assert status == 404 and "Prometheus keeps metrics only" in json.loads(body)["error"]
+        status, _, body = _get(srv.url + "health")
+        assert status == 503 and json.loads(body)["status"] == "unhealthy"  # a fifth of the calls failed
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ from .timeparse import parse_duration
 
 DEFAULT_WINDOW_S = 86400.0
 """The window of a summary asked for "everything": Prometheus keeps weeks, but a day is what people mean."""
+
+_PARALLEL_QUERIES = 6
+"""Queries of one summary sent at once (Prometheus runs up to 20 side by side by default)."""
 
 DEFAULT_STEP_S = 15.0
 """Step of the exact increase when Prometheus reports no scrape interval (data pushed by remote write)."""
@@ -194,8 +198,25 @@ class PrometheusSource:
         window = f.since if f.since is not None else DEFAULT_WINDOW_S
         q = _Query(self, f, now, by)
 
-        calls = q.timing(MODEL_CALLS, window, (MODEL, PROVIDER))
-        usage_rows = q.usage(window)
+        if q.scope:
+            q.targets()  # once, before the queries that group by it run side by side
+        with ThreadPoolExecutor(max_workers=_PARALLEL_QUERIES) as pool:
+            jobs: dict[str, Future[Any]] = {
+                "calls": pool.submit(q.timing, MODEL_CALLS, window, (MODEL, PROVIDER)),
+                "usage": pool.submit(q.usage, window),
+                "tools": pool.submit(q.timing, TOOLS, window, (TOOL,), model_filters=False),
+                "agents": pool.submit(q.timing, AGENTS, window, (AGENT,), model_filters=False),
+                "agent_usage": pool.submit(q.agent_usage, window),
+                "endpoints": pool.submit(q.timing, ENDPOINTS, window, (ROUTE,), model_filters=False),
+                "recent": pool.submit(q.timing, MODEL_CALLS, t.window_s, ()),
+                "spend": pool.submit(q.rows, COST, t.budget_window_s, ()),
+                "uptime": pool.submit(q.uptime),
+                "active": pool.submit(q.instant_sum, ACTIVE),
+                "dropped": pool.submit(q.rows, DROPPED, window, (), 'agentmetrics_export_signal="traces"'),
+            }
+            got: dict[str, Any] = {name: job.result() for name, job in jobs.items()}
+        calls, usage_rows, tools, agents = got["calls"], got["usage"], got["tools"], got["agents"]
+        agent_usage, endpoints = got["agent_usage"], got["endpoints"]
 
         def grouped(key: Key) -> list[Stats]:
             timings, usages = _group_timing(calls, key), _group_usage(usage_rows, key)
@@ -208,14 +229,8 @@ class PrometheusSource:
         )
         by_model = grouped(lambda lb: lb.get(MODEL) or "unknown")
 
-        tools = q.timing(TOOLS, window, (TOOL,), model_filters=False)
-        agents = q.timing(AGENTS, window, (AGENT,), model_filters=False)
-        agent_usage = q.agent_usage(window)
-        endpoints = q.timing(ENDPOINTS, window, (ROUTE,), model_filters=False)
-
-        recent_calls = q.timing(MODEL_CALLS, t.window_s, ())
-        spend = sum(v for _, v in q.rows(COST, t.budget_window_s, ()))
-        health = evaluate(_group_timing(recent_calls, lambda _: "all").get("all", _Timing()).stats("all"), spend, t)
+        recent_calls = _group_timing(got["recent"], lambda _: "all").get("all", _Timing()).stats("all")
+        health = evaluate(recent_calls, sum(v for _, v in got["spend"]), t)
 
         absent = list(ABSENT)
         if not agent_usage.get("tokens_labelled"):
@@ -224,11 +239,9 @@ class PrometheusSource:
             generated_at=now,
             store=self.location,
             since=f.since if f.since is not None else window,
-            uptime_s=q.uptime(),
-            active_calls=_whole(q.instant_sum(ACTIVE)),
-            dropped_spans=_whole(
-                sum(v for _, v in q.rows(DROPPED, window, (), extra='agentmetrics_export_signal="traces"'))
-            ),
+            uptime_s=got["uptime"],
+            active_calls=_whole(got["active"]),
+            dropped_spans=_whole(sum(v for _, v in got["dropped"])),
             overall=overall,
             models_used=[s.name for s in sorted(by_model, key=lambda s: s.name) if s.calls],
             by_model=by_model,
