@@ -43,7 +43,12 @@ class App:
             "rounds": ROUNDS[name],
             "calls": CALLS,
             "wait_for_stdin": True,
-            "instrument": {"prometheus": prometheus, "store": str(self.store), "service_name": f"svc-{name}"},
+            "instrument": {
+                "prometheus": prometheus,
+                "store": str(self.store),
+                "service_name": f"svc-{name}",
+                "process_metrics": True,
+            },
         }
         self.process = subprocess.Popen(
             [sys.executable, str(APP), base_url, json.dumps(options)],
@@ -143,10 +148,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             while _calls_seen(prometheus) != expected_live and time.monotonic() < deadline:
                 time.sleep(0.2)
             assert _calls_seen(prometheus) == expected_live
+            prometheus.wait_for("count(process_memory_usage_bytes)", 3.0)  # the live ones' OTel process metrics
+            live = PrometheusSource(prometheus.url).summary().processes
             for app in apps:
                 app.stop()
             assert list(targets.glob("*.json")) == []  # the workers removed their discovery files on exit
-            yield {"prometheus": prometheus, "apps": apps}
+            yield {"prometheus": prometheus, "apps": apps, "live": live}
     finally:
         for app in apps:
             app.stop()
@@ -196,6 +203,21 @@ def test_fleet_totals_equal_the_sum_of_the_processes(fleet: dict[str, Any]) -> N
     (triage,) = fleet_view.by_agent
     assert (triage.name, triage.calls, triage.model_calls) == ("triage", sum(ROUNDS.values()), sum(ROUNDS.values()))
     assert fleet_view.recent_runs == [] and "recent_runs" in fleet_view.absent and "error_messages" in fleet_view.absent
+
+
+@needs_prometheus
+def test_each_live_process_reports_its_memory_and_cpu(fleet: dict[str, Any]) -> None:
+    live = fleet["live"]
+    assert sorted(p.service for p in live) == ["svc-fixed-again", "svc-worker-a", "svc-worker-b"]
+    for p in live:
+        assert p.memory_bytes is not None and 20 * 2**20 < p.memory_bytes < 2 * 2**30  # a Python with openai
+        assert p.cpu_seconds is not None and p.cpu_seconds > 0
+        assert p.uptime_s is not None and 0 < p.uptime_s < 120
+    # Each process's store heartbeat carries the same two numbers.
+    for app in fleet["apps"]:
+        (process,) = store_summary(app.store).processes
+        assert process.memory_bytes is not None and process.memory_bytes > 20 * 2**20
+        assert process.service == f"svc-{app.name}"
 
 
 @needs_prometheus

@@ -120,3 +120,22 @@ def test_a_browser_shows_the_run_without_console_messages(demo_store: Path, serv
         timeout=90,
     )  # fmt: skip
     assert len([line for line in seen.stderr.splitlines() if ":CONSOLE" in line]) == 2
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (tests/system-deps.sh installs it)")
+def test_the_dashboard_shows_the_demo_process_resources(demo_store: Path, server: str, tmp_path: Path) -> None:
+    """The demo turns on process_metrics: its store heartbeat carries the process's memory and CPU."""
+    (process,) = summary(demo_store).processes
+    assert process.service == "agentmetrics-demo" and process.memory_bytes is not None
+    browser = _chromium()
+    assert browser is not None
+    shown = subprocess.run(
+        [browser, *_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", server],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    dom = shown.stdout.split("<script>")[0]
+    section = dom[dom.index('<section id="processes">') :].split("</section>")[0]
+    assert "<h2>Processes</h2>" in section and f"<td>{process.name}</td>" in section
+    assert re.search(r"<td>\d+\.\d MiB</td>", section)

@@ -121,6 +121,7 @@ svg text { font-size:11px; fill:var(--muted); }
   <section id="providers"></section>
   <section id="endpoints"></section>
   <section id="instances" hidden></section>
+  <section id="processes" hidden></section>
   <section id="runs"></section>
   <section id="error-types"></section>
   <section id="errors"></section>
@@ -143,6 +144,8 @@ function dur(s) {
   const h = Math.floor(m / 60); if (h < 24) return h + "h " + (m % 60) + "m";
   return Math.floor(h / 24) + "d " + (h % 24) + "h";
 }
+const bytes = (n) => n == null ? "-" : n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB"
+  : n < 1073741824 ? (n / 1048576).toFixed(1) + " MiB" : (n / 1073741824).toFixed(1) + " GiB";
 const when = (t) => t == null ? "-" : new Date(t * 1000).toLocaleString();
 function table(rows, cols) {
   if (!rows.length) return '<p class="empty">Nothing recorded yet.</p>';
@@ -237,6 +240,11 @@ function draw(data) {
   $("instances").hidden = !(s.by_instance || []).length;
   if (!$("instances").hidden) section("instances", "By " + s.instance_label,
     table(s.by_instance, groupCols(s.instance_label, "calls", true)));
+  $("processes").hidden = !(s.processes || []).length;
+  if (!$("processes").hidden) section("processes", "Processes", table(s.processes, [
+    ["process", (p) => esc(p.name)], ["service", (p) => esc(p.service || "-"), "txt"],
+    ["uptime", (p) => dur(p.uptime_s)], ["memory", (p) => bytes(p.memory_bytes)],
+    ["CPU", (p) => pct(p.cpu_utilization)], ["CPU time", (p) => dur(p.cpu_seconds)]]));
   section("runs", "Recent runs", absent("recent_runs") || table(s.recent_runs, [
     ["started", (r) => esc(when(r.started_at))],
     ["run", (r) => '<a href="runs/' + esc(r.trace_id) + runQuery + '">' + esc(r.kind + " " + r.name) + "</a>",

@@ -13,6 +13,7 @@ is listed in ``Summary.absent``.
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.error
 import urllib.parse
@@ -26,7 +27,7 @@ from typing import Any
 from . import promql
 from .health import Thresholds, evaluate
 from .queries import INSTANCE_LABELS, Filters
-from .stats import ErrorGroup, Point, Stats, Summary
+from .stats import ErrorGroup, Point, ProcessStats, Stats, Summary
 from .timeparse import parse_duration
 
 DEFAULT_WINDOW_S = 86400.0
@@ -213,6 +214,7 @@ class PrometheusSource:
                 "uptime": pool.submit(q.uptime),
                 "active": pool.submit(q.instant_sum, ACTIVE),
                 "dropped": pool.submit(q.rows, DROPPED, window, (), 'agentmetrics_export_signal="traces"'),
+                "processes": pool.submit(q.processes),
             }
             got: dict[str, Any] = {name: job.result() for name, job in jobs.items()}
         calls, usage_rows, tools, agents = got["calls"], got["usage"], got["tools"], got["agents"]
@@ -263,6 +265,7 @@ class PrometheusSource:
             by_instance=grouped(q.instance_key) if by else [],
             instance_label=by,
             absent=absent,
+            processes=got["processes"],
         )
 
     def timeseries(
@@ -399,6 +402,43 @@ class _Query:
         starts = [v for labels, v in self.client.vector(expr, self.now) if self.keep(labels)]
         return max(0.0, self.now - min(starts)) if starts else None
 
+    def processes(self) -> list[ProcessStats]:
+        """Memory and CPU of every instrumented process scraped now: the OTel process metrics
+        (``process_metrics=True``), else those of ``prometheus_client``'s process collector on the same endpoint."""
+        ours = "and on(job, instance) target_info"
+        queries = {
+            "memory": f"(max by (job, instance) (process_memory_usage_bytes) "
+            f"or max by (job, instance) (process_resident_memory_bytes)) {ours}",
+            "cpu": f"(sum by (job, instance) (process_cpu_time_seconds_total) "
+            f"or sum by (job, instance) (process_cpu_seconds_total)) {ours}",
+            "rate": f"(sum by (job, instance) (rate(process_cpu_time_seconds_total[5m])) "
+            f"or sum by (job, instance) (rate(process_cpu_seconds_total[5m]))) {ours}",
+            "start": f"max by (job, instance) (process_start_time_seconds) {ours}",
+        }
+        values: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        labels_of: dict[tuple[str, str], dict[str, str]] = {}
+        for what, expr in queries.items():
+            for labels, value in self.client.vector(expr, self.now):
+                key = (labels.get("job", ""), labels.get("instance", ""))
+                values[key][what] = value
+                labels_of[key] = labels
+        out = []
+        for key, got in values.items():
+            if "memory" not in got or not self.keep(labels_of[key]):
+                continue
+            start = got.get("start")
+            out.append(
+                ProcessStats(
+                    name=key[1],
+                    service=self.attribute(labels_of[key], "service.name"),
+                    uptime_s=max(0.0, self.now - start) if start else None,
+                    memory_bytes=_whole(got["memory"]),
+                    cpu_seconds=got.get("cpu"),
+                    cpu_utilization=got.get("rate"),
+                )
+            )
+        return sorted(out, key=lambda p: (-(p.memory_bytes or 0), p.name))
+
     # ---- per-target labels -------------------------------------------------------------------------------
 
     def targets(self) -> dict[tuple[str, str], dict[str, str]]:
@@ -412,6 +452,8 @@ class _Query:
                 key = (labels.get("job", ""), labels.get("instance", ""))
                 if key not in latest or at > latest[key][0]:
                     latest[key] = (at, labels)
+            for labels, _ in self.client.vector("target_info", self.now):  # the process there now, if any
+                latest[(labels.get("job", ""), labels.get("instance", ""))] = (math.inf, labels)
             self._targets = {key: labels for key, (_, labels) in latest.items()}
         return self._targets
 

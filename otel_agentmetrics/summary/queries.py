@@ -16,7 +16,7 @@ from typing import Any
 
 from . import store
 from .health import Thresholds, evaluate
-from .stats import ErrorEntry, ErrorGroup, Health, Point, Run, Stats, Summary, timing, usage
+from .stats import ErrorEntry, ErrorGroup, Health, Point, ProcessStats, Run, Stats, Summary, timing, usage
 
 _LIVE_WRITER_S = 300.0
 """A writer seen within this many seconds counts as running (uptime, calls in flight)."""
@@ -171,6 +171,7 @@ def summary(
         # One read serves the summary's window and the longer windows health looks at.
         rows = _load(conn, _since_ns(None if f.since is None else max(f.since, health_window), now), f.service)
         uptime, active, dropped = _writers(conn, now, f.service)
+        processes = _processes(conn, now, f.service)
     finally:
         conn.close()
     data = _Data(rows, f, _since_ns(f.since, now))
@@ -208,6 +209,7 @@ def summary(
             _stats(k, v, v) for k, v in _grouped(calls, lambda r: r["service"] or "unknown").items()
         ),
         instance_label=by,
+        processes=processes,
     )
 
 
@@ -222,6 +224,32 @@ def _writers(conn: sqlite3.Connection, now: float, service: str | None) -> tuple
     dropped = conn.execute("SELECT COALESCE(SUM(dropped_spans), 0) FROM writers").fetchone()[0]
     uptime = max(0.0, now - started / 1e9) if started is not None else None
     return uptime, int(active or 0), int(dropped)
+
+
+def _processes(conn: sqlite3.Connection, now: float, service: str | None) -> list[ProcessStats]:
+    """The running writers that report their memory and CPU (``process_metrics=True``), most memory first."""
+    sql = (
+        "SELECT host, pid, service, started_ns, seen_ns, memory_bytes, cpu_seconds FROM writers "
+        "WHERE seen_ns >= ? AND memory_bytes IS NOT NULL"
+    )
+    params: list[Any] = [int((now - _LIVE_WRITER_S) * 1e9)]
+    if service is not None:
+        sql += " AND service = ?"
+        params.append(service)
+    out = []
+    for host, pid, svc, started_ns, seen_ns, memory, cpu in conn.execute(sql, params):
+        lived = (seen_ns - started_ns) / 1e9
+        out.append(
+            ProcessStats(
+                name=f"{host}:{pid}",
+                service=svc,
+                uptime_s=max(0.0, now - started_ns / 1e9),
+                memory_bytes=memory,
+                cpu_seconds=cpu,
+                cpu_utilization=cpu / lived if cpu is not None and lived > 0 else None,
+            )
+        )
+    return sorted(out, key=lambda p: (-(p.memory_bytes or 0), p.name))
 
 
 def health_of(all_rows: Rows, f: Filters, thresholds: Thresholds, now: float) -> Health:

@@ -89,9 +89,25 @@ def overview(s: Summary) -> list[tuple[str, str]]:
         ("Cost", money(o.cost_usd) + (f" ({o.unpriced_calls} calls with no known price)" if o.unpriced_calls else "")),
         ("Models used", ", ".join(s.models_used) or "-"),
     ]
+    if s.processes:
+        memory = sum(p.memory_bytes or 0 for p in s.processes)
+        cpu = sum(p.cpu_utilization or 0.0 for p in s.processes)
+        rows.append(("Processes", f"{len(s.processes)} · {size(memory)} memory · {cpu:.1%} of a CPU"))
     if s.source != "store":
         rows.append(("Source", source_line(s)))
     return rows
+
+
+def size(count: int | None) -> str:
+    """Bytes in binary units: 118.3 MiB."""
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 def _group_table(title: str, key: str, items: list[Stats], kind: str) -> Table:
@@ -133,6 +149,20 @@ def tables(s: Summary) -> list[Table]:
             out.append(_group_table(title, key, items, kind))
     if s.by_instance and s.instance_label:
         out.append(_group_table(f"By {s.instance_label}", "by_instance", s.by_instance, s.instance_label))
+    if s.processes:
+        procs = Table("Processes", ["process", "service", "uptime", "memory", "CPU", "CPU time"], key="processes")
+        for p in s.processes:
+            procs.rows.append(
+                [
+                    p.name,
+                    p.service or "-",
+                    format_duration(p.uptime_s),
+                    size(p.memory_bytes),
+                    percent(p.cpu_utilization),
+                    format_duration(p.cpu_seconds),
+                ]
+            )
+        out.append(procs)
     for key, title in (("recent_runs", "Recent runs"), ("recent_errors", "Recent errors")):
         if key in s.absent:
             out.append(Table(title, ["", ""], [["-", ABSENT_NOTE]], key=key))

@@ -151,6 +151,20 @@ class Health:
 
 
 @dataclass(slots=True)
+class ProcessStats:
+    """One running process's own resources: resident memory and CPU (with ``process_metrics=True``, or from
+    Prometheus's process collector)."""
+
+    name: str  # host:pid from the store, the scraped address from Prometheus
+    service: str | None
+    uptime_s: float | None
+    memory_bytes: int | None
+    cpu_seconds: float | None
+    cpu_utilization: float | None
+    """CPU seconds per second (1.0 = one core busy): since start from the store, over 5 minutes from Prometheus."""
+
+
+@dataclass(slots=True)
 class Point:
     """One bucket of a time series (``t`` is the bucket start, Unix seconds)."""
 
@@ -190,6 +204,8 @@ class Summary:
     by_instance: list[Stats] = field(default_factory=list)
     """Model calls per value of ``instance_label`` (``service.name``, ``service.instance.id``, ``host``)."""
     instance_label: str | None = None
+    processes: list[ProcessStats] = field(default_factory=list)
+    """The running processes' memory and CPU, when they report them."""
     absent: list[str] = field(default_factory=list)
     """What this source cannot know (``recent_runs``, ``recent_errors`` ... from Prometheus): shown as absent,
     never as zero."""

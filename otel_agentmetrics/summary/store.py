@@ -7,6 +7,7 @@ a few retries lets several processes write at once without losing rows. Each spa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -105,9 +106,14 @@ CREATE TABLE IF NOT EXISTS writers (
     seen_ns INTEGER NOT NULL,
     active_calls INTEGER NOT NULL DEFAULT 0,
     dropped_spans INTEGER NOT NULL DEFAULT 0,
+    memory_bytes INTEGER,
+    cpu_seconds REAL,
     PRIMARY KEY (host, pid, started_ns)
 );
 """
+
+_ADDED_WRITER_COLUMNS = {"memory_bytes": "INTEGER", "cpu_seconds": "REAL"}
+"""Columns later than the first release of the file: added to stores created before them."""
 
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -134,6 +140,11 @@ def _init(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
+    present = {row[1] for row in conn.execute("PRAGMA table_info(writers)")}
+    for column, kind in _ADDED_WRITER_COLUMNS.items():
+        if column not in present:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                conn.execute(f"ALTER TABLE writers ADD COLUMN {column} {kind}")
     if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # for migrations by later releases
 
@@ -172,15 +183,24 @@ def insert(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
 
 
 def record_writer(
-    conn: sqlite3.Connection, host: str, pid: int, service: str | None, started_ns: int, active: int, dropped: int
+    conn: sqlite3.Connection,
+    host: str,
+    pid: int,
+    service: str | None,
+    started_ns: int,
+    active: int,
+    dropped: int,
+    memory_bytes: int | None = None,
+    cpu_seconds: float | None = None,
 ) -> None:
-    """The writing process's heartbeat: uptime, calls in flight and dropped spans come from here."""
+    """The writing process's heartbeat: uptime, calls in flight, dropped spans and (with process metrics on) its
+    memory and CPU come from here."""
     conn.execute(
-        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE SET "
+        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans, memory_bytes, "
+        "cpu_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE SET "
         "seen_ns = excluded.seen_ns, active_calls = excluded.active_calls, dropped_spans = excluded.dropped_spans, "
-        "service = excluded.service",
-        (host, pid, service, started_ns, time.time_ns(), active, dropped),
+        "service = excluded.service, memory_bytes = excluded.memory_bytes, cpu_seconds = excluded.cpu_seconds",
+        (host, pid, service, started_ns, time.time_ns(), active, dropped, memory_bytes, cpu_seconds),
     )
 
 
