@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from otel_agentmetrics.exporters.discovery import write_target
 from otel_agentmetrics.summary import summary as store_summary
 from otel_agentmetrics.summary.prometheus_source import PrometheusSource
 
@@ -291,3 +293,75 @@ def test_the_dashboard_serves_the_fleet(fleet: dict[str, Any]) -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@needs_prometheus
+def test_uvicorn_workers_on_ports_of_their_own(tmp_path: Path) -> None:
+    """``uvicorn --workers 2``: each worker announces its own /metrics port; one Prometheus scrapes both through
+    file-based discovery, and the fleet view counts every request's model call once."""
+    targets = tmp_path / "targets"
+    targets.mkdir()
+    prometheus_port, app_port = free_port(), free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "workers",
+                        "file_sd_configs": [{"files": [str(targets / "*.json")], "refresh_interval": "1s"}],
+                    }
+                ],
+            }
+        )
+    )
+    server = subprocess.Popen(
+        [
+            PROMETHEUS,  # type: ignore[list-item]
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    prometheus = Prometheus(f"http://127.0.0.1:{prometheus_port}")
+    requests = 12
+    try:
+        with serve_chat() as base_url:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+            env |= {"AGENTMETRICS_PROMETHEUS_SD_DIR": str(targets), "STAND_IN_URL": base_url}
+            workers = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "worker_app:app", "--workers", "2", "--port", str(app_port),
+                 "--host", "127.0.0.1", "--log-level", "warning", "--app-dir", str(APP.parent)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )  # fmt: skip
+            try:
+                prometheus.wait_for("sum(up)", 2.0)  # two workers, two targets, found through their files
+                assert len(list(targets.glob("*.json"))) == 2
+                for _ in range(requests):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{app_port}/chat", timeout=10) as response:
+                        assert response.read().startswith(b"ok ")
+                prometheus.wait_for("sum(gen_ai_client_operation_duration_seconds_count)", float(requests))
+                from otel_agentmetrics.summary import Filters
+
+                fleet_view = PrometheusSource(prometheus.url).summary(Filters(since=300), by="service.instance.id")
+                assert fleet_view.overall.calls == requests and fleet_view.overall.failed == 0
+                assert sum(i.calls for i in fleet_view.by_instance) == requests
+                assert 1 <= len(fleet_view.by_instance) <= 2  # the kernel spreads requests over the workers
+            finally:
+                workers.terminate()
+                workers.wait(timeout=20)
+            # uvicorn ends its workers by re-raising SIGTERM, so no exit handler removed their files; the next
+            # process to announce itself there sweeps the files of processes that are gone.
+            assert len(list(targets.glob("*.json"))) == 2
+            mine = write_target(targets, "127.0.0.1", 9)
+            assert list(targets.glob("*.json")) == [mine]
+            mine.unlink()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -332,6 +332,9 @@ class _Query:
     def __init__(self, source: PrometheusSource, f: Filters, now: float, by: str | None) -> None:
         self.client, self.f, self.now, self.by = source.client, f, now, by
         self.step_s = source.step_s()
+        # Subquery steps fall on multiples of the step: ending the window on the next one (less than a step
+        # ahead) puts a sample scraped since the last one inside it.
+        self.at = math.ceil(now / self.step_s) * self.step_s
         # Per-target rows are needed only to group or filter by what the target is (its resource attributes).
         self.scope: tuple[str, ...] = TARGET if (by is not None or f.service is not None) else ()
         self._targets: dict[tuple[str, str], dict[str, str]] | None = None
@@ -351,7 +354,7 @@ class _Query:
     ) -> Vector:
         series = promql.selector(metric, self.matchers(model_filters), extra)
         grouping = tuple(dict.fromkeys(by + self.scope))
-        rows = self.client.vector(promql.total(series, window_s, self.step_s, grouping), self.now)
+        rows = self.client.vector(promql.total(series, window_s, self.step_s, grouping), self.at)
         return [(labels, value) for labels, value in rows if self.keep(labels)]
 
     def timing(
@@ -448,7 +451,7 @@ class _Query:
             window = promql.duration(self.f.since if self.f.since is not None else DEFAULT_WINDOW_S)
             seen = f"max_over_time(timestamp(target_info)[{window}:{promql.duration(self.step_s)}])"
             latest: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
-            for labels, at in self.client.vector(seen, self.now):
+            for labels, at in self.client.vector(seen, self.at):
                 key = (labels.get("job", ""), labels.get("instance", ""))
                 if key not in latest or at > latest[key][0]:
                     latest[key] = (at, labels)
