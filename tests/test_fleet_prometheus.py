@@ -28,6 +28,7 @@ from otel_agentmetrics.summary import summary as store_summary
 from otel_agentmetrics.summary.prometheus_source import PrometheusSource
 
 from .llm_stand_in import serve_chat
+from .test_dashboard import _FLAGS, _chromium
 from .test_prometheus_server import PROMETHEUS, Prometheus, free_port, needs_prometheus
 
 APP = Path(__file__).parent / "apps" / "chat_loop.py"
@@ -365,3 +366,32 @@ def test_uvicorn_workers_on_ports_of_their_own(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@needs_prometheus
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (tests/system-deps.sh installs it)")
+def test_a_browser_shows_the_fleet_dashboard(fleet: dict[str, Any], tmp_path: Path) -> None:
+    from otel_agentmetrics.summary import make_server
+
+    browser = _chromium()
+    assert browser is not None
+    srv = make_server("127.0.0.1", 0, refresh_s=0, source=PrometheusSource(fleet["prometheus"].url))
+    srv.start_in_thread()
+    try:
+        shown = subprocess.run(
+            [browser, *_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             "--dump-dom", srv.url + "?since=5m&by=service.name"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )  # fmt: skip
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    dom = shown.stdout.split("<script>")[0]
+    calls = sum(ROUNDS.values()) * len(CALLS)
+    assert f'<div class="label">Model calls</div><div class="value">{calls}</div>' in dom
+    assert "<h2>By service.name</h2>" in dom and "<td>svc-worker-a</td>" in dom
+    runs = dom[dom.index('<section id="runs">') :].split("</section>")[0]
+    assert "Not in Prometheus" in runs  # absent, not an empty table that reads as "no runs"
+    assert [line for line in shown.stderr.splitlines() if ":CONSOLE" in line] == []
