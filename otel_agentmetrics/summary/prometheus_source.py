@@ -36,6 +36,9 @@ DEFAULT_WINDOW_S = 86400.0
 _PARALLEL_QUERIES = 6
 """Queries of one summary sent at once (Prometheus runs up to 20 side by side by default)."""
 
+MAX_STEPS = 5760
+"""Steps of one window at most (a day at 15 s, the usual scrape interval): bounds the cost of a query."""
+
 DEFAULT_STEP_S = 15.0
 """Step of the exact increase when Prometheus reports no scrape interval (data pushed by remote write)."""
 
@@ -202,7 +205,7 @@ class PrometheusSource:
         if q.scope:
             q.targets()  # once, before the queries that group by it run side by side
         with ThreadPoolExecutor(max_workers=_PARALLEL_QUERIES) as pool:
-            jobs: dict[str, Future[Any]] = {
+            jobs: dict[str, Future[Any] | None] = {
                 "calls": pool.submit(q.timing, MODEL_CALLS, window, (MODEL, PROVIDER)),
                 "usage": pool.submit(q.usage, window),
                 "tools": pool.submit(q.timing, TOOLS, window, (TOOL,), model_filters=False),
@@ -210,13 +213,14 @@ class PrometheusSource:
                 "agent_usage": pool.submit(q.agent_usage, window),
                 "endpoints": pool.submit(q.timing, ENDPOINTS, window, (ROUTE,), model_filters=False),
                 "recent": pool.submit(q.timing, MODEL_CALLS, t.window_s, ()),
-                "spend": pool.submit(q.rows, COST, t.budget_window_s, ()),
+                # Spend over the budget window only when there is a budget: it is the longest window.
+                "spend": pool.submit(q.rows, COST, t.budget_window_s, ()) if t.budget_usd is not None else None,
                 "uptime": pool.submit(q.uptime),
                 "active": pool.submit(q.instant_sum, ACTIVE),
                 "dropped": pool.submit(q.rows, DROPPED, window, (), 'agentmetrics_export_signal="traces"'),
                 "processes": pool.submit(q.processes),
             }
-            got: dict[str, Any] = {name: job.result() for name, job in jobs.items()}
+            got: dict[str, Any] = {name: job.result() if job else [] for name, job in jobs.items()}
         calls, usage_rows, tools, agents = got["calls"], got["usage"], got["tools"], got["agents"]
         agent_usage, endpoints = got["agent_usage"], got["endpoints"]
 
@@ -281,7 +285,7 @@ class PrometheusSource:
         first = (now - span) // size * size
         points = {first + i * size: Point(t=first + i * size) for i in range(int((now - first) // size) + 1)}
         q = _Query(self, f, now, None)
-        step = q.step_s
+        step = q.step(size)
         totals: dict[float, float] = defaultdict(float)
 
         def each(metric: str, by: tuple[str, ...], extra: str = "") -> Iterable[tuple[dict[str, str], float, float]]:
@@ -332,12 +336,20 @@ class _Query:
     def __init__(self, source: PrometheusSource, f: Filters, now: float, by: str | None) -> None:
         self.client, self.f, self.now, self.by = source.client, f, now, by
         self.step_s = source.step_s()
-        # Subquery steps fall on multiples of the step: ending the window on the next one (less than a step
-        # ahead) puts a sample scraped since the last one inside it.
-        self.at = math.ceil(now / self.step_s) * self.step_s
         # Per-target rows are needed only to group or filter by what the target is (its resource attributes).
         self.scope: tuple[str, ...] = TARGET if (by is not None or f.service is not None) else ()
         self._targets: dict[tuple[str, str], dict[str, str]] | None = None
+
+    def step(self, window_s: float) -> float:
+        """The scrape interval, or a whole multiple of it that keeps a window to ``MAX_STEPS`` steps (a day at a
+        1 s scrape): sums still telescope exactly; only a restart and a regrowth past the old count within one
+        step would go unseen."""
+        return self.step_s * max(1, math.ceil(window_s / self.step_s / MAX_STEPS))
+
+    def at(self, step: float) -> float:
+        """Subquery steps fall on multiples of the step: ending the window on the next one (less than a step
+        ahead) puts a sample scraped since the last one inside it."""
+        return math.ceil(self.now / step) * step
 
     def matchers(self, model_filters: bool = True) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -354,7 +366,8 @@ class _Query:
     ) -> Vector:
         series = promql.selector(metric, self.matchers(model_filters), extra)
         grouping = tuple(dict.fromkeys(by + self.scope))
-        rows = self.client.vector(promql.total(series, window_s, self.step_s, grouping), self.at)
+        step = self.step(window_s)
+        rows = self.client.vector(promql.total(series, window_s, step, grouping), self.at(step))
         return [(labels, value) for labels, value in rows if self.keep(labels)]
 
     def timing(
@@ -449,9 +462,10 @@ class _Query:
         address, new ``service.instance.id``), the latest."""
         if self._targets is None:
             window = promql.duration(self.f.since if self.f.since is not None else DEFAULT_WINDOW_S)
-            seen = f"max_over_time(timestamp(target_info)[{window}:{promql.duration(self.step_s)}])"
+            step = self.step(self.f.since if self.f.since is not None else DEFAULT_WINDOW_S)
+            seen = f"max_over_time(timestamp(target_info)[{window}:{promql.duration(step)}])"
             latest: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
-            for labels, at in self.client.vector(seen, self.at):
+            for labels, at in self.client.vector(seen, self.at(step)):
                 key = (labels.get("job", ""), labels.get("instance", ""))
                 if key not in latest or at > latest[key][0]:
                     latest[key] = (at, labels)
