@@ -161,7 +161,8 @@ function groupCols(label, runs, usage) {
     ["failed", (r) => r.failed ? '<span class="fail">' + num(r.failed) + "</span>" : "0"],
     ["success", (r) => pct(r.success_rate)], ["avg", (r) => dur(r.avg_s)], ["p50", (r) => dur(r.p50_s)],
     ["p95", (r) => dur(r.p95_s)], ["p99", (r) => dur(r.p99_s)]];
-  if (usage) cols.push(["input tok", (r) => num(r.input_tokens)], ["cached", (r) => num(r.cached_tokens)],
+  if (usage) cols.push(["input tok", (r) => num(r.input_tokens)],
+    ["cached", (r) => cachedKnown ? num(r.cached_tokens) : "-"],
     ["output tok", (r) => num(r.output_tokens)], ["cost", (r) => money(r.cost_usd)]);
   return cols;
 }
@@ -200,8 +201,10 @@ function chart(points, series, fmt) {
   return out + '<text x="' + (L + 8) + '" y="' + (T + 10) + '">' + legend + "</text></svg>";
 }
 const runQuery = DATA.query.token ? "?token=" + encodeURIComponent(DATA.query.token) : "";
+let cachedKnown = true;  // Prometheus has no cached-token counts: shown as "-", not 0
 function draw(data) {
   const s = data.summary, o = s.overall;
+  cachedKnown = !(s.absent || []).includes("cached_tokens");
   const badge = $("health"); badge.className = "badge " + s.health.status;
   badge.textContent = s.health.status.toUpperCase();
   $("meta").textContent = (s.uptime_s == null ? "no process writing now" : "uptime " + dur(s.uptime_s)) +
@@ -214,8 +217,8 @@ function draw(data) {
       num(s.active_calls) + " in flight"),
     kpi("Success rate", pct(o.success_rate), ""),
     kpi("Latency p95", dur(o.p95_s), "avg " + dur(o.avg_s) + " · p50 " + dur(o.p50_s) + " · p99 " + dur(o.p99_s)),
-    kpi("Tokens", num(o.input_tokens + o.output_tokens), num(o.input_tokens) + " in (" + num(o.cached_tokens) +
-      " cached) · " + num(o.output_tokens) + " out"),
+    kpi("Tokens", num(o.input_tokens + o.output_tokens), num(o.input_tokens) + " in (" +
+      (cachedKnown ? num(o.cached_tokens) : "-") + " cached) · " + num(o.output_tokens) + " out"),
     kpi("Cost", money(o.cost_usd), o.unpriced_calls ? o.unpriced_calls + " calls unpriced" : ""),
     kpi("Models", num(s.models_used.length), esc(s.models_used.join(", "))),
   ].join("");

@@ -110,7 +110,7 @@ def size(count: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
-def _group_table(title: str, key: str, items: list[Stats], kind: str) -> Table:
+def _group_table(title: str, key: str, items: list[Stats], kind: str, cached_known: bool = True) -> Table:
     runs = "runs" if kind in ("agent", "tool") else ("requests" if kind == "endpoint" else "calls")
     with_usage = kind != "tool"
     headers = [kind, runs, "ok", "failed", "success", "avg", "p50", "p95", "p99"]
@@ -132,7 +132,7 @@ def _group_table(title: str, key: str, items: list[Stats], kind: str) -> Table:
         if with_usage:
             row += ([f"{st.model_calls:,}"] if kind in ("agent", "endpoint") else []) + [
                 tokens(st.input_tokens),
-                tokens(st.cached_tokens),
+                tokens(st.cached_tokens) if cached_known else "-",
                 tokens(st.output_tokens),
                 money(st.cost_usd),
             ]
@@ -146,9 +146,10 @@ def tables(s: Summary) -> list[Table]:
     for title, key, kind in _GROUPS:
         items = getattr(s, key)
         if items:
-            out.append(_group_table(title, key, items, kind))
+            out.append(_group_table(title, key, items, kind, "cached_tokens" not in s.absent))
     if s.by_instance and s.instance_label:
-        out.append(_group_table(f"By {s.instance_label}", "by_instance", s.by_instance, s.instance_label))
+        by = f"By {s.instance_label}"
+        out.append(_group_table(by, "by_instance", s.by_instance, s.instance_label, "cached_tokens" not in s.absent))
     if s.processes:
         procs = Table("Processes", ["process", "service", "uptime", "memory", "CPU", "CPU time"], key="processes")
         for p in s.processes:
@@ -165,7 +166,7 @@ def tables(s: Summary) -> list[Table]:
         out.append(procs)
     for key, title in (("recent_runs", "Recent runs"), ("recent_errors", "Recent errors")):
         if key in s.absent:
-            out.append(Table(title, ["", ""], [["-", ABSENT_NOTE]], key=key))
+            out.append(Table(title, ["", ""], [["-", ABSENT_NOTE]], key=f"absent_{key}"))
     if s.recent_runs:
         runs = Table("Recent runs", ["started", "run", "status", "duration", "model calls", "tools", "tokens", "cost"])
         runs.key = "recent_runs"
