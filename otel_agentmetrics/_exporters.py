@@ -51,7 +51,9 @@ def span_processors(settings: Settings) -> list[SpanProcessor]:
         if name == "agentmetrics":
             from .summary.exporter import ActiveCallsProcessor, LocalStoreSpanExporter
 
-            store = LocalStoreSpanExporter(path=settings.store_path, retention=settings.store_retention)
+            store = LocalStoreSpanExporter(
+                path=settings.store_path, retention=settings.store_retention, process_metrics=settings.process_metrics
+            )
             processors.append(ActiveCallsProcessor(store))  # calls in flight, for the summary's heartbeat
             exporter: SpanExporter = store
         else:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import _active, _exporters, _registry, pricing
 from ._config import ConfigError, Settings, resolve
+from ._guard import internal_error
 from ._installed import installed, unmet
 from ._telemetry import Telemetry
 
@@ -101,6 +102,10 @@ def instrument(
         if "telemetry" in _state:
             return _state["telemetry"]
         settings = resolve(**options)
+        if settings.process_metrics:
+            from . import process_metrics
+
+            process_metrics.check_installed()  # ConfigError before any provider or patch
         if tracer_provider is None or meter_provider is None:
             own_tracer, own_meter = configure_providers(settings)
             tracer_provider = tracer_provider or own_tracer
@@ -111,6 +116,13 @@ def instrument(
 
             _state["tools"] = wrap_tools(settings.tools)  # ConfigError for a bad path, before any patching
         _instrument_libraries(settings, telemetry, tracer_provider, meter_provider)
+        if settings.process_metrics:
+            from . import process_metrics
+
+            try:
+                _instrumentors.append(process_metrics.start(meter_provider))
+            except Exception:
+                internal_error("starting the process metrics")
         # genai-prices loads on a background thread (pricing/_pricer.py), started last so that its imports do
         # not compete with ours for the GIL while instrument() runs.
         telemetry.pricer.start_loading()

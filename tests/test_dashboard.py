@@ -261,7 +261,7 @@ def test_a_browser_shows_the_dashboard(server: str, tmp_path: Path) -> None:
     assert "<td>search_orders</td>" in dom and "<td>refund</td>" in dom
     assert "<td>support-bot</td>" in dom
     assert "RateLimitError" in dom and "refunds need a human" in dom
-    assert "Errors by type" in dom and 'href="api/runs/' in dom
+    assert "Errors by type" in dom and 'href="runs/' in dom
     assert dom.count("<svg") == 2 and "<rect" in dom
     assert "<td>lookup_cache</td><td>1</td><td>0</td><td>100.0%</td><td>40µs</td>" in dom
     # The calls chart counts whole calls (1 or 2 a minute here, as the clock falls): gridlines 0, 1 (, 2).

@@ -271,7 +271,10 @@ def test_uptime_ends_when_the_recording_program_exits(tmp_path: Path) -> None:
 def test_a_store_from_before_the_stopped_column_still_reads_and_upgrades(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    old_schema = store.SCHEMA.replace("    stopped_ns INTEGER,\n", "")
+    old_schema = store.SCHEMA
+    for added in ("    stopped_ns INTEGER,\n", "    memory_bytes INTEGER,\n", "    cpu_seconds REAL,\n"):
+        assert added in old_schema
+        old_schema = old_schema.replace(added, "")
     conn.executescript(old_schema)
     conn.execute("INSERT INTO writers VALUES ('h', 1, 's', ?, ?, 0, 0)", (time.time_ns() - 10**9, time.time_ns()))
     conn.commit()

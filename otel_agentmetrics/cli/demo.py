@@ -9,6 +9,7 @@ The demo records to its own store file so it never mixes with your application's
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from contextlib import ExitStack
@@ -42,7 +43,9 @@ def demo(args: argparse.Namespace) -> int:
 
     import otel_agentmetrics
 
-    otel_agentmetrics.instrument(store=str(store), service_name=DEMO_SERVICE)
+    # The process's memory and CPU too, when the system-metrics instrumentation is installed ([process] extra).
+    with_resources = importlib.util.find_spec("opentelemetry.instrumentation.system_metrics") is not None
+    otel_agentmetrics.instrument(store=str(store), service_name=DEMO_SERVICE, process_metrics=with_resources)
 
     from ..demo.agent import make_clients, run
     from ..demo.server import StandInServer

@@ -29,14 +29,28 @@ def _rate(text: str) -> float | None:
     return value / 100 if text.endswith("%") or value > 1 else value
 
 
-def _common(parser: argparse.ArgumentParser, window: bool = True) -> None:
+def _source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", help="the store file (default: AGENTMETRICS_STORE or the per-user data dir)")
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="summarise the fleet from this Prometheus server instead (default: AGENTMETRICS_PROMETHEUS_URL)",
+    )
+
+
+def _common(parser: argparse.ArgumentParser, window: bool = True) -> None:
+    _source(parser)
     if window:
         parser.add_argument("--since", type=_duration, help="only the last 15m, 24h, 7d ... (default: everything)")
     parser.add_argument("--model", help="only calls of this model")
     parser.add_argument("--agent", help="only this agent's runs and calls")
     parser.add_argument("--provider", help="only calls to this provider (openai, anthropic ...)")
     parser.add_argument("--service", help="only spans of this service.name")
+    parser.add_argument(
+        "--by",
+        choices=("service.name", "service.instance.id", "host"),
+        help="also break model calls down by process (the store knows service.name only)",
+    )
 
 
 def _alerting(parser: argparse.ArgumentParser) -> None:
@@ -78,17 +92,21 @@ def _thresholds(args: argparse.Namespace) -> Any:
     return t
 
 
-def _summary(args: argparse.Namespace, recent: int = 10) -> Any:
-    from ..summary.queries import summary
+def _open(args: argparse.Namespace) -> Any:
+    from ..summary.source import open_source
 
-    return summary(args.store, _filters(args), _thresholds(args), recent=recent)
+    return open_source(args.store, args.prometheus)
+
+
+def _summary(args: argparse.Namespace, recent: int = 10) -> Any:
+    return _open(args).summary(_filters(args), _thresholds(args), recent=recent, by=getattr(args, "by", None))
 
 
 def _guarded(handler: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(handler(args) or 0)
-        except (FileNotFoundError, ConfigError, ValueError) as error:
+        except (OSError, ConfigError, ValueError) as error:  # OSError: no store file, Prometheus unreachable
             print(f"agentmetrics {args.command}: {error}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
@@ -150,7 +168,13 @@ def serve(args: argparse.Namespace) -> int:
     from ..summary.dashboard import make_server
 
     server = make_server(
-        args.host, args.port, args.store, token=args.token, thresholds=_thresholds(args), refresh_s=args.refresh
+        args.host,
+        args.port,
+        args.store,
+        token=args.token,
+        thresholds=_thresholds(args),
+        refresh_s=args.refresh,
+        source=_open(args),
     )
     print(f"agentmetrics dashboard: {server.url}  (JSON: api/summary, Prometheus: metrics, health: health)")
     print("Ctrl-C to stop.", flush=True)
@@ -204,7 +228,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_guarded(alerts))
 
     p = subparsers.add_parser("serve", help="the HTML dashboard, JSON API, /metrics and /health")
-    p.add_argument("--store", help="the store file (default: AGENTMETRICS_STORE or the per-user data dir)")
+    _source(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback needs --token)")
     p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     p.add_argument("--token", help="require this token (default: AGENTMETRICS_DASHBOARD_TOKEN)")

@@ -8,11 +8,14 @@ app already exposes with ``prometheus_client`` appear on the same page as ours.
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 
 from .._config import ConfigError
+from .discovery import SD_DIR_ENV, write_target
 
 logger = logging.getLogger("otel_agentmetrics")
 
@@ -25,6 +28,8 @@ class PrometheusEndpoint(PrometheusMetricReader):
         self._server = server
         self.host = host
         self.port: int = server.server_address[1] if server is not None else port
+        self.target_file: Path | None = None
+        """The file-based discovery file naming this endpoint (``AGENTMETRICS_PROMETHEUS_SD_DIR``), if any."""
 
     @property
     def url(self) -> str:
@@ -33,6 +38,9 @@ class PrometheusEndpoint(PrometheusMetricReader):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         super().shutdown(timeout_millis=timeout_millis, **kwargs)
+        target, self.target_file = self.target_file, None
+        if target is not None:
+            target.unlink(missing_ok=True)
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -59,4 +67,14 @@ def start_prometheus_reader(host: str, port: int) -> PrometheusEndpoint:
     server = started[0] if isinstance(started, tuple) else None
     reader = PrometheusEndpoint(server, host, port)
     logger.info("otel-agentmetrics: serving Prometheus metrics on %s", reader.url)
+    sd_dir = os.environ.get(SD_DIR_ENV)
+    if sd_dir:
+        try:
+            reader.target_file = write_target(sd_dir, host, reader.port)
+        except OSError as error:
+            reader.shutdown()
+            raise ConfigError(
+                f"{SD_DIR_ENV}={sd_dir!r}: cannot write the scrape target file ({error.strerror or error}); "
+                "point it at a directory this process can write"
+            ) from None
     return reader

@@ -47,7 +47,7 @@ def renderable(s: Summary) -> Any:
                 style = "red" if spec.key in ("recent_errors",) or row[0] == "critical" else None
                 table.add_row(*row, style=style)
         parts.append(table)
-    footer = f"store: {s.store}"
+    footer = render.source_line(s)
     if s.filters:
         footer += "  filters: " + ", ".join(f"{k}={v}" for k, v in s.filters.items())
     if s.dropped_spans:
@@ -64,7 +64,7 @@ def print_summary(s: Summary, out: TextIO | None = None) -> None:
         Console(file=out, width=max(120, _width(out))).print(renderable(s))
     else:
         out.write(render.to_text(s))
-        out.write(f"\nstore: {s.store}\n")
+        out.write(f"\n{render.source_line(s)}\n")
 
 
 def _width(out: TextIO) -> int:

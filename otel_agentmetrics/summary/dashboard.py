@@ -1,9 +1,9 @@
 """The dashboard's routes, once, served two ways: a stdlib HTTP server (``agentmetrics serve``) and an ASGI app
 that mounts into a user's FastAPI/Starlette app (``app.mount("/agentmetrics", dashboard_app())``).
 
-Routes: ``/`` (the HTML page), ``/api/summary``, ``/api/timeseries``, ``/metrics`` (Prometheus text) and
-``/health`` (503 when unhealthy). With a token set, every route asks for it (``Authorization: Bearer <token>``
-or ``?token=``); ``serve`` refuses to listen beyond loopback without one.
+Routes: ``/`` (the HTML page), ``/runs/<trace id>`` (one run's steps), ``/api/summary``, ``/api/timeseries``,
+``/metrics`` (Prometheus text) and ``/health`` (503 when unhealthy). With a token set, every route asks for it
+(``Authorization: Bearer <token>`` or ``?token=``); ``serve`` refuses to listen beyond loopback without one.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from .._config import ConfigError
 from . import render
 from .health import Thresholds
 from .page import empty_page, page
-from .queries import Filters, run_detail, summary, timeseries
-from .store import resolve_path as store_path
+from .queries import Filters
+from .source import StoreSource, SummarySource
 from .timeparse import parse_duration
 
 TOKEN_ENV = "AGENTMETRICS_DASHBOARD_TOKEN"
@@ -62,8 +62,10 @@ class Dashboard:
         thresholds: Thresholds | None = None,
         refresh_s: float = 5.0,
         allowed_origins: tuple[str, ...] = (),
+        source: SummarySource | None = None,
     ) -> None:
         self.store = store
+        self.source: SummarySource = source if source is not None else StoreSource(store)
         self.token = token if token is not None else (os.environ.get(TOKEN_ENV) or None)
         self.thresholds = thresholds
         self.refresh_s = refresh_s
@@ -92,32 +94,36 @@ class Dashboard:
         if not self._authorized(query, headers):
             return _error(401, "this dashboard needs its token: ?token=... or Authorization: Bearer ...")
         route = path.rstrip("/") or "/"
+        summary, timeseries = self.source.summary, self.source.timeseries
         try:
             filters = _filters(query)
             if route == "/":
-                if not store_path(self.store).exists():
-                    return Response(200, "text/html; charset=utf-8", empty_page(str(store_path(self.store))).encode())
-                data = summary(self.store, filters, self.thresholds)
-                series = timeseries(self.store, filters)
+                if not self.source.exists():
+                    return Response(200, "text/html; charset=utf-8", empty_page(self.source.location).encode())
+                data = summary(filters, self.thresholds, by=query.get("by") or None)
+                series = timeseries(filters)
                 body = page(data, series, refresh_s=self.refresh_s, query=query)
                 return Response(200, "text/html; charset=utf-8", body.encode())
             if route == "/api/summary":
-                return _json(summary(self.store, filters, self.thresholds).to_dict())
+                return _json(summary(filters, self.thresholds, by=query.get("by") or None).to_dict())
             if route == "/api/timeseries":
                 bucket = query.get("bucket") or "auto"
-                return _json([vars_of(p) for p in timeseries(self.store, filters, bucket=bucket)])
+                return _json([vars_of(p) for p in timeseries(filters, bucket=bucket)])
             if route == "/api/runs":
                 limit = int(query.get("limit") or 20)
-                return _json(
-                    [vars_of(r) for r in summary(self.store, filters, self.thresholds, recent=limit).recent_runs]
-                )
+                return _json([vars_of(r) for r in summary(filters, self.thresholds, recent=limit).recent_runs])
+            if route.startswith("/runs/"):
+                from .run_page import run_page
+
+                detail = self.source.run_detail(route.removeprefix("/runs/"))
+                return Response(200, "text/html; charset=utf-8", run_page(detail, query).encode())
             if route.startswith("/api/runs/"):
-                return _json(run_detail(self.store, route.removeprefix("/api/runs/")))
+                return _json(self.source.run_detail(route.removeprefix("/api/runs/")))
             if route == "/metrics":
-                text = render.to_prometheus(summary(self.store, filters, self.thresholds))
+                text = render.to_prometheus(summary(filters, self.thresholds))
                 return Response(200, "text/plain; version=0.0.4; charset=utf-8", text.encode())
             if route == "/health":
-                s = summary(self.store, filters, self.thresholds, recent=0)
+                s = summary(filters, self.thresholds, recent=0)
                 body_data = {
                     "status": s.health.status,
                     "alerts": [vars_of(a) for a in s.health.alerts],
@@ -128,6 +134,8 @@ class Dashboard:
                 return _json(body_data, 503 if s.health.status == "unhealthy" else 200)
         except (FileNotFoundError, LookupError) as error:
             return _error(404, str(error))
+        except OSError as error:  # the Prometheus server behind a fleet dashboard is unreachable
+            return _error(502, str(error))
         except ValueError as error:
             return _error(400, str(error))
         return _error(404, f"no route {path}; try /, /api/summary, /api/timeseries, /api/runs, /metrics or /health")
@@ -162,11 +170,12 @@ def dashboard_app(
     thresholds: Thresholds | None = None,
     refresh_s: float = 5.0,
     allowed_origins: tuple[str, ...] = (),
+    source: SummarySource | None = None,
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI app with the dashboard's routes, for ``app.mount("/agentmetrics", dashboard_app())`` in FastAPI or
     Starlette. Store reads run in a worker thread so the event loop never waits on the disk."""
     dashboard = Dashboard(
-        store, token=token, thresholds=thresholds, refresh_s=refresh_s, allowed_origins=allowed_origins
+        store, token=token, thresholds=thresholds, refresh_s=refresh_s, allowed_origins=allowed_origins, source=source
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -274,9 +283,11 @@ def make_server(
     token: str | None = None,
     thresholds: Thresholds | None = None,
     refresh_s: float = 5.0,
+    source: SummarySource | None = None,
 ) -> DashboardServer:
-    """The dashboard on ``host:port`` (port 0 picks a free one). Beyond loopback a token is required."""
-    dashboard = Dashboard(store, token=token, thresholds=thresholds, refresh_s=refresh_s)
+    """The dashboard on ``host:port`` (port 0 picks a free one) of the store, or of ``source`` (a fleet's
+    Prometheus). Beyond loopback a token is required."""
+    dashboard = Dashboard(store, token=token, thresholds=thresholds, refresh_s=refresh_s, source=source)
     if not _is_loopback(host) and not dashboard.token:
         raise ConfigError(
             f"serving the dashboard on {host} exposes your usage data; set a token with --token or {TOKEN_ENV}"

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -48,8 +49,14 @@ class LocalStoreSpanExporter(SpanExporter):
         path: str | os.PathLike[str] | None = None,
         retention: float | None = None,
         busy_timeout_s: float = 5.0,
+        process_metrics: bool = False,
     ) -> None:
         self.path = store.resolve_path(path)
+        self._sampler: Any = None
+        if process_metrics:  # the heartbeat also carries the process's memory and CPU
+            from ..process_metrics import Sampler
+
+            self._sampler = Sampler()
         self.busy_timeout_s = busy_timeout_s
         self.retention = retention if retention is not None else retention_from_env()
         self.dropped_spans = 0
@@ -76,8 +83,17 @@ class LocalStoreSpanExporter(SpanExporter):
                 conn = self._connection()
                 if rows:
                     store.insert(conn, rows)
+                memory, cpu = self._sampler.sample() if self._sampler is not None else (None, None)
                 store.record_writer(
-                    conn, self._host, os.getpid(), service, self._started_ns, self.active_calls, self.dropped_spans
+                    conn,
+                    self._host,
+                    os.getpid(),
+                    service,
+                    self._started_ns,
+                    self.active_calls,
+                    self.dropped_spans,
+                    memory,
+                    cpu,
                 )
                 if time.monotonic() >= self._next_purge:
                     self._next_purge = time.monotonic() + _PURGE_EVERY_S

@@ -120,6 +120,8 @@ svg text { font-size:11px; fill:var(--muted); }
   </div>
   <section id="providers"></section>
   <section id="endpoints"></section>
+  <section id="instances" hidden></section>
+  <section id="processes" hidden></section>
   <section id="runs"></section>
   <section id="error-types"></section>
   <section id="errors"></section>
@@ -144,7 +146,9 @@ function dur(s) {
   const h = Math.floor(m / 60); if (h < 24) return h + "h " + (m % 60) + "m";
   return Math.floor(h / 24) + "d " + (h % 24) + "h";
 }
-const when = (t) => new Date(t * 1000).toLocaleString();
+const bytes = (n) => n == null ? "-" : n < 1024 ? n + " B" : n < 1048576 ? (n / 1024).toFixed(1) + " KiB"
+  : n < 1073741824 ? (n / 1048576).toFixed(1) + " MiB" : (n / 1073741824).toFixed(1) + " GiB";
+const when = (t) => t == null ? "-" : new Date(t * 1000).toLocaleString();
 function table(rows, cols, empty) {
   if (!rows.length) return '<p class="empty">' + (empty || "Nothing recorded yet.") + "</p>";
   const head = (c) => "<th" + (c[2] ? ' class="' + c[2] + '"' : "") + ">" + esc(c[0]) + "</th>";
@@ -159,7 +163,8 @@ function groupCols(label, runs, usage) {
     ["failed", (r) => r.failed ? '<span class="fail">' + num(r.failed) + "</span>" : "0"],
     ["success", (r) => pct(r.success_rate)], ["avg", (r) => dur(r.avg_s)], ["p50", (r) => dur(r.p50_s)],
     ["p95", (r) => dur(r.p95_s)], ["p99", (r) => dur(r.p99_s)]];
-  if (usage) cols.push(["input tok", (r) => num(r.input_tokens)], ["cached", (r) => num(r.cached_tokens)],
+  if (usage) cols.push(["input tok", (r) => num(r.input_tokens)],
+    ["cached", (r) => cachedKnown ? num(r.cached_tokens) : "-"],
     ["output tok", (r) => num(r.output_tokens)], ["cost", (r) => money(r.cost_usd)]);
   return cols;
 }
@@ -218,8 +223,10 @@ function chart(points, series, fmt, counts) {
   return out + '<text x="' + (L + 8) + '" y="' + (T + 10) + '">' + legend + "</text></svg>";
 }
 const runQuery = DATA.query.token ? "?token=" + encodeURIComponent(DATA.query.token) : "";
+let cachedKnown = true;  // Prometheus has no cached-token counts: shown as "-", not 0
 function draw(data) {
   const s = data.summary, o = s.overall;
+  cachedKnown = !(s.absent || []).includes("cached_tokens");
   const badge = $("health"); badge.className = "badge " + s.health.status;
   badge.textContent = s.health.status.toUpperCase();
   $("meta").textContent = (s.uptime_s == null ? "no process writing now" : "uptime " + dur(s.uptime_s)) +
@@ -232,8 +239,8 @@ function draw(data) {
       num(s.active_calls) + " in flight"),
     kpi("Success rate", pct(o.success_rate), ""),
     kpi("Latency p95", dur(o.p95_s), "avg " + dur(o.avg_s) + " · p50 " + dur(o.p50_s) + " · p99 " + dur(o.p99_s)),
-    kpi("Tokens", num(o.input_tokens + o.output_tokens), num(o.input_tokens) + " in (" + num(o.cached_tokens) +
-      " cached) · " + num(o.output_tokens) + " out"),
+    kpi("Tokens", num(o.input_tokens + o.output_tokens), num(o.input_tokens) + " in (" +
+      (cachedKnown ? num(o.cached_tokens) : "-") + " cached) · " + num(o.output_tokens) + " out"),
     kpi("Cost", money(o.cost_usd), o.unpriced_calls ? o.unpriced_calls + " calls unpriced" : ""),
     kpi("Models", num(s.models_used.length), esc(s.models_used.join(", "))),
   ].join("");
@@ -255,8 +262,19 @@ function draw(data) {
     ["severity", (a) => '<span class="' + (a.severity === "critical" ? "fail" : "") + '">' + esc(a.severity) +
       "</span>"], ["alert", (a) => esc(a.name), "txt"], ["message", (a) => esc(a.message), "msg"]])
     : '<p class="empty">No thresholds crossed (health: ' + esc(s.health.status) + ").</p>");
-  section("runs", "Recent runs", table(s.recent_runs, [["started", (r) => esc(when(r.started_at))],
-    ["run", (r) => '<a href="api/runs/' + esc(r.trace_id) + runQuery + '">' + esc(r.kind + " " + r.name) + "</a>",
+  const absent = (key) => (s.absent || []).includes(key) &&
+    '<p class="empty">Not in Prometheus, which keeps metrics only: see the local store or your traces.</p>';
+  $("instances").hidden = !(s.by_instance || []).length;
+  if (!$("instances").hidden) section("instances", "By " + s.instance_label,
+    table(s.by_instance, groupCols(s.instance_label, "calls", true)));
+  $("processes").hidden = !(s.processes || []).length;
+  if (!$("processes").hidden) section("processes", "Processes", table(s.processes, [
+    ["process", (p) => esc(p.name)], ["service", (p) => esc(p.service || "-"), "txt"],
+    ["uptime", (p) => dur(p.uptime_s)], ["memory", (p) => bytes(p.memory_bytes)],
+    ["CPU", (p) => pct(p.cpu_utilization)], ["CPU time", (p) => dur(p.cpu_seconds)]]));
+  section("runs", "Recent runs", absent("recent_runs") || table(s.recent_runs, [
+    ["started", (r) => esc(when(r.started_at))],
+    ["run", (r) => '<a href="runs/' + esc(r.trace_id) + runQuery + '">' + esc(r.kind + " " + r.name) + "</a>",
       "txt"],
     ["status", (r) => r.ok ? '<span class="okc">ok</span>' : '<span class="fail">' + esc(r.error_type) + "</span>",
       "txt"],
@@ -267,7 +285,7 @@ function draw(data) {
     esc(g.error_type) + "</span>", "txt"], ["where", (g) => esc(g.kind + " " + g.name), "txt"],
     ["count", (g) => num(g.count)], ["last seen", (g) => esc(when(g.last_at))],
     ["last message", (g) => esc(g.last_message), "msg"]]));
-  section("errors", "Recent errors", table(s.recent_errors, [["at", (e) => esc(when(e.at))],
+  section("errors", "Recent errors", absent("recent_errors") || table(s.recent_errors, [["at", (e) => esc(when(e.at))],
     ["where", (e) => esc(e.kind + " " + e.name), "txt"], ["error", (e) => '<span class="fail">' +
     esc(e.error_type) + "</span>", "txt"], ["message", (e) => esc(e.message), "msg"]]));
 }

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import store
 from .health import Thresholds, evaluate
-from .stats import ErrorEntry, ErrorGroup, Health, Point, Run, Stats, Summary, timing, usage
+from .stats import ErrorEntry, ErrorGroup, Health, Point, ProcessStats, Run, Stats, Summary, timing, usage
 
 _LIVE_WRITER_S = 300.0
 """A writer seen within this many seconds counts as running (uptime, calls in flight)."""
@@ -47,8 +47,11 @@ class Filters:
 _COLUMNS = (
     "trace_id, span_id, kind, name, start_ns, end_ns, duration_s, ok, error_type, error_message, provider, "
     "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
-    "reasoning_tokens, cost"
+    "reasoning_tokens, cost, service"
 )
+
+INSTANCE_LABELS = ("service.name", "service.instance.id", "host")
+"""What ``by=`` may group model calls by; the store records ``service.name`` only."""
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -153,9 +156,13 @@ def summary(
     thresholds: Thresholds | None = None,
     *,
     recent: int = 20,
+    by: str | None = None,
     now: float | None = None,
 ) -> Summary:
-    """Summarise the store at ``path`` (default: the store ``instrument()`` writes to)."""
+    """Summarise the store at ``path`` (default: the store ``instrument()`` writes to); ``by="service.name"``
+    adds the model calls per service."""
+    if by not in (None, "service.name"):
+        raise ValueError(f"the local store groups by service.name only, not {by!r}; use --prometheus for {by}")
     f = filters or Filters()
     now = time.time() if now is None else now
     t = thresholds or Thresholds.from_env()
@@ -165,6 +172,7 @@ def summary(
         # One read serves the summary's window and the longer windows health looks at.
         rows = _load(conn, _since_ns(None if f.since is None else max(f.since, health_window), now), f.service)
         uptime, active, dropped = _writers(conn, now, f.service)
+        processes = _processes(conn, now, f.service)
     finally:
         conn.close()
     data = _Data(rows, f, _since_ns(f.since, now))
@@ -196,6 +204,13 @@ def summary(
         error_types=_error_types(data),
         health=health,
         filters=f.describe(),
+        by_instance=[]
+        if by is None
+        else _by_cost_then_count(
+            _stats(k, v, v) for k, v in _grouped(calls, lambda r: r["service"] or "unknown").items()
+        ),
+        instance_label=by,
+        processes=processes,
     )
 
 
@@ -212,6 +227,34 @@ def _writers(conn: sqlite3.Connection, now: float, service: str | None) -> tuple
     dropped = conn.execute("SELECT COALESCE(SUM(dropped_spans), 0) FROM writers").fetchone()[0]
     uptime = max(0.0, now - started / 1e9) if started is not None else None
     return uptime, int(active or 0), int(dropped)
+
+
+def _processes(conn: sqlite3.Connection, now: float, service: str | None) -> list[ProcessStats]:
+    """The running writers that report their memory and CPU (``process_metrics=True``), most memory first."""
+    if not store.has_column(conn, "writers", "memory_bytes"):  # a store from before the column, read as it is
+        return []
+    sql = (
+        "SELECT host, pid, service, started_ns, seen_ns, memory_bytes, cpu_seconds FROM writers "
+        "WHERE seen_ns >= ? AND memory_bytes IS NOT NULL"
+    )
+    params: list[Any] = [int((now - _LIVE_WRITER_S) * 1e9)]
+    if service is not None:
+        sql += " AND service = ?"
+        params.append(service)
+    out = []
+    for host, pid, svc, started_ns, seen_ns, memory, cpu in conn.execute(sql, params):
+        lived = (seen_ns - started_ns) / 1e9
+        out.append(
+            ProcessStats(
+                name=f"{host}:{pid}",
+                service=svc,
+                uptime_s=max(0.0, now - started_ns / 1e9),
+                memory_bytes=memory,
+                cpu_seconds=cpu,
+                cpu_utilization=cpu / lived if cpu is not None and lived > 0 else None,
+            )
+        )
+    return sorted(out, key=lambda p: (-(p.memory_bytes or 0), p.name))
 
 
 def health_of(all_rows: Rows, f: Filters, thresholds: Thresholds, now: float) -> Health:
@@ -269,7 +312,7 @@ def _error_types(data: _Data) -> list[ErrorGroup]:
             groups[key] = ErrorGroup(*key, count=1, last_at=r["end_ns"] / 1e9, last_message=r["error_message"])
         else:
             group.count += 1
-    return sorted(groups.values(), key=lambda g: (-g.count, -g.last_at))
+    return sorted(groups.values(), key=lambda g: (-g.count, -(g.last_at or 0.0)))
 
 
 def _recent_errors(data: _Data, limit: int) -> list[ErrorEntry]:

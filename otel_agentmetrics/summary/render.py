@@ -54,13 +54,25 @@ def tokens(count: int) -> str:
     return f"{count:,}"
 
 
-def when(epoch: float) -> str:
+def when(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+
+
+ABSENT_NOTE = "not in Prometheus (metrics only): see the local store or your traces"
+
+
+def source_line(s: Summary) -> str:
+    if s.source == "prometheus":
+        return f"Prometheus {s.store}, last {format_duration(s.since)}" if s.since else f"Prometheus {s.store}"
+    return f"store {s.store}"
 
 
 def overview(s: Summary) -> list[tuple[str, str]]:
     o = s.overall
-    return [
+    cached = "-" if "cached_tokens" in s.absent else tokens(o.cached_tokens)
+    rows = [
         ("Health", s.health.status.upper()),
         ("Uptime", format_duration(s.uptime_s) if s.uptime_s is not None else "no process writing now"),
         ("Model calls", f"{o.calls:,} ({o.successful:,} ok, {o.failed:,} failed, {s.active_calls} in flight)"),
@@ -72,14 +84,33 @@ def overview(s: Summary) -> list[tuple[str, str]]:
         ),
         (
             "Tokens",
-            f"{tokens(o.input_tokens)} in ({tokens(o.cached_tokens)} cached) · {tokens(o.output_tokens)} out",
+            f"{tokens(o.input_tokens)} in ({cached} cached) · {tokens(o.output_tokens)} out",
         ),
         ("Cost", money(o.cost_usd) + (f" ({o.unpriced_calls} calls with no known price)" if o.unpriced_calls else "")),
         ("Models used", ", ".join(s.models_used) or "-"),
     ]
+    if s.processes:
+        memory = sum(p.memory_bytes or 0 for p in s.processes)
+        cpu = sum(p.cpu_utilization or 0.0 for p in s.processes)
+        rows.append(("Processes", f"{len(s.processes)} · {size(memory)} memory · {cpu:.1%} of a CPU"))
+    if s.source != "store":
+        rows.append(("Source", source_line(s)))
+    return rows
 
 
-def _group_table(title: str, key: str, items: list[Stats], kind: str) -> Table:
+def size(count: int | None) -> str:
+    """Bytes in binary units: 118.3 MiB."""
+    if count is None:
+        return "-"
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _group_table(title: str, key: str, items: list[Stats], kind: str, cached_known: bool = True) -> Table:
     runs = "runs" if kind in ("agent", "tool") else ("requests" if kind == "endpoint" else "calls")
     with_usage = kind != "tool"
     headers = [kind, runs, "ok", "failed", "success", "avg", "p50", "p95", "p99"]
@@ -101,7 +132,7 @@ def _group_table(title: str, key: str, items: list[Stats], kind: str) -> Table:
         if with_usage:
             row += ([f"{st.model_calls:,}"] if kind in ("agent", "endpoint") else []) + [
                 tokens(st.input_tokens),
-                tokens(st.cached_tokens),
+                tokens(st.cached_tokens) if cached_known else "-",
                 tokens(st.output_tokens),
                 money(st.cost_usd),
             ]
@@ -115,7 +146,27 @@ def tables(s: Summary) -> list[Table]:
     for title, key, kind in _GROUPS:
         items = getattr(s, key)
         if items:
-            out.append(_group_table(title, key, items, kind))
+            out.append(_group_table(title, key, items, kind, "cached_tokens" not in s.absent))
+    if s.by_instance and s.instance_label:
+        by = f"By {s.instance_label}"
+        out.append(_group_table(by, "by_instance", s.by_instance, s.instance_label, "cached_tokens" not in s.absent))
+    if s.processes:
+        procs = Table("Processes", ["process", "service", "uptime", "memory", "CPU", "CPU time"], key="processes")
+        for p in s.processes:
+            procs.rows.append(
+                [
+                    p.name,
+                    p.service or "-",
+                    format_duration(p.uptime_s),
+                    size(p.memory_bytes),
+                    percent(p.cpu_utilization),
+                    format_duration(p.cpu_seconds),
+                ]
+            )
+        out.append(procs)
+    for key, title in (("recent_runs", "Recent runs"), ("recent_errors", "Recent errors")):
+        if key in s.absent:
+            out.append(Table(title, ["", ""], [["-", ABSENT_NOTE]], key=f"absent_{key}"))
     if s.recent_runs:
         runs = Table("Recent runs", ["started", "run", "status", "duration", "model calls", "tools", "tokens", "cost"])
         runs.key = "recent_runs"
@@ -169,7 +220,7 @@ def to_markdown(s: Summary) -> str:
         lines.append("|" + "|".join(" --- " for _ in headers) + "|")
         lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
         lines.append("")
-    lines.append(f"Store: `{s.store}`")
+    lines.append(f"Prometheus: `{s.store}`" if s.source == "prometheus" else f"Store: `{s.store}`")
     return "\n".join(lines) + "\n"
 
 
@@ -202,6 +253,7 @@ def to_csv(s: Summary) -> str:
     groups: list[tuple[str, Stats]] = [("overall", s.overall)]
     for _, key, kind in _GROUPS:
         groups += [(kind, st) for st in getattr(s, key)]
+    groups += [(s.instance_label or "instance", st) for st in s.by_instance]
     for kind, st in groups:
         writer.writerow([kind, st.name, *("" if getattr(st, f) is None else getattr(st, f) for f in _CSV_FIELDS)])
     return buffer.getvalue()

@@ -128,7 +128,7 @@ class ErrorGroup:
     kind: str
     name: str
     count: int
-    last_at: float
+    last_at: float | None  # None from a source that keeps counts only (Prometheus)
     last_message: str | None
 
 
@@ -148,6 +148,20 @@ class Health:
     status: str  # "healthy" | "degraded" | "unhealthy"
     alerts: list[Alert] = field(default_factory=list)
     window_s: float = 0.0
+
+
+@dataclass(slots=True)
+class ProcessStats:
+    """One running process's own resources: resident memory and CPU (with ``process_metrics=True``, or from
+    Prometheus's process collector)."""
+
+    name: str  # host:pid from the store, the scraped address from Prometheus
+    service: str | None
+    uptime_s: float | None
+    memory_bytes: int | None
+    cpu_seconds: float | None
+    cpu_utilization: float | None
+    """CPU seconds per second (1.0 = one core busy): since start from the store, over 5 minutes from Prometheus."""
 
 
 @dataclass(slots=True)
@@ -185,11 +199,21 @@ class Summary:
     error_types: list[ErrorGroup]
     health: Health
     filters: dict[str, str] = field(default_factory=dict)
+    source: str = "store"
+    """``store`` (the local SQLite file at ``store``) or ``prometheus`` (the server at ``store``)."""
+    by_instance: list[Stats] = field(default_factory=list)
+    """Model calls per value of ``instance_label`` (``service.name``, ``service.instance.id``, ``host``)."""
+    instance_label: str | None = None
+    processes: list[ProcessStats] = field(default_factory=list)
+    """The running processes' memory and CPU, when they report them."""
+    absent: list[str] = field(default_factory=list)
+    """What this source cannot know (``recent_runs``, ``recent_errors`` ... from Prometheus): shown as absent,
+    never as zero."""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("overall",):
             data[key] = self.overall.to_dict()
-        for key in ("by_model", "by_provider", "by_tool", "by_agent", "by_endpoint"):
+        for key in ("by_model", "by_provider", "by_tool", "by_agent", "by_endpoint", "by_instance"):
             data[key] = [s.to_dict() for s in getattr(self, key)]
         return data

@@ -7,6 +7,7 @@ a few retries lets several processes write at once without losing rows. Each spa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -106,9 +107,14 @@ CREATE TABLE IF NOT EXISTS writers (
     active_calls INTEGER NOT NULL DEFAULT 0,
     dropped_spans INTEGER NOT NULL DEFAULT 0,
     stopped_ns INTEGER,
+    memory_bytes INTEGER,
+    cpu_seconds REAL,
     PRIMARY KEY (host, pid, started_ns)
 );
 """
+
+_ADDED_WRITER_COLUMNS = {"stopped_ns": "INTEGER", "memory_bytes": "INTEGER", "cpu_seconds": "REAL"}
+"""Columns later than the first release of the file: added to stores created before them."""
 
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -135,8 +141,11 @@ def _init(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(SCHEMA)
-    if not has_column(conn, "writers", "stopped_ns"):  # a store written before the column existed
-        conn.execute("ALTER TABLE writers ADD COLUMN stopped_ns INTEGER")
+    present = {row[1] for row in conn.execute("PRAGMA table_info(writers)")}
+    for column, kind in _ADDED_WRITER_COLUMNS.items():
+        if column not in present:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                conn.execute(f"ALTER TABLE writers ADD COLUMN {column} {kind}")
     if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # for migrations by later releases
 
@@ -186,18 +195,23 @@ def record_writer(
     started_ns: int,
     active: int,
     dropped: int,
+    memory_bytes: int | None = None,
+    cpu_seconds: float | None = None,
     *,
     stopped: bool = False,
 ) -> None:
-    """The writing process's heartbeat: uptime, calls in flight and dropped spans come from here. ``stopped``
-    is its last one, at shutdown, so uptime ends when the program does."""
+    """The writing process's heartbeat: uptime, calls in flight, dropped spans and (with process metrics on) its
+    memory and CPU come from here. ``stopped`` is its last one, at shutdown, so uptime ends when the program
+    does; memory and CPU keep their last reading then."""
     now = time.time_ns()
     conn.execute(
-        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans, stopped_ns) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE SET "
-        "seen_ns = excluded.seen_ns, active_calls = excluded.active_calls, dropped_spans = excluded.dropped_spans, "
-        "service = COALESCE(excluded.service, writers.service), stopped_ns = excluded.stopped_ns",
-        (host, pid, service, started_ns, now, active, dropped, now if stopped else None),
+        "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans, memory_bytes, "
+        "cpu_seconds, stopped_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE "
+        "SET seen_ns = excluded.seen_ns, active_calls = excluded.active_calls, "
+        "dropped_spans = excluded.dropped_spans, service = COALESCE(excluded.service, writers.service), "
+        "memory_bytes = COALESCE(excluded.memory_bytes, writers.memory_bytes), "
+        "cpu_seconds = COALESCE(excluded.cpu_seconds, writers.cpu_seconds), stopped_ns = excluded.stopped_ns",
+        (host, pid, service, started_ns, now, active, dropped, memory_bytes, cpu_seconds, now if stopped else None),
     )
 
 
