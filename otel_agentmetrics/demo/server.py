@@ -209,6 +209,8 @@ def _openai_chunks(
     words = (message.get("content") or "").split(" ")
     for i, word in enumerate(words):
         yield delta({"content": word if i == 0 else " " + word})
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        yield delta({"tool_calls": [{"index": index, **call}]})
     yield delta({}, finish)
     if include_usage:
         yield {**chunk, "choices": [], "usage": usage}
