@@ -251,3 +251,35 @@ def test_uninstrument_restores_the_graph(otel, llm):
     assert Pregel.__dict__["stream"] is original_stream and Pregel.__dict__["astream"] is original_astream
     react_agent(llm).invoke(QUESTION)
     assert otel.finished() == []
+
+
+def test_the_summary_view_shows_the_graph_as_an_agent(tmp_path, llm):
+    """Through the local store exporter, the graph's run is a row of the per-agent table and a recent run."""
+    import time
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from otel_agentmetrics.summary import summary
+    from otel_agentmetrics.summary.exporter import LocalStoreSpanExporter
+
+    store = tmp_path / "spans.sqlite3"
+    exporter = LocalStoreSpanExporter(store)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = agentmetrics.instrument(tracer_provider=provider, meter_provider=MeterProvider())
+    telemetry.pricer.load()
+    try:
+        react_agent(llm, name="forecaster").invoke(QUESTION)
+    finally:
+        agentmetrics.uninstrument()
+        provider.shutdown()
+    s = summary(store, now=time.time())
+    (forecaster,) = s.by_agent
+    assert (forecaster.name, forecaster.calls, forecaster.model_calls) == ("forecaster", 1, 2)
+    (model,) = s.by_model
+    assert model.calls == 2 and model.cost_usd > 0
+    assert forecaster.cost_usd == pytest.approx(model.cost_usd, rel=1e-12)
+    (run,) = s.recent_runs
+    assert (run.kind, run.name, run.model_calls, run.tool_calls) == ("agent", "forecaster", 2, 1)
