@@ -124,9 +124,12 @@ def in_house_model() -> Callable[[], Any]:
         def _llm_type(self) -> str:
             return "in-house"
 
+        def _get_ls_params(self, stop: Any = None, **kwargs: Any) -> Any:
+            return {"ls_provider": "openai", "ls_model_name": "gpt-4o-mini", "ls_model_type": "chat"}  # priced
+
         def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
             usage = {"input_tokens": 12, "output_tokens": 3, "total_tokens": 15}
-            message = AIMessage(content="Mild.", usage_metadata=usage, response_metadata={"model_name": "house-1"})
+            message = AIMessage(content="Mild.", usage_metadata=usage, response_metadata={"model_name": "gpt-4o-mini"})
             return ChatResult(generations=[ChatGeneration(message=message)])
 
     model = InHouseChat()
