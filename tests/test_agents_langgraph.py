@@ -283,3 +283,20 @@ def test_the_summary_view_shows_the_graph_as_an_agent(tmp_path, llm):
     assert forecaster.cost_usd == pytest.approx(model.cost_usd, rel=1e-12)
     (run,) = s.recent_runs
     assert (run.kind, run.name, run.model_calls, run.tool_calls) == ("agent", "forecaster", 2, 1)
+
+
+def test_langchain_create_agent_is_a_graph_run(traced, llm):
+    """LangChain 1.x agents (``langchain.agents.create_agent``) are compiled LangGraph graphs: the same run."""
+    agents = pytest.importorskip("langchain.agents")
+    model = ChatOpenAI(model="gpt-4o-mini", base_url=llm.openai_url, api_key="test", max_retries=0)
+    agent = agents.create_agent(model, [get_weather], name="forecaster")
+    agent.invoke(QUESTION)
+    spans = traced.finished()
+    (agent_span,) = by_name(spans, "invoke_agent forecaster")
+    assert [s.name for s in children(spans, agent_span)] == [
+        "chat gpt-4o-mini",
+        "execute_tool get_weather",
+        "chat gpt-4o-mini",
+    ]
+    assert len(spans) == 4
+    assert agent_span.attributes["agentmetrics.agent.model_calls"] == 2
