@@ -7,4 +7,5 @@ bash tests/system-deps.sh
 python -m ruff check .
 python -m mypy
 bash tests/litellm-env.sh  # LiteLLM needs openai<3: its tests run in a venv of their own
+bash tests/llamaindex-env.sh  # so does llama-index-llms-openai
 python -m pytest -q "$@"
