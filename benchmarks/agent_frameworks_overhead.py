@@ -9,6 +9,8 @@ Scenarios, each timed uninstrumented and under ``instrument()`` in alternating r
 - ``agents sdk run_streamed``: the OpenAI Agents SDK's streamed run of an agent with one tool, same stand-in (two
   model calls and a tool run per run), its events read to the end.
 - ``pydantic ai run_sync``: a Pydantic AI agent with one tool, same stand-in (two model calls and a tool run).
+- ``llamaindex workflow``: a one-step LlamaIndex workflow calling a ``FunctionTool`` (no model): the agent span and
+  the tool span (2 steps: the run and the tool).
 - ``langchain in-house model``: a custom ``BaseChatModel`` answering at once (no network), invoked alone: the
   model-call span recorded from LangChain's usage (1 step).
 
@@ -114,6 +116,26 @@ def pydantic_ai_run(server: StandInServer) -> Callable[[], Any]:
     return lambda: agent.run_sync(QUESTION)
 
 
+def llamaindex_workflow() -> Callable[[], Any]:
+    from llama_index.core.tools import FunctionTool
+    from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step
+
+    tool = FunctionTool.from_defaults(get_weather)
+
+    class Forecast(Workflow):
+        @step
+        async def forecast(self, ev: StartEvent) -> StopEvent:
+            return StopEvent(result=(await tool.acall(city=ev.city)).content)
+
+    workflow = Forecast()
+    loop = asyncio.new_event_loop()
+
+    async def once() -> Any:
+        return await workflow.run(city="Lisbon")
+
+    return lambda: loop.run_until_complete(once())
+
+
 def in_house_model() -> Callable[[], Any]:
     from langchain_core.language_models.chat_models import BaseChatModel
     from langchain_core.messages import AIMessage
@@ -169,7 +191,15 @@ def main() -> None:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_Drop(), max_queue_size=100_000))
     providers = (tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    packages = ("langgraph", "langchain-core", "langchain-openai", "openai-agents", "pydantic-ai-slim", "openai")
+    packages = (
+        "langgraph",
+        "langchain-core",
+        "langchain-openai",
+        "openai-agents",
+        "pydantic-ai-slim",
+        "llama-index-core",
+        "openai",
+    )
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
     print(", ".join(f"{name} {version(name)}" for name in packages))
     print(f"{'scenario':<28}{'steps':>6}{'plain/run':>12}{'traced/run':>12}{'overhead':>11}{'per step':>11}")
@@ -179,6 +209,7 @@ def main() -> None:
             ("langgraph react agent", 3, react_agent(server)),
             ("agents sdk run_streamed", 3, streamed_sdk_run(server)),
             ("pydantic ai run_sync", 3, pydantic_ai_run(server)),
+            ("llamaindex workflow", 2, llamaindex_workflow()),
             ("langchain in-house model", 1, in_house_model()),
         ]
         for name, steps, run in scenarios:
