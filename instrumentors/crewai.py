@@ -4,13 +4,15 @@ an ``invoke_agent {agent role}`` span for each task an agent executes, nested in
 
 CrewAI's native providers call the ``openai`` (or ``anthropic``...) client, whose instrumentor records each model
 call; models reached through LiteLLM are recorded by the ``litellm`` instrumentor. CrewAI turns a tool's
-exception into a message for the model; the tool span still fails with the exception's class name. CrewAI does not
-pass the model's tool-call id to the tool, so tool spans carry none.
+exception into a message for the model; the tool span still fails with the exception's class name. The model's
+tool-call id is read where CrewAI executes a native tool call and handed to the tool run below it, so the tool
+span links to the model call that asked for it (text-parsed ReAct tool calls have no id).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from otel_agentmetrics._config import Settings
@@ -23,6 +25,7 @@ from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from ._tool_layer import async_tool_wrapper, sync_tool_wrapper
 
 DEFAULT_CREW_NAME = "crew"  # ``Crew.name``'s default
+_call_id: ContextVar[str | None] = ContextVar("agentmetrics_crewai_tool_call_id", default=None)
 
 
 def _open_crew(telemetry: Telemetry, crew: Any) -> AgentRun | None:
@@ -72,8 +75,26 @@ def _async(telemetry: Telemetry, open_run: Callable[[Telemetry, Any], AgentRun |
     return traced
 
 
+def _native_tool_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Around CrewAI's execution of one native tool call: its id is the current tool-call id meanwhile."""
+    call_id = None
+    try:
+        from crewai.utilities.agent_utils import extract_tool_call_info
+
+        info = extract_tool_call_info(args[0] if args else kwargs.get("tool_call"))
+        call_id = info[0] if info and isinstance(info[0], str) and info[0] else None
+    except Exception:
+        internal_error("reading a CrewAI tool call")
+    token = _call_id.set(call_id)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _call_id.reset(token)
+
+
 def _describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str | None, str | None, Any]:
-    return instance.name, getattr(instance, "description", None), None, kwargs or (list(args) if args else None)
+    arguments = kwargs or (list(args) if args else None)
+    return instance.name, getattr(instance, "description", None), _call_id.get(), arguments
 
 
 class CrewAIInstrumentor(AgentMetricsInstrumentor):
@@ -87,6 +108,10 @@ class CrewAIInstrumentor(AgentMetricsInstrumentor):
         yield "crewai.crew", "Crew.akickoff", _async(telemetry, _open_crew)
         yield "crewai.agent.core", "Agent.execute_task", _sync(telemetry, _open_agent)
         yield "crewai.agent.core", "Agent.aexecute_task", _async(telemetry, _open_agent)
+        # Native tool calls are executed here (the step executor imported the function by name: both are patched).
+        yield "crewai.utilities.agent_utils", "execute_single_native_tool_call", _native_tool_call
+        yield "crewai.agents.step_executor", "execute_single_native_tool_call", _native_tool_call
+        yield "crewai.agents.agent_executor", "AgentExecutor._execute_single_native_tool_call", _native_tool_call
         # ``@tool`` functions are ``Tool`` objects, which run their function without ``BaseTool.run``.
         for owner in ("BaseTool", "Tool"):
             yield "crewai.tools.base_tool", f"{owner}.run", sync_tool_wrapper(telemetry, _describe)

@@ -98,6 +98,9 @@ def check_crew_run(spans, errors: int = 0):
     assert [s.name for s in kids] == ["chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini"]
     assert len(spans) == 5
     chats = [kids[0], kids[2]]
+    (call_id,) = kids[0].attributes["agentmetrics.response.tool_call_ids"]
+    assert kids[1].attributes["gen_ai.tool.call.id"] == call_id
+    assert [link.context.span_id for link in kids[1].links] == [kids[0].context.span_id]
     assert_rollup(agent_span, chats, tool_calls=1, errors=errors)
     assert_rollup(crew_span, chats, tool_calls=1, errors=errors)
     return kids[1]
