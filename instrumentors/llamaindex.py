@@ -8,12 +8,14 @@ completes, failed when it raises. An agent's span is named after the agent (``Fu
 ``AgentWorkflow`` after its root agent), any other workflow after its class. An agent left with LlamaIndex's
 default name ``Agent`` inside another run is part of that run. Model calls are the client instrumentors' spans
 (``llama_index.llms.openai.OpenAI`` -> ``openai``). A tool's exception, which an agent hands to the model as a
-result, still fails the tool span with the exception's class name.
+result, still fails the tool span with the exception's class name. An agent's ``call_tool`` step knows the model's
+tool-call id: it is handed down to the tool run, so the tool span links to the model call that asked for it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from otel_agentmetrics._config import Settings
@@ -25,6 +27,7 @@ from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from ._tool_layer import async_tool_wrapper, sync_tool_wrapper
 
 DEFAULT_AGENT_NAME = "Agent"  # ``llama_index.core.agent.workflow.base_agent.DEFAULT_AGENT_NAME``
+_call_id: ContextVar[str | None] = ContextVar("agentmetrics_llamaindex_tool_call_id", default=None)
 
 
 def _name(workflow: Any) -> tuple[str, bool]:
@@ -83,10 +86,23 @@ def _run(telemetry: Telemetry) -> Callable[..., Any]:
     return traced
 
 
+async def _call_tool_step(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """An agent's ``call_tool(ctx, ev)`` step: the ``ToolCall`` event's id is the current tool-call id meanwhile."""
+    event = args[1] if len(args) > 1 else kwargs.get("ev")
+    tool_id = getattr(event, "tool_id", None)
+    token = _call_id.set(tool_id if isinstance(tool_id, str) and tool_id else None)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _call_id.reset(token)
+
+
 def _describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str | None, str | None, Any]:
     metadata = instance.metadata
     arguments = {k: v for k, v in kwargs.items() if k != getattr(instance, "ctx_param_name", None)}
-    return metadata.get_name(), metadata.description, None, arguments or (list(args) if args else None)
+    return metadata.get_name(), metadata.description, _call_id.get(), arguments or (list(args) if args else None)
 
 
 def _output(result: Any) -> Any:
@@ -100,6 +116,9 @@ class LlamaIndexInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         yield "workflows.workflow", "Workflow.run", _run(telemetry)
+        agents = "llama_index.core.agent.workflow"
+        yield f"{agents}.base_agent", "BaseWorkflowAgent.call_tool", _call_tool_step
+        yield f"{agents}.multi_agent_workflow", "AgentWorkflow.call_tool", _call_tool_step
         tools = "llama_index.core.tools.function_tool"
         yield tools, "FunctionTool.call", sync_tool_wrapper(telemetry, _describe, _output)
         yield tools, "FunctionTool.acall", async_tool_wrapper(telemetry, _describe, _output)

@@ -164,7 +164,10 @@ def test_function_agent_is_one_run_above_its_model_and_tool_calls(traced, llm):
     kids = children(spans, agent_span)
     assert [s.name for s in kids] == ["chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini"]
     assert len(spans) == 4
-    first, _, second = kids
+    first, tool_span, second = kids
+    (call_id,) = first.attributes["agentmetrics.response.tool_call_ids"]
+    assert tool_span.attributes["gen_ai.tool.call.id"] == call_id
+    assert [link.context.span_id for link in tool_span.links] == [first.context.span_id]
     assert_rollup(agent_span, [first, second], tool_calls=1, errors=0)
 
 
@@ -191,3 +194,19 @@ def test_an_unnamed_agent_inside_the_users_run_is_that_run(traced, llm):
     asyncio.run(go())
     spans = traced.finished()
     assert [s.name for s in spans if s.name.startswith("invoke_agent")] == ["invoke_agent support"]
+
+
+@needs_openai_llm
+def test_an_agent_workflow_is_one_run_named_after_its_root_agent(traced, llm):
+    from llama_index.core.agent.workflow import AgentWorkflow
+
+    async def go() -> None:
+        await AgentWorkflow(agents=[weather_agent(llm)]).run(user_msg="Is it warm in Lisbon?")
+
+    asyncio.run(go())
+    spans = traced.finished()
+    (agent_span,) = by_name(spans, "invoke_agent forecaster")
+    kids = children(spans, agent_span)
+    assert [s.name for s in kids] == ["chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini"]
+    (call_id,) = kids[0].attributes["agentmetrics.response.tool_call_ids"]
+    assert kids[1].attributes["gen_ai.tool.call.id"] == call_id
