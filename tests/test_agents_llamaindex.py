@@ -210,3 +210,17 @@ def test_an_agent_workflow_is_one_run_named_after_its_root_agent(traced, llm):
     assert [s.name for s in kids] == ["chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini"]
     (call_id,) = kids[0].attributes["agentmetrics.response.tool_call_ids"]
     assert kids[1].attributes["gen_ai.tool.call.id"] == call_id
+
+
+def test_uninstrument_restores_the_workflow_and_the_tool(otel):
+    from workflows.workflow import Workflow as WorkflowClass
+
+    original_run, original_call = WorkflowClass.__dict__["run"], FunctionTool.__dict__["call"]
+    with scoped_telemetry(otel, PRICER, openai_client=False) as telemetry:
+        instrumentor = LlamaIndexInstrumentor()
+        instrumentor.instrument(telemetry=telemetry)
+        assert WorkflowClass.__dict__["run"] is not original_run
+        instrumentor.uninstrument()
+    assert WorkflowClass.__dict__["run"] is original_run and FunctionTool.__dict__["call"] is original_call
+    assert FunctionTool.from_defaults(get_weather).call(city="Porto").content == "22 degrees in Porto"
+    assert otel.finished() == []
