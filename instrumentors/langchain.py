@@ -1,5 +1,6 @@
 """LangChain: an ``execute_tool`` span for every ``BaseTool.run`` / ``arun`` (and so ``invoke``/``ainvoke`` and
-agents built on them), with the ``ToolCall`` id when the tool is invoked with one.
+agents built on them), with the ``ToolCall`` id when the tool is invoked with one; and a model-call span for a chat
+model whose backend no client instrumentor sees (see ``_langchain_models``).
 
 A tool whose error ``handle_tool_error`` turns into a result still counts as failed: ``error.type=tool_error``.
 """
@@ -14,6 +15,7 @@ from otel_agentmetrics._config import Settings
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 
+from ._langchain_models import agenerate_wrapper, astream_wrapper, generate_wrapper, stream_wrapper
 from ._tool_layer import async_tool_wrapper, report_error, sync_tool_wrapper
 
 
@@ -30,7 +32,7 @@ def _output(result: Any) -> Any:
 
 
 class LangChainInstrumentor(AgentMetricsInstrumentor):
-    """Instruments ``langchain-core`` tools."""
+    """Instruments ``langchain-core`` tools and chat models."""
 
     dependencies: Collection[str] = ("langchain-core >= 0.3",)
 
@@ -38,3 +40,9 @@ class LangChainInstrumentor(AgentMetricsInstrumentor):
         module = "langchain_core.tools.base"
         yield module, "BaseTool.run", sync_tool_wrapper(telemetry, _describe, _output)
         yield module, "BaseTool.arun", async_tool_wrapper(telemetry, _describe, _output)
+        # ``invoke``/``ainvoke``/``batch`` go through ``generate``/``agenerate``; streams through the two others.
+        models = "langchain_core.language_models.chat_models"
+        yield models, "BaseChatModel.generate", generate_wrapper(telemetry)
+        yield models, "BaseChatModel.agenerate", agenerate_wrapper(telemetry)
+        yield models, "BaseChatModel.stream", stream_wrapper(telemetry)
+        yield models, "BaseChatModel.astream", astream_wrapper(telemetry)

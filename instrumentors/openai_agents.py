@@ -1,7 +1,7 @@
 """OpenAI Agents SDK: an ``invoke_agent`` span for every ``Runner.run`` / ``run_sync`` (with the roll-up of its
 model and tool calls) and an ``execute_tool`` span for every function tool the runner invokes, with the model's
 tool-call id, so the tool span links to the model call that asked for it. ``Runner.run_streamed`` returns before
-the run ends: wrap it in ``agentmetrics.agent(...)`` for an agent span.
+the run ends: its agent span covers the SDK's background task that runs the agent, and ends with it.
 
 The SDK turns a tool's exception into a message for the model by default; the span still records the failure
 (``error.type`` = the exception's class name). Model calls are traced by the ``openai`` instrumentor.
@@ -65,6 +65,50 @@ def _runner(telemetry: Telemetry) -> Callable[..., Any]:
     return traced
 
 
+def _streamed_loop(telemetry: Telemetry) -> Callable[..., Any]:
+    """``Runner.run_streamed`` returns at once and runs the agent in a task driving ``start_streaming``: the
+    agent span covers that task, so it ends when the run does (the caller's events are read meanwhile)."""
+
+    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = kwargs.get("streamed_result")
+        try:
+            starting_agent = kwargs.get("starting_agent")
+            conversation_id = kwargs.get("conversation_id")
+            run = start_agent(
+                telemetry,
+                getattr(starting_agent, "name", None) or "agent",
+                conversation_id if isinstance(conversation_id, str) else None,
+                description=getattr(starting_agent, "handoff_description", None) or None,
+            )
+        except Exception:
+            internal_error("opening an Agents SDK streamed run")
+            run = None
+        if run is None:
+            return await wrapped(*args, **kwargs)
+        with run.activate():
+            try:
+                outcome = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                run.fail(error)
+                raise
+        # A failure the SDK stores on the result (raised to the reader of the events) ends the run as failed;
+        # so does a run that went past ``max_turns``, which the SDK tells the reader when it sees the count.
+        stored = getattr(result, "_stored_exception", None)
+        if isinstance(stored, BaseException):
+            run.fail(stored)
+            return outcome
+        try:
+            max_turns, turn = getattr(result, "max_turns", None), getattr(result, "current_turn", 0)
+            if isinstance(max_turns, int) and isinstance(turn, int) and turn > max_turns:
+                run.error_type = "MaxTurnsExceeded"
+        except Exception:
+            internal_error("reading an Agents SDK streamed result")
+        run.end()
+        return outcome
+
+    return traced
+
+
 class OpenAIAgentsInstrumentor(AgentMetricsInstrumentor):
     """Instruments the ``openai-agents`` package's function tools."""
 
@@ -72,6 +116,7 @@ class OpenAIAgentsInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         yield "agents.run", "AgentRunner.run", _runner(telemetry)
+        yield "agents.run", "start_streaming", _streamed_loop(telemetry)
         invoke = async_tool_wrapper(telemetry, _describe, _output)
         for module in _INVOKERS:
             yield module, "_invoke_function_tool_with_metadata", invoke

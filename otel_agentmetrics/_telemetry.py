@@ -68,8 +68,11 @@ class Telemetry:
         return found
 
 
-    def start(self, record: CallRecord) -> Call:
-        """Open the span for a model call. Scopes may refuse the call here (a budget raises)."""
+    def start(self, record: CallRecord, start_time: int | None = None) -> Call:
+        """Open the span for a model call. Scopes may refuse the call here (a budget raises).
+
+        ``start_time`` (epoch nanoseconds) is for a call recorded once it is over, from what a framework reported.
+        """
         scopes = active_scopes.get()
         for scope in scopes:
             try:
@@ -78,7 +81,7 @@ class Telemetry:
                 raise  # a budget's refusal is meant for the user
             except Exception:
                 internal_error("a scope's before_call")
-        return Call(self, record, scopes)
+        return Call(self, record, scopes, start_time)
 
 
 class Call:
@@ -95,7 +98,9 @@ class Call:
         "_metric_key",
     )
 
-    def __init__(self, telemetry: Telemetry, record: CallRecord, scopes: tuple[Any, ...]) -> None:
+    def __init__(
+        self, telemetry: Telemetry, record: CallRecord, scopes: tuple[Any, ...], start_time: int | None = None
+    ) -> None:
         self.telemetry = telemetry
         self.record = record
         self._scopes = scopes
@@ -106,12 +111,14 @@ class Call:
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
-                name, kind=SpanKind.CLIENT, attributes=_start_attributes(record, scopes)
+                name, kind=SpanKind.CLIENT, attributes=_start_attributes(record, scopes), start_time=start_time
             )
             self._metric_key = telemetry.metrics.started(record, telemetry.labels.select(scopes) if scopes else None)
         except Exception:
             internal_error("starting a model-call span")
         self._start = time.perf_counter()
+        if start_time is not None:  # a call recorded after the fact: its duration runs from its real start
+            self._start -= (time.time_ns() - start_time) / 1e9
 
     @property
     def context(self) -> otel_context.Context:

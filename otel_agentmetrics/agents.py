@@ -174,12 +174,15 @@ def start_agent(
     conversation_id: str | None = None,
     agent_id: str | None = None,
     description: str | None = None,
+    default_name: bool = False,
 ) -> AgentRun | None:
-    """Open a run for a framework's agent, or ``None`` when a run of that name is already the innermost one
-    (the user wrapped the framework's run in ``agent()`` with the same name: one span, not two)."""
+    """Open a run for a framework's agent, or ``None`` when the innermost run already is this one: it has the
+    same name (the user wrapped the framework's run in ``agent()`` with that name: one span, not two), or
+    ``default_name`` says the name is the framework's placeholder, not one the user chose (a LangGraph graph
+    left named ``LangGraph`` inside ``agent("research")``, or a subgraph inside its parent graph's run)."""
     for scope in reversed(active_scopes.get()):
         if isinstance(scope, AgentRun):
-            if scope.name == name and not scope.ended:
+            if (default_name or scope.name == name) and not scope.ended:
                 return None
             break
     return AgentRun(telemetry, name, _attributes(name, conversation_id, agent_id, description))

@@ -7,4 +7,6 @@ bash tests/system-deps.sh
 python -m ruff check .
 python -m mypy
 bash tests/litellm-env.sh  # LiteLLM needs openai<3: its tests run in a venv of their own
+bash tests/llamaindex-env.sh  # so does llama-index-llms-openai
+bash tests/crewai-env.sh  # and CrewAI
 python -m pytest -q "$@"

@@ -224,3 +224,81 @@ def test_run_sync_inside_a_differently_named_run_nests(sdk):
     (forecaster,) = by_name(spans, "invoke_agent forecaster")
     assert forecaster.parent.span_id == desk.context.span_id
     assert (outer.model_calls, outer.tool_calls) == (2, 2)
+
+
+def test_run_streamed_is_an_agent_run_that_ends_with_the_stream(sdk):
+    """``Runner.run_streamed`` returns before the run: the span covers the SDK's task and ends when it does."""
+    from agents import ModelSettings
+
+    from otel_agentmetrics.demo.server import StandInServer
+
+    async def go(server: StandInServer) -> list[str]:
+        import openai
+
+        client = openai.AsyncOpenAI(api_key="test", base_url=server.openai_url)
+        agent = Agent(
+            name="forecaster",
+            instructions="You're a helpful assistant.",
+            model=OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=client),
+            model_settings=ModelSettings(include_usage=True),  # the SDK streams without usage otherwise
+            tools=[get_weather],
+        )
+        result = Runner.run_streamed(agent, "Is it warm in Lisbon?", run_config=RunConfig(tracing_disabled=True))
+        assert by_name(sdk.finished(), "invoke_agent forecaster") == []  # not ended before the run
+        kinds = [event.type async for event in result.stream_events()]
+        assert "raw_response_event" in kinds
+        return [str(result.final_output)]
+
+    with StandInServer(latency=(0.0, 0.0)) as server:
+        (answer,) = asyncio.run(go(server))
+    assert answer == "Here is what I found: 22 degrees in Lisbon. Enjoy the trip!"
+    spans = sdk.finished()
+    (agent_span,) = by_name(spans, "invoke_agent forecaster")
+    children = sorted(
+        (s for s in spans if s.parent is not None and s.parent.span_id == agent_span.context.span_id),
+        key=lambda s: s.start_time,
+    )
+    assert [s.name for s in children] == ["chat gpt-4o-mini", "execute_tool get_weather", "chat gpt-4o-mini"]
+    models = [children[0], children[2]]
+    attrs = agent_span.attributes
+    assert (attrs["agentmetrics.agent.model_calls"], attrs["agentmetrics.agent.tool_calls"]) == (2, 1)
+    tokens_in = sum(m.attributes["gen_ai.usage.input_tokens"] for m in models)
+    tokens_out = sum(m.attributes["gen_ai.usage.output_tokens"] for m in models)
+    assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (
+        tokens_in,
+        tokens_out,
+    )
+    assert attrs["agentmetrics.agent.cost"] == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6, rel=1e-12)
+
+
+@function_tool
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    return f"22 degrees in {city}"
+
+
+def test_a_streamed_run_that_fails_ends_its_span_failed(sdk):
+    from agents import MaxTurnsExceeded
+
+    from otel_agentmetrics.demo.server import StandInServer
+
+    async def go(server: StandInServer) -> None:
+        import openai
+
+        client = openai.AsyncOpenAI(api_key="test", base_url=server.openai_url)
+        agent = Agent(
+            name="forecaster",
+            model=OpenAIChatCompletionsModel(model="gpt-4o-mini", openai_client=client),
+            tools=[get_weather],
+        )
+        result = Runner.run_streamed(agent, "Lisbon?", max_turns=1, run_config=RunConfig(tracing_disabled=True))
+        with pytest.raises(MaxTurnsExceeded):
+            async for _ in result.stream_events():
+                pass
+
+    with StandInServer(latency=(0.0, 0.0)) as server:
+        asyncio.run(go(server))
+    (agent_span,) = by_name(sdk.finished(), "invoke_agent forecaster")
+    assert agent_span.attributes["error.type"] == "MaxTurnsExceeded"
+    assert agent_span.status.status_code.name == "ERROR"
+    assert agent_span.attributes["agentmetrics.agent.tool_calls"] == 1

@@ -106,6 +106,7 @@ def _tool_arguments(name: str, last: str, schema: dict[str, Any] | None = None) 
 class _Handler(BaseHTTPRequestHandler):
     server: StandInServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms delayed-ACK stall per answer
 
     def do_POST(self) -> None:  # noqa: N802 (the stdlib's naming)
         length = int(self.headers.get("Content-Length") or 0)
@@ -261,6 +262,8 @@ def _openai_chunks(
     words = (message.get("content") or "").split(" ")
     for i, word in enumerate(words):
         yield delta({"content": word if i == 0 else " " + word})
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        yield delta({"tool_calls": [{"index": index, **call}]})
     yield delta({}, finish)
     if include_usage:
         yield {**chunk, "choices": [], "usage": usage}

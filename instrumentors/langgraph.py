@@ -1,0 +1,98 @@
+"""LangGraph: an ``invoke_agent {graph name}`` span, with the run's roll-up, for every run of a compiled graph.
+
+``invoke``/``ainvoke`` drive ``stream``/``astream``, so patching the two streams covers all four (and
+``batch``, ``stream_events``...). The span covers the whole iteration: it opens at the first step and ends when
+the stream is exhausted, closed early or fails. A graph still named ``LangGraph`` (the default) inside another
+agent run is part of that run (a subgraph of its parent, or a graph the user wrapped in ``agent()``) and gets no
+span of its own; a graph given its own name (``create_react_agent(..., name="researcher")``) is an agent of its
+own, nested under the enclosing run. ``configurable.thread_id`` becomes ``gen_ai.conversation.id``.
+
+Model calls are the client instrumentors' spans (``ChatOpenAI`` -> ``openai``); tools are the ``langchain``
+instrumentor's. This module only adds the agent run around them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from typing import Any
+
+from otel_agentmetrics._config import Settings
+from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._runs import _aiterate, _iterate
+from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics.agents import AgentRun, start_agent
+from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+
+DEFAULT_NAME = "LangGraph"  # what ``Pregel.name`` is when the graph was compiled without a name
+
+
+def _conversation_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    config = args[1] if len(args) > 1 else kwargs.get("config")
+    if not isinstance(config, dict):
+        return None
+    configurable = config.get("configurable")
+    thread_id = configurable.get("thread_id") if isinstance(configurable, dict) else None
+    return str(thread_id) if thread_id is not None and thread_id != "" else None
+
+
+def _open(telemetry: Telemetry, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AgentRun | None:
+    try:
+        name = getattr(graph, "name", None)
+        if not isinstance(name, str) or not name:
+            name = DEFAULT_NAME
+        return start_agent(telemetry, name, _conversation_id(args, kwargs), default_name=name == DEFAULT_NAME)
+    except Exception:
+        internal_error("opening a LangGraph run")
+        return None
+
+
+def _stream(telemetry: Telemetry) -> Callable[..., Any]:
+    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _run_stream(telemetry, wrapped, instance, args, kwargs)
+
+    return traced
+
+
+def _run_stream(
+    telemetry: Telemetry, wrapped: Callable[..., Any], graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Iterator[Any]:
+    # A generator, like ``Pregel.stream`` itself: nothing is opened until the caller starts iterating.
+    run = _open(telemetry, graph, args, kwargs)
+    if run is None:
+        return (yield from wrapped(*args, **kwargs))
+    with run.activate():
+        steps = wrapped(*args, **kwargs)
+    return (yield from _iterate(run, steps, False))
+
+
+def _astream(telemetry: Telemetry) -> Callable[..., Any]:
+    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return _run_astream(telemetry, wrapped, instance, args, kwargs)
+
+    return traced
+
+
+async def _run_astream(
+    telemetry: Telemetry, wrapped: Callable[..., Any], graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> AsyncIterator[Any]:
+    run = _open(telemetry, graph, args, kwargs)
+    if run is None:
+        steps = wrapped(*args, **kwargs)
+    else:
+        with run.activate():
+            steps = _aiterate(run, wrapped(*args, **kwargs), False)
+    try:
+        async for step in steps:
+            yield step
+    finally:  # closed early: close the graph's stream now, as a caller closing it directly would
+        await steps.aclose()
+
+
+class LangGraphInstrumentor(AgentMetricsInstrumentor):
+    """Instruments ``langgraph`` compiled graphs (``Pregel``) as agent runs."""
+
+    dependencies: Collection[str] = ("langgraph >= 0.2",)
+
+    def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
+        yield "langgraph.pregel.main", "Pregel.stream", _stream(telemetry)
+        yield "langgraph.pregel.main", "Pregel.astream", _astream(telemetry)
