@@ -23,4 +23,4 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m; m.version('crewai')"
   fi
 fi
 # Here the tests must not skip for want of CrewAI.
-CREWAI_TESTS_REQUIRED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_agents_crewai.py "$@"
+CREWAI_TESTS_REQUIRED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_agents_crewai.py tests/test_examples_frameworks.py::test_crewai_crew "$@"

@@ -23,4 +23,4 @@ if ! "$venv/bin/python" -c "import importlib.metadata as m; m.version('llama-ind
   fi
 fi
 # Here the tests must not skip for want of LlamaIndex.
-LLAMAINDEX_TESTS_REQUIRED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_agents_llamaindex.py "$@"
+LLAMAINDEX_TESTS_REQUIRED=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/test_agents_llamaindex.py tests/test_examples_frameworks.py::test_llamaindex_agent "$@"

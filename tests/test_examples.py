@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,8 +121,13 @@ def test_fastapi_service_cost_per_route_and_mounted_dashboard(server: StandInSer
             "answer": "Yes: Oaxaca in spring is mild and less crowded than in summer."
         }
         _http("POST", base + "/check?city=Hobart")
-        while True:  # spans reach the store in batches (every 100 ms here)
-            data = _http("GET", base + "/agentmetrics/api/summary")
+        while True:  # spans reach the store in batches (every 100 ms here); until the first, there is no store (404)
+            try:
+                data = _http("GET", base + "/agentmetrics/api/summary")
+            except urllib.error.HTTPError as error:
+                assert error.code == 404 and time.monotonic() < deadline, error
+                time.sleep(0.1)
+                continue
             if data["overall"]["calls"] == 4 and len(data["by_endpoint"]) == 2:  # type: ignore[index, arg-type]
                 break
             assert time.monotonic() < deadline, data

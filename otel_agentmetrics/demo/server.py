@@ -47,7 +47,10 @@ def _text_of(content: Any) -> str:
 
 def _city(text: str) -> str:
     """The place a question is about: its first capitalised word that does not start a sentence ("Is Kyoto a
-    good place...", "the weather in Oaxaca"), else Lisbon."""
+    good place...", "the weather in Oaxaca"), else Lisbon. A capitalised word after "in"/"to"/"about"/"visit"
+    is taken first, so a framework's own headings ("Current Task: Is it warm in Lisbon?") do not count as places."""
+    if after := re.search(r"\b(?:in|to|about|visit)\s+([A-Z][a-z]+)\b", text):
+        return after.group(1)
     for match in re.finditer(r"\b[A-Z][a-z]+\b", text):
         if not re.search(r"(^|[.?!:]\s*)$", text[: match.start()]):
             return match.group(0)
