@@ -20,6 +20,10 @@ class ConfigError(ValueError):
     """A setting has a value we cannot use. The message names the setting and how to fix it."""
 
 
+startup_error: ConfigError | None = None
+"""Set by the ``opentelemetry-instrument`` configurator when the environment's settings cannot work: it has said so
+in one line, and the instrumentors loaded after it stay off instead of repeating it with a traceback each."""
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
