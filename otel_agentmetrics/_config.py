@@ -230,14 +230,13 @@ def resolve(
     prometheus = _prometheus(prometheus, s)
     if prometheus and "prometheus" not in s.metrics_exporters:
         s.metrics_exporters = (*s.metrics_exporters, "prometheus")
-    if otlp is None:
-        otlp = env_bool("AGENTMETRICS_OTLP", False)
+    otlp = parse_bool("otlp", otlp) if otlp is not None else env_bool("AGENTMETRICS_OTLP", False)
     if otlp:
         if "otlp" not in s.traces_exporters:
             s.traces_exporters = (*s.traces_exporters, "otlp")
         if "otlp" not in s.metrics_exporters:
             s.metrics_exporters = (*s.metrics_exporters, "otlp")
-    if console:
+    if console is not None and parse_bool("console", console):
         s.traces_exporters = (*s.traces_exporters, "console")
 
     if store is False:
@@ -249,7 +248,11 @@ def resolve(
     s.store_retention = _retention(store_retention)
 
     s.prices = os.fspath(prices) if prices is not None else (os.environ.get("AGENTMETRICS_PRICES") or None)
-    s.stream_usage = stream_usage if stream_usage is not None else env_bool("AGENTMETRICS_STREAM_USAGE", False)
+    s.stream_usage = (
+        parse_bool("stream_usage", stream_usage)
+        if stream_usage is not None
+        else env_bool("AGENTMETRICS_STREAM_USAGE", False)
+    )
     s.tools = tuple(tools) if tools is not None else (env_list("AGENTMETRICS_TOOLS") or ())
     s.metric_attributes = (
         tuple(metric_attributes)

@@ -48,6 +48,15 @@ def test_switch_variables_take_effect(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.stream_usage is False and settings.traces_exporters == ("agentmetrics",)
 
 
+def test_switch_arguments_read_the_same_words() -> None:
+    # instrument(otlp="false") must not turn OTLP on because a non-empty string is truthy.
+    assert resolve(otlp="false", console="no", stream_usage="off").traces_exporters == ("agentmetrics",)
+    settings = resolve(otlp="yes", console="on", stream_usage="1")
+    assert settings.traces_exporters == ("agentmetrics", "otlp", "console") and settings.stream_usage is True
+    with pytest.raises(ConfigError, match=r"^console='sometimes' is not a boolean"):
+        resolve(console="sometimes")
+
+
 @pytest.mark.parametrize(
     ("text", "mode"),
     [
