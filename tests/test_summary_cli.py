@@ -104,7 +104,12 @@ def test_alerts_usage_errors_are_distinct_from_health(
 
 
 def test_live_refreshes_in_place(store: Path) -> None:
-    code = "import sys; from otel_agentmetrics.cli import main; sys.exit(main())"
+    # Ctrl-C's own handler, even when the suite runs with SIGINT ignored (started in the background: nohup, `&`),
+    # which the child would inherit and then never stop.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from otel_agentmetrics.cli import main; sys.exit(main())"
+    )
     env = {**os.environ, "COLUMNS": "160", "TTY_COMPATIBLE": "1"}  # rich redraws in place only on a terminal
     process = subprocess.Popen(
         [sys.executable, "-c", code, "live", "--store", str(store), "--interval", "0.3"],
