@@ -14,10 +14,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._config import ConfigError
+from ._config import keyword_options as _keyword_options
 from .record import CallRecord
 from .version import __version__
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Sequence
+
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
     from ._runs import carry_context
     from ._telemetry import Telemetry
     from .agents import agent
@@ -28,12 +35,74 @@ if TYPE_CHECKING:
     from .tools import tool
 
 
-def instrument(**options: Any) -> Telemetry:
+@_keyword_options
+def instrument(
+    *,
+    instrumentations: Sequence[str] | None = None,
+    service_name: str | None = None,
+    capture_content: bool | str | None = None,
+    prometheus: bool | int | str | None = None,
+    otlp: bool | None = None,
+    console: bool | None = None,
+    store: str | os.PathLike[str] | bool | None = None,
+    store_retention: str | float | None = None,
+    prices: str | os.PathLike[str] | None = None,
+    stream_usage: bool | None = None,
+    tools: Sequence[Callable[..., Any] | str] | None = None,
+    metric_attributes: Sequence[str] | None = None,
+    max_attribute_values: int | None = None,
+    process_metrics: bool | None = None,
+    tracer_provider: TracerProvider | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> Telemetry:
     """Instrument every supported library that is installed and set up tracing and metrics.
 
-    Call once at start-up. The SDK is imported here, not at ``import otel_agentmetrics``, and instrumented
-    libraries are patched when they are imported. Every option is listed in ``docs/configuration.md``.
+    Call once at start-up, before creating clients; a second call returns the telemetry of the first. The SDK is
+    imported here, not at ``import otel_agentmetrics``, and libraries are patched when they are imported. Each
+    option left out (``None``) comes from its environment variable, then the default; the same table, with
+    every other variable we read, is in ``docs/configuration.md``.
+
+    Args:
+        instrumentations: libraries to instrument by short name (``["openai", "anthropic"]``).
+            ``AGENTMETRICS_INSTRUMENT`` (comma-separated); default: every installed one.
+        service_name: the ``service.name`` resource attribute. ``OTEL_SERVICE_NAME``; default:
+            ``unknown_service:`` and the executable's name (``unknown_service:python``).
+        capture_content: record prompts and completions: a switch, or ``NO_CONTENT``, ``SPAN_ONLY``,
+            ``EVENT_ONLY``, ``SPAN_AND_EVENT``. ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``; default: off.
+        prometheus: serve ``/metrics``: ``True``, a port, or ``"host:port"``. ``AGENTMETRICS_PROMETHEUS``;
+            default: off (where it listens otherwise: ``OTEL_EXPORTER_PROMETHEUS_HOST``/``_PORT``, 127.0.0.1:9464).
+        otlp: add the OTLP exporters for traces and metrics (``OTEL_EXPORTER_OTLP_*`` configure them).
+            ``AGENTMETRICS_OTLP``; default: off.
+        console: also print spans to the console (development). Default: off.
+        store: path of the local summary store, or ``False`` for none. ``AGENTMETRICS_STORE``; default:
+            ``~/.local/share/otel-agentmetrics/spans.sqlite3``.
+        store_retention: how long the store keeps spans: seconds, or ``"12h"``, ``"7d"`` ...
+            ``AGENTMETRICS_STORE_RETENTION``; default: ``30d``.
+        prices: a TOML or JSON price file whose entries win over genai-prices (docs/pricing.md).
+            ``AGENTMETRICS_PRICES``; default: none.
+        stream_usage: ask OpenAI-style streams for a usage chunk so streamed calls report tokens.
+            ``AGENTMETRICS_STREAM_USAGE``; default: off.
+        tools: functions to trace as tools without editing them: the functions, or ``"module:function"`` /
+            ``"module:Class.method"`` paths. ``AGENTMETRICS_TOOLS`` (comma-separated); default: none.
+        metric_attributes: attribution keys (from :func:`attributes`) also put on metrics.
+            ``AGENTMETRICS_METRIC_ATTRIBUTES`` (comma-separated); default: none.
+        max_attribute_values: distinct values per metric attribution key before new ones become ``other``.
+            ``AGENTMETRICS_MAX_ATTRIBUTE_VALUES``; default: 100.
+        process_metrics: the process's own memory, CPU and threads as metrics, and in the local store
+            (needs the ``[process]`` extra). ``AGENTMETRICS_PROCESS_METRICS``; default: off.
+        tracer_provider: use this tracer provider; default: the global one if set, else ours.
+        meter_provider: use this meter provider; default: the global one if set, else ours.
+
+    Switches, as arguments or variables, read ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``.
+
+    Returns:
+        The telemetry every instrumented call reports to.
+
+    Raises:
+        ConfigError: an option or variable has a value that cannot work, or an option's name is unknown; the
+            one-line message names it and the fix.
     """
+    options = dict(locals())  # first statement: exactly the parameters above
     from ._setup import instrument as _instrument
 
     return _instrument(**options)
@@ -50,6 +119,11 @@ _LAZY = {
     "operation": "operations",
     "tool": "tools",
 }
+
+
+def __dir__() -> list[str]:
+    # The public names, the lazily loaded ones (tool, agent, budget ...) included, for completion and help().
+    return sorted({*__all__, *(name for name in globals() if name.startswith("__"))})
 
 
 def __getattr__(name: str) -> Any:

@@ -7,31 +7,93 @@ of all of them; keep the two in step.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
-from ._content import CaptureMode, parse_capture_mode
+from ._content import ENV_CAPTURE_CONTENT, CaptureMode
 
 
 class ConfigError(ValueError):
     """A setting has a value we cannot use. The message names the setting and how to fix it."""
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+startup_error: ConfigError | None = None
+"""Set by the ``opentelemetry-instrument`` configurator when the environment's settings cannot work: it has said so
+in one line, and the instrumentors loaded after it stay off instead of repeating it with a traceback each."""
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    text = raw.strip().lower()
+def parse_bool(name: str, value: str | bool) -> bool:
+    """The one reading of every on/off switch: true/false, 1/0, yes/no, on/off, in any case."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
     if text in _TRUE:
         return True
     if text in _FALSE:
         return False
-    raise ConfigError(f"{name}={raw!r} is not a boolean; set it to true or false")
+    raise ConfigError(f"{name}={value!r} is not a boolean; set it to true or false (or 1/0, yes/no, on/off)")
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """A switch from the environment; unset or empty means ``default``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return parse_bool(name, raw)
+
+
+def parse_capture_mode(value: str | bool | None, name: str = "capture_content") -> CaptureMode:
+    """A switch (``true``, ``1``, ``off`` ...) or a mode name (``SPAN_ONLY`` ...), case-insensitive; ``None`` reads
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. Anything else is a ConfigError: a typo must not be
+    mistaken for either choice silently."""
+    if value is None:
+        name, value = ENV_CAPTURE_CONTENT, os.environ.get(ENV_CAPTURE_CONTENT, "")
+        if not value.strip():
+            return CaptureMode.NO_CONTENT
+    if isinstance(value, str) and value.strip().upper() in CaptureMode.__members__:
+        return CaptureMode(value.strip().upper())
+    try:
+        return CaptureMode.SPAN_ONLY if parse_bool(name, value) else CaptureMode.NO_CONTENT
+    except ConfigError:
+        modes = ", ".join(CaptureMode.__members__)
+        raise ConfigError(f"{name}={value!r} is not a choice; use true or false, or one of {modes}") from None
+
+
+def unknown_option(function: str, name: str, valid: Iterable[str]) -> ConfigError:
+    """``instrument(servce_name=...)``: one line naming the closest valid option."""
+    import difflib
+
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"use one of {', '.join(valid)}"
+    return ConfigError(f"{function}() has no option {name!r}; {hint} (every option: docs/configuration.md)")
+
+
+def keyword_options(function: Callable[P, R]) -> Callable[P, R]:
+    """Let a function of keyword-only options answer an unknown or positional option with a ConfigError (the
+    signature, for help() and type checkers, stays the function's own)."""
+    code = function.__code__
+    valid = frozenset(code.co_varnames[code.co_argcount : code.co_argcount + code.co_kwonlyargcount])
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        if args:
+            raise ConfigError(f"{function.__name__}() takes options by name only, e.g. service_name='my-app'")
+        for name in kwargs:
+            if name not in valid:
+                raise unknown_option(function.__name__, name, valid)
+        return function(*args, **kwargs)
+
+    return checked
 
 
 def env_int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
@@ -103,6 +165,35 @@ class Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _prometheus(value: bool | int | str | None, s: Settings) -> bool:
+    """``prometheus`` / ``AGENTMETRICS_PROMETHEUS``: a switch, a port or ``host:port`` (then it is on). In the
+    variable, ``1`` and ``0`` are switches like everywhere else; port 0 (any free port) is ``127.0.0.1:0``."""
+    name = "prometheus"
+    if value is None:
+        raw = os.environ.get("AGENTMETRICS_PROMETHEUS", "").strip()
+        if not raw:
+            return False
+        name, value = "AGENTMETRICS_PROMETHEUS", raw
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_bool(name, value)
+        except ConfigError:
+            pass
+        host, _, port = value.rpartition(":")
+        try:
+            value = int(port)
+        except ValueError:
+            raise ConfigError(f"{name}={value!r}: use True, a port number or 'host:port'") from None
+        if host:
+            s.prometheus_host = host
+    if isinstance(value, int):
+        s.prometheus_port = check_range(name, value, 0, 65535)
+        return True
+    raise ConfigError(f"{name}={value!r}: use True, a port number or 'host:port'")
+
+
 def resolve(
     *,
     instrumentations: list[str] | tuple[str, ...] | None = None,
@@ -139,30 +230,16 @@ def resolve(
 
     s.prometheus_host = os.environ.get("OTEL_EXPORTER_PROMETHEUS_HOST") or "127.0.0.1"
     s.prometheus_port = env_int("OTEL_EXPORTER_PROMETHEUS_PORT", 9464, 0, 65535)
-    if prometheus is None:
-        prometheus = env_bool("AGENTMETRICS_PROMETHEUS", False)
-    if isinstance(prometheus, str):
-        host, _, port = prometheus.rpartition(":")
-        if host:
-            s.prometheus_host = host
-        try:
-            s.prometheus_port = check_range("prometheus", int(port), 0, 65535)
-        except ValueError:
-            raise ConfigError(f"prometheus={prometheus!r}: use True, a port number or 'host:port'") from None
-        prometheus = True
-    elif not isinstance(prometheus, bool) and isinstance(prometheus, int):
-        s.prometheus_port = check_range("prometheus", prometheus, 0, 65535)
-        prometheus = True
+    prometheus = _prometheus(prometheus, s)
     if prometheus and "prometheus" not in s.metrics_exporters:
         s.metrics_exporters = (*s.metrics_exporters, "prometheus")
-    if otlp is None:
-        otlp = env_bool("AGENTMETRICS_OTLP", False)
+    otlp = parse_bool("otlp", otlp) if otlp is not None else env_bool("AGENTMETRICS_OTLP", False)
     if otlp:
         if "otlp" not in s.traces_exporters:
             s.traces_exporters = (*s.traces_exporters, "otlp")
         if "otlp" not in s.metrics_exporters:
             s.metrics_exporters = (*s.metrics_exporters, "otlp")
-    if console:
+    if console is not None and parse_bool("console", console):
         s.traces_exporters = (*s.traces_exporters, "console")
 
     if store is False:
@@ -174,7 +251,11 @@ def resolve(
     s.store_retention = _retention(store_retention)
 
     s.prices = os.fspath(prices) if prices is not None else (os.environ.get("AGENTMETRICS_PRICES") or None)
-    s.stream_usage = stream_usage if stream_usage is not None else env_bool("AGENTMETRICS_STREAM_USAGE", False)
+    s.stream_usage = (
+        parse_bool("stream_usage", stream_usage)
+        if stream_usage is not None
+        else env_bool("AGENTMETRICS_STREAM_USAGE", False)
+    )
     s.tools = tuple(tools) if tools is not None else (env_list("AGENTMETRICS_TOOLS") or ())
     s.metric_attributes = (
         tuple(metric_attributes)
@@ -186,7 +267,10 @@ def resolve(
     else:
         s.max_attribute_values = env_int("AGENTMETRICS_MAX_ATTRIBUTE_VALUES", 100, 1)
     s.process_metrics = (
-        process_metrics if process_metrics is not None else env_bool("AGENTMETRICS_PROCESS_METRICS", False)
+        parse_bool("process_metrics", process_metrics)
+        if process_metrics is not None
+        else env_bool("AGENTMETRICS_PROCESS_METRICS", False)
     )
     s.shutdown_timeout = float(env_int("AGENTMETRICS_SHUTDOWN_TIMEOUT", 5, 0, 600))
+    env_bool("AGENTMETRICS_RAISE_INTERNAL_ERRORS", False)  # read where errors happen (_guard); checked here
     return s

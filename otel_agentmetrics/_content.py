@@ -1,9 +1,8 @@
-"""The standard content-capture switch, read once."""
+"""The standard content-capture switch and its modes (read by ``_config.parse_capture_mode``)."""
 
 from __future__ import annotations
 
 import enum
-import os
 
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
@@ -28,17 +27,3 @@ class CaptureMode(enum.Enum):
     def enabled(self) -> bool:
         return self is not CaptureMode.NO_CONTENT
 
-
-def parse_capture_mode(value: str | bool | None) -> CaptureMode:
-    """``true``/``false`` or a mode name, case-insensitive; anything else means no content (as the spec says)."""
-    if value is None:
-        value = os.environ.get(ENV_CAPTURE_CONTENT, "")
-    if isinstance(value, bool):
-        return CaptureMode.SPAN_ONLY if value else CaptureMode.NO_CONTENT
-    text = value.strip().upper()
-    if text == "TRUE":
-        return CaptureMode.SPAN_ONLY
-    try:
-        return CaptureMode(text)
-    except ValueError:
-        return CaptureMode.NO_CONTENT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 logger = logging.getLogger("otel_agentmetrics")
 
@@ -11,8 +10,14 @@ _seen: set[str] = set()
 
 
 def _raise_internal_errors() -> bool:
-    # Tests set this so that our own bugs fail them instead of hiding behind the fail-open guard.
-    return os.environ.get("AGENTMETRICS_RAISE_INTERNAL_ERRORS", "").lower() in ("1", "true", "yes")
+    # Tests set this so that our own bugs fail them instead of hiding behind the fail-open guard. A bad value
+    # stops instrument() at start-up (resolve()); here, inside a user's call, it only means "no".
+    from ._config import ConfigError, env_bool
+
+    try:
+        return env_bool("AGENTMETRICS_RAISE_INTERNAL_ERRORS", False)
+    except ConfigError:
+        return False
 
 
 def internal_error(where: str) -> None:

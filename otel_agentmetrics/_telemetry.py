@@ -21,7 +21,8 @@ from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
 from . import _tool_links
 from . import semconv as sc
-from ._content import CaptureMode, parse_capture_mode
+from ._config import parse_capture_mode
+from ._content import CaptureMode
 from ._context import CallRefused, active_scopes
 from ._guard import internal_error, logger
 from ._labels import MetricLabels

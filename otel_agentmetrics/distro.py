@@ -12,7 +12,9 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
-from ._config import resolve
+from . import _config
+from ._config import ConfigError, resolve
+from ._guard import logger
 from ._setup import configure_providers
 
 
@@ -25,7 +27,14 @@ class AgentMetricsDistro(BaseDistro):
 
 class AgentMetricsConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
-        settings = resolve()
+        try:
+            settings = resolve()
+        except ConfigError as error:
+            # One line naming the fix, not opentelemetry-instrument's traceback (logged again by each instrumentor);
+            # as with any failed auto-instrumentation, the program runs, without our telemetry.
+            _config.startup_error = error
+            logger.error("otel-agentmetrics: %s; no telemetry from otel-agentmetrics in this run", error)
+            return
         configure_providers(settings)
         if settings.tools:  # AGENTMETRICS_TOOLS: functions traced as tools without editing the program
             from .tools import wrap_tools

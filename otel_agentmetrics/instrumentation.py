@@ -19,6 +19,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from wrapt import FunctionWrapper, register_post_import_hook
 
+from . import _config
 from ._config import Settings, resolve
 from ._guard import logger
 from ._telemetry import Telemetry
@@ -54,7 +55,11 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
-        settings: Settings = kwargs.get("settings") or resolve()
+        settings: Settings | None = kwargs.get("settings")
+        if settings is None:
+            if _config.startup_error is not None:
+                return  # opentelemetry-instrument with a bad setting: the configurator has said which, once
+            settings = resolve()
         telemetry: Telemetry = kwargs.get("telemetry") or shared_telemetry(
             settings, kwargs.get("tracer_provider"), kwargs.get("meter_provider")
         )

@@ -7,6 +7,9 @@ need=()
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)  # dashboard tests
 command -v promtool >/dev/null || need+=(prometheus)  # Prometheus server and promtool (ops kit tests)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "tests/system-deps.sh: installing Debian packages system-wide (apt-get, as root): ${need[*]}" >&2
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+elif [ ${#need[@]} -gt 0 ]; then
+  echo "tests/system-deps.sh: not installing ${need[*]} (needs root and apt-get); the tests that use them skip" >&2
 fi
 exit 0

@@ -84,3 +84,17 @@ def test_agentmetrics_tools_are_traced_under_opentelemetry_instrument() -> None:
     spans = console_spans(result.stdout)
     assert [span["name"] for span in spans] == ["execute_tool lookup"]
     assert spans[0]["attributes"]["gen_ai.tool.name"] == "lookup"
+
+
+def test_a_bad_setting_is_one_line_and_the_program_still_runs() -> None:
+    # As any failed auto-instrumentation: the user's program runs (without our telemetry), and the reason is one
+    # line naming the fix, not a traceback from the configurator and another from each instrumentor.
+    with serve_cassette("openai/test_chat_completion_with_content") as base_url:
+        result = run_instrumented(base_url, AGENTMETRICS_STREAM_USAGE="maybe")
+    assert result.returncode == 0, result.stderr
+    assert "answer: This is a test." in result.stdout
+    assert result.stderr.splitlines() == [
+        "otel-agentmetrics: AGENTMETRICS_STREAM_USAGE='maybe' is not a boolean; set it to true or false "
+        "(or 1/0, yes/no, on/off); no telemetry from otel-agentmetrics in this run"
+    ]
+    assert console_spans(result.stdout) == []

@@ -260,7 +260,7 @@ def test_the_commands_read_the_fleet(fleet: dict[str, Any]) -> None:
 
     # Every model call to the missing model failed: 20% of calls, over the 10% default.
     alerts = _agentmetrics("alerts", "--prometheus", url, "--window", "5m")
-    assert alerts.returncode == 2 and "error_rate" in alerts.stdout, alerts.stdout + alerts.stderr
+    assert alerts.returncode == 4 and "error_rate" in alerts.stdout, alerts.stdout + alerts.stderr
 
     down = _agentmetrics("report", "--prometheus", f"http://127.0.0.1:{free_port()}")
     assert down.returncode == 2 and "cannot reach Prometheus" in down.stderr

@@ -55,8 +55,9 @@ def test_report(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_report_without_a_store_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "--store", str(tmp_path / "none.sqlite3")]) == 2
+    assert main(["report", "--store", str(tmp_path / "none.sqlite3")]) == 3  # exit_codes.NO_STORE
     assert "run an instrumented program first" in capsys.readouterr().err
+    assert main(["alerts", "--store", str(tmp_path / "none.sqlite3")]) == 3
     with pytest.raises(SystemExit):
         main(["report", "--since", "forever"])
     assert "is not a duration" in capsys.readouterr().err
@@ -82,14 +83,33 @@ def test_alerts_exit_status(store: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert out.startswith("health: degraded") and "[warning] error_rate: 17% of 6 model calls failed" in out
     assert main(["alerts", "--store", str(store), "--error-rate", "off"]) == 0
     assert "no thresholds crossed" in capsys.readouterr().out
-    assert main(["alerts", "--store", str(store), "--error-rate", "off", "--budget", "0.001"]) == 2
+    assert main(["alerts", "--store", str(store), "--error-rate", "off", "--budget", "0.001"]) == 4  # unhealthy
     assert "[critical] budget: $0.0016 spent in the last 1d, budget $0.001" in capsys.readouterr().out
     assert main(["alerts", "--store", str(store), "--error-rate", "50%", "--p95-latency", "1s"]) == 1
     assert "[warning] latency" in capsys.readouterr().out
 
 
+
+def test_alerts_usage_errors_are_distinct_from_health(
+    store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["alerts", "--store", str(store), "--max-failures", "many"])
+    assert info.value.code == 2
+    monkeypatch.setenv("AGENTMETRICS_ALERT_ERROR_RATE", "lots")
+    assert main(["alerts", "--store", str(store)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "agentmetrics alerts: AGENTMETRICS_ALERT_ERROR_RATE='lots' is not a number; set it to e.g. 0.1 or off"
+    )
+
+
 def test_live_refreshes_in_place(store: Path) -> None:
-    code = "import sys; from otel_agentmetrics.cli import main; sys.exit(main())"
+    # Ctrl-C's own handler, even when the suite runs with SIGINT ignored (started in the background: nohup, `&`),
+    # which the child would inherit and then never stop.
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from otel_agentmetrics.cli import main; sys.exit(main())"
+    )
     env = {**os.environ, "COLUMNS": "160", "TTY_COMPATIBLE": "1"}  # rich redraws in place only on a terminal
     process = subprocess.Popen(
         [sys.executable, "-c", code, "live", "--store", str(store), "--interval", "0.3"],

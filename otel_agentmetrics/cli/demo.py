@@ -16,6 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from . import exit_codes
+
 DEMO_SERVICE = "agentmetrics-demo"
 
 
@@ -62,7 +64,7 @@ def demo(args: argparse.Namespace) -> int:
         if clients.openai is None and clients.anthropic is None:
             need = "OPENAI_API_KEY and/or ANTHROPIC_API_KEY" if args.live else "the openai and anthropic packages"
             print(f"agentmetrics demo: nothing to call; install or set {need} (pip install 'otel-agentmetrics[demo]')")
-            return 2
+            return exit_codes.USAGE
         out.write(f"Running the demo agent against {where}.\n\n")
         run(clients, args.runs, out)
 
@@ -104,13 +106,20 @@ def _report(store: Path, args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("demo", help="run a small instrumented agent offline and show what was recorded")
+    p = subparsers.add_parser(
+        "demo",
+        help="run a small instrumented agent offline and show what was recorded",
+        description="Run a small agent (two models, tool calls, a stream, a failing call) against a local stand-in "
+        "for the OpenAI and Anthropic APIs, recorded by instrument() into its own store, then print the report.",
+    )
     p.add_argument("--live", action="store_true", help="call the real APIs (needs OPENAI_API_KEY / ANTHROPIC_API_KEY)")
     p.add_argument("--openai-model", default="gpt-4o-mini", help="with --live: the OpenAI model to use")
     p.add_argument("--anthropic-model", default="claude-3-5-haiku-20241022", help="with --live: the Anthropic model")
-    p.add_argument("--runs", type=int, default=3, help="how many times to run each agent (default 3)")
+    p.add_argument("--runs", type=int, default=3, help="how many times to run each agent (default: %(default)s)")
     p.add_argument("--store", help="where to record (default: demo.sqlite3 next to the default store)")
-    p.add_argument("--latency", type=float, default=0.3, help="the stand-in's slowest answer, seconds")
+    p.add_argument(
+        "--latency", type=float, default=0.3, help="the stand-in's slowest answer, seconds (default: %(default)s)"
+    )
     p.add_argument("--serve", action="store_true", help="then serve the dashboard until Ctrl-C")
-    p.add_argument("--port", type=int, default=8765, help="dashboard port for --serve")
+    p.add_argument("--port", type=int, default=8765, help="dashboard port for --serve (default: %(default)s)")
     p.set_defaults(handler=demo)

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from .._config import ConfigError
+from . import exit_codes
 
 _KINDS = (
     ("input", "input"),
@@ -26,7 +27,7 @@ _KINDS = (
 def register(subparsers: Any) -> None:
     prices = subparsers.add_parser(
         "prices",
-        help="show the price used for a model, or check a price file",
+        help="show the price used for a model, or check a price file (exit 1: none known / invalid)",
         description="Show the price the SDK uses for MODEL and where it comes from, or check a price file.",
     )
     prices.add_argument("model", nargs="?", metavar="MODEL", help="model name as your client sends or receives it")
@@ -74,22 +75,18 @@ def _prices(args: argparse.Namespace) -> int:
             overrides = load_overrides(args.check)
         except ConfigError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 1
+            return exit_codes.NO  # the answer to --check, not a usage error
         print(f"{args.check}: ok, {len(overrides)} price entr{'y' if len(overrides) == 1 else 'ies'}")
         return 0
     if not args.model:
         print("error: give a MODEL, or --check FILE", file=sys.stderr)
-        return 2
-    try:
-        pricer = Pricer(args.prices or os.environ.get("AGENTMETRICS_PRICES") or None)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return exit_codes.USAGE
+    pricer = Pricer(args.prices or os.environ.get("AGENTMETRICS_PRICES") or None)  # ConfigError: main() says it
     pricer.load()
     quote = pricer.quote(args.model, args.provider)
     if quote is None:
         print(_unknown(args.model, args.provider), file=sys.stderr)
-        return 1
+        return exit_codes.NO
     provider = f", provider {quote.provider}" if quote.provider else ""
     print(f"model        {args.model} (priced as {quote.matched}{provider})")
     print(f"source       {quote.source}")
@@ -108,24 +105,20 @@ def _estimate(args: argparse.Namespace) -> int:
 
     if args.days < 1:
         print("error: --days must be at least 1", file=sys.stderr)
-        return 2
-    try:
-        result = estimate(
-            args.model,
-            requests_per_day=args.requests_per_day,
-            input_tokens=args.input_tokens,
-            output_tokens=args.output_tokens,
-            cache_read_tokens=args.cache_read_tokens,
-            provider=args.provider,
-            days_per_month=args.days,
-            prices=args.prices,
-        )
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return exit_codes.USAGE
+    result = estimate(  # ConfigError (a bad price file): main() says it, exit 2
+        args.model,
+        requests_per_day=args.requests_per_day,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        cache_read_tokens=args.cache_read_tokens,
+        provider=args.provider,
+        days_per_month=args.days,
+        prices=args.prices,
+    )
     if result is None:
         print(_unknown(args.model, args.provider), file=sys.stderr)
-        return 1
+        return exit_codes.NO
     print(f"model        {args.model} ({result.source})")
     print(f"per request  ${_number(result.per_request)}")
     print(f"per day      ${result.per_day:,.2f}  ({_number(args.requests_per_day)} requests)")

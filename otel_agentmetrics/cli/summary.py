@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from .._config import ConfigError
+from . import exit_codes
 
 
 def _duration(text: str) -> float:
@@ -104,13 +105,18 @@ def _summary(args: argparse.Namespace, recent: int = 10) -> Any:
 
 def _guarded(handler: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
+        from ..summary.store import StoreMissing
+
         try:
             return int(handler(args) or 0)
-        except (OSError, ConfigError, ValueError) as error:  # OSError: no store file, Prometheus unreachable
+        except StoreMissing as error:
             print(f"agentmetrics {args.command}: {error}", file=sys.stderr)
-            return 2
+            return exit_codes.NO_STORE
+        except (OSError, ConfigError, ValueError) as error:  # OSError: an unreadable file, Prometheus unreachable
+            print(f"agentmetrics {args.command}: {error}", file=sys.stderr)
+            return exit_codes.USAGE
         except KeyboardInterrupt:
-            return 130
+            return exit_codes.INTERRUPTED
 
     return run
 
@@ -154,14 +160,14 @@ def export(args: argparse.Namespace) -> int:
 
 
 def alerts(args: argparse.Namespace) -> int:
-    """Exit status says the health: 0 healthy, 1 degraded, 2 unhealthy (for cron and CI)."""
+    """Exit status says the health, for cron and CI: 0 healthy, 1 degraded, 4 unhealthy (2 and 3 are errors)."""
     s = _summary(args, recent=0)
     print(f"health: {s.health.status}")
     for alert in s.health.alerts:
         print(f"[{alert.severity}] {alert.name}: {alert.message}")
     if not s.health.alerts:
         print("no thresholds crossed")
-    return {"healthy": 0, "degraded": 1}.get(s.health.status, 2)
+    return {"healthy": exit_codes.OK, "degraded": exit_codes.NO}.get(s.health.status, exit_codes.UNHEALTHY)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -193,7 +199,7 @@ def clear(args: argparse.Namespace) -> int:
         if not args.yes:
             count = conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0]
             print(f"{store.resolve_path(args.store)} holds {count} spans; add --yes to delete them")
-            return 1
+            return exit_codes.NO
         deleted = store.with_retries(lambda: store.clear(conn, args.older_than))
     finally:
         conn.close()
@@ -202,41 +208,74 @@ def clear(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("report", help="the summary as tables in the terminal")
+    p = subparsers.add_parser(
+        "report",
+        help="the summary as tables in the terminal",
+        description="Calls, tokens, cost, latency and errors recorded in the local store, per model, provider, "
+        "agent, tool and endpoint, with health and recent runs, as tables in the terminal.",
+    )
     _common(p)
     _alerting(p)
     p.add_argument("--recent", type=int, default=10, help="how many recent runs and errors to list")
     p.set_defaults(handler=_guarded(report))
 
-    p = subparsers.add_parser("live", help="the report, refreshed in place")
+    p = subparsers.add_parser(
+        "live",
+        help="the report, refreshed in place",
+        description="The report, redrawn in place every few seconds while a program records (Ctrl-C to stop).",
+    )
     _common(p)
     _alerting(p)
-    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default: %(default)s)")
     p.set_defaults(handler=_guarded(live))
 
-    p = subparsers.add_parser("export", help="the summary as JSON, Markdown or CSV")
+    p = subparsers.add_parser(
+        "export",
+        help="the summary as JSON, Markdown or CSV",
+        description="The summary the report shows, as JSON, Markdown or CSV, to stdout or a file.",
+    )
     _common(p)
     _alerting(p)
-    p.add_argument("--format", choices=("json", "markdown", "csv"), default="json")
+    p.add_argument("--format", choices=("json", "markdown", "csv"), default="json", help="(default: %(default)s)")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.add_argument("--recent", type=int, default=20, help="how many recent runs and errors to include")
     p.set_defaults(handler=_guarded(export))
 
-    p = subparsers.add_parser("alerts", help="health and the thresholds crossed (exit 0/1/2)")
+    p = subparsers.add_parser(
+        "alerts",
+        help="health and the thresholds crossed (exit 0 healthy, 1 degraded, 4 unhealthy)",
+        description="Health of the last window and every threshold crossed. Exit status: 0 healthy, 1 degraded, "
+        "4 unhealthy, 2 bad arguments or configuration, 3 no store.",
+    )
     _common(p, window=False)
     _alerting(p)
     p.set_defaults(handler=_guarded(alerts))
 
-    p = subparsers.add_parser("serve", help="the HTML dashboard, JSON API, /metrics and /health")
+    p = subparsers.add_parser(
+        "serve",
+        help="the HTML dashboard, JSON API, /metrics and /health",
+        description="Serve the dashboard of the local store (or of a Prometheus server, --prometheus) over HTTP, "
+        "with its JSON API (api/summary), Prometheus metrics (/metrics) and health (/health). Listens on 127.0.0.1 "
+        "unless told otherwise.",
+    )
     _source(p)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback needs --token)")
-    p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s; beyond it needs --token)"
+    )
+    p.add_argument("--port", type=int, default=8765, help="port (default: %(default)s; 0 picks a free one)")
     p.add_argument("--token", help="require this token (default: AGENTMETRICS_DASHBOARD_TOKEN)")
-    p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes (0: never)")
+    p.add_argument(
+        "--refresh", type=float, default=5.0, help="seconds between page refreshes (default: %(default)s; 0: never)"
+    )
     _alerting(p)
     p.set_defaults(handler=_guarded(serve))
 
-    p = subparsers.add_parser("clear", help="delete recorded spans from the store")
+    p = subparsers.add_parser(
+        "clear",
+        help="delete recorded spans from the store",
+        description="Delete recorded spans from the local store, all of them or those older than a duration. "
+        "Without --yes it only says how many there are (exit 1).",
+    )
     p.add_argument("--store", help="the store file (default: AGENTMETRICS_STORE or the per-user data dir)")
     p.add_argument("--older-than", type=_duration, help="only spans that ended before this long ago (e.g. 7d)")
     p.add_argument("--yes", action="store_true", help="really delete")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from .._config import ConfigError
 from .stats import Alert, Health, Stats
 from .timeparse import parse_duration
 
@@ -22,7 +23,7 @@ def _env_float(name: str, default: float | None) -> float | None:
     try:
         return float(raw.strip().rstrip("%")) / (100 if raw.strip().endswith("%") else 1)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number; set it to e.g. {default} or off") from None
+        raise ConfigError(f"{name}={raw!r} is not a number; set it to e.g. {default} or off") from None
 
 
 def _env_duration(name: str, default: float) -> float:
@@ -32,7 +33,7 @@ def _env_duration(name: str, default: float) -> float:
     try:
         return parse_duration(raw)
     except ValueError as error:
-        raise ValueError(f"{name}: {error}") from None
+        raise ConfigError(f"{name}: {error}") from None
 
 
 @dataclass(slots=True)

@@ -119,6 +119,10 @@ _ADDED_WRITER_COLUMNS = {"stopped_ns": "INTEGER", "memory_bytes": "INTEGER", "cp
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
+class StoreMissing(FileNotFoundError):
+    """Nothing has been recorded at that path yet (the CLI exits 3 for it)."""
+
+
 def connect(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout_s: float = _BUSY_TIMEOUT_MS / 1000
 ) -> sqlite3.Connection:
@@ -127,7 +131,7 @@ def connect(
     if create:
         target.parent.mkdir(parents=True, exist_ok=True)
     elif not target.exists():
-        raise FileNotFoundError(f"no agentmetrics store at {target}; run an instrumented program first")
+        raise StoreMissing(f"no agentmetrics store at {target}; run an instrumented program first")
     conn = sqlite3.connect(target, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
