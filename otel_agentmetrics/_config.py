@@ -96,6 +96,8 @@ class Settings:
     tools: tuple[Any, ...] = ()
     metric_attributes: tuple[str, ...] = ()
     max_attribute_values: int = 100
+    raw_errors: bool = False
+    """Record error messages as raised, without masking credentials and echoed content (``_redact``)."""
     shutdown_timeout: float = 5.0
     """Seconds the final flush at exit may take before the process leaves without it (a hung collector)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -116,6 +118,7 @@ def resolve(
     tools: list[Any] | tuple[Any, ...] | None = None,
     metric_attributes: list[str] | tuple[str, ...] | None = None,
     max_attribute_values: int | None = None,
+    raw_errors: bool | None = None,
 ) -> Settings:
     """Merge keyword arguments over the environment and validate everything."""
     s = Settings()
@@ -182,5 +185,6 @@ def resolve(
         s.max_attribute_values = check_range("max_attribute_values", max_attribute_values, 1, None)
     else:
         s.max_attribute_values = env_int("AGENTMETRICS_MAX_ATTRIBUTE_VALUES", 100, 1)
+    s.raw_errors = raw_errors if raw_errors is not None else env_bool("AGENTMETRICS_RAW_ERRORS", False)
     s.shutdown_timeout = float(env_int("AGENTMETRICS_SHUTDOWN_TIMEOUT", 5, 0, 600))
     return s

@@ -124,7 +124,7 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
     from .pricing import Pricer
 
     pricer = Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
-    telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer)
+    telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer, settings.raw_errors)
     telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
     return telemetry
 
