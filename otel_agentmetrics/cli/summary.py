@@ -150,7 +150,13 @@ def serve(args: argparse.Namespace) -> int:
     from ..summary.dashboard import make_server
 
     server = make_server(
-        args.host, args.port, args.store, token=args.token, thresholds=_thresholds(args), refresh_s=args.refresh
+        args.host,
+        args.port,
+        args.store,
+        token=args.token,
+        thresholds=_thresholds(args),
+        refresh_s=args.refresh,
+        allowed_hosts=tuple(args.allowed_hosts) if args.allowed_hosts else None,
     )
     print(f"agentmetrics dashboard: {server.url}  (JSON: api/summary, Prometheus: metrics, health: health)")
     print("Ctrl-C to stop.", flush=True)
@@ -209,6 +215,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     p.add_argument("--token", help="require this token (default: AGENTMETRICS_DASHBOARD_TOKEN)")
     p.add_argument("--refresh", type=float, default=5.0, help="seconds between page refreshes (0: never)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="a host name the browser may use besides the bound address, repeatable "
+        "(default: AGENTMETRICS_DASHBOARD_ALLOWED_HOSTS)",
+    )
     _alerting(p)
     p.set_defaults(handler=_guarded(serve))
 
