@@ -52,6 +52,7 @@ def instrument(
     metric_attributes: Sequence[str] | None = None,
     max_attribute_values: int | None = None,
     process_metrics: bool | None = None,
+    raw_errors: bool | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Telemetry:
@@ -90,6 +91,8 @@ def instrument(
             ``AGENTMETRICS_MAX_ATTRIBUTE_VALUES``; default: 100.
         process_metrics: the process's own memory, CPU and threads as metrics, and in the local store
             (needs the ``[process]`` extra). ``AGENTMETRICS_PROCESS_METRICS``; default: off.
+        raw_errors: record error messages and stacktraces as raised, instead of with credentials masked and
+            (content capture off) echoed request content removed. ``AGENTMETRICS_RAW_ERRORS``; default: off.
         tracer_provider: use this tracer provider; default: the global one if set, else ours.
         meter_provider: use this meter provider; default: the global one if set, else ours.
 

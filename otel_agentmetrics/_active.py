@@ -43,6 +43,6 @@ def _fallback() -> Telemetry:
             except ConfigError as error:
                 logger.warning("otel-agentmetrics: %s; tools and agent runs use the defaults", error)
                 settings = Settings()
-            _default = Telemetry(capture_content=settings.capture)
+            _default = Telemetry(capture_content=settings.capture, raw_errors=settings.raw_errors)
             _default.labels.configure(settings.metric_attributes, settings.max_attribute_values)
         return _default

@@ -160,6 +160,8 @@ class Settings:
     max_attribute_values: int = 100
     process_metrics: bool = False
     """The process's memory and CPU as OTel metrics (opentelemetry-instrumentation-system-metrics)."""
+    raw_errors: bool = False
+    """Record error messages as raised, without masking credentials and echoed content (``_redact``)."""
     shutdown_timeout: float = 5.0
     """Seconds the final flush at exit may take before the process leaves without it (a hung collector)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -210,6 +212,7 @@ def resolve(
     metric_attributes: list[str] | tuple[str, ...] | None = None,
     max_attribute_values: int | None = None,
     process_metrics: bool | None = None,
+    raw_errors: bool | None = None,
 ) -> Settings:
     """Merge keyword arguments over the environment and validate everything."""
     s = Settings()
@@ -270,6 +273,9 @@ def resolve(
         parse_bool("process_metrics", process_metrics)
         if process_metrics is not None
         else env_bool("AGENTMETRICS_PROCESS_METRICS", False)
+    )
+    s.raw_errors = (
+        parse_bool("raw_errors", raw_errors) if raw_errors is not None else env_bool("AGENTMETRICS_RAW_ERRORS", False)
     )
     s.shutdown_timeout = float(env_int("AGENTMETRICS_SHUTDOWN_TIMEOUT", 5, 0, 600))
     env_bool("AGENTMETRICS_RAISE_INTERNAL_ERRORS", False)  # read where errors happen (_guard); checked here

@@ -25,7 +25,7 @@ from opentelemetry.trace import Link, Span, SpanKind, StatusCode
 from . import semconv as sc
 from ._context import CallScope, active_scopes
 from ._guard import internal_error
-from ._telemetry import Telemetry
+from ._telemetry import Telemetry, record_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -126,9 +126,10 @@ class SpanRun(Run):
             self.finish(duration, result)
             if self.error_type is not None:
                 span.set_attribute(sc.ERROR_TYPE, self.error_type)
-                span.set_status(StatusCode.ERROR, str(error) if error is not None else None)
+                if error is None:
+                    span.set_status(StatusCode.ERROR)
             if error is not None:
-                span.record_exception(error)
+                record_error(self.telemetry, span, error)
         except Exception:
             internal_error(f"ending a {type(self).__name__} span")
         finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any, TypeVar
@@ -44,6 +45,7 @@ class Telemetry:
         meter_provider: MeterProvider | None = None,
         capture_content: CaptureMode | str | bool | None = None,
         pricer: Pricer | None = None,
+        raw_errors: bool = False,
     ) -> None:
         self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
@@ -56,6 +58,8 @@ class Telemetry:
         self.capture_content = self.capture.enabled
         """Whether instrumentors should fill the content fields of the record at all."""
         self.pricer = pricer if pricer is not None else Pricer()
+        self.raw_errors = raw_errors
+        """Record error messages and stacktraces as raised, without the masking of :mod:`._redact`."""
         self.metrics = CallMetrics(meter)
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
@@ -97,6 +101,7 @@ class Call:
         "_chunk_times",
         "_ended",
         "_metric_key",
+        "request",
     )
 
     def __init__(
@@ -109,6 +114,8 @@ class Call:
         self._ended = False
         self.span: Span = trace.INVALID_SPAN
         self._metric_key: tuple[Any, ...] = ()
+        self.request: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        """The call's ``(args, kwargs)`` while a stream is open: an error is cleaned of their content."""
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
@@ -133,11 +140,14 @@ class Call:
         self._ended = True
         self._finish(None)
 
-    def fail(self, error: BaseException | str) -> None:
-        """End the call with an error: the exception (its class name) or an error code such as an HTTP status."""
+    def fail(self, error: BaseException | str, request: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> None:
+        """End the call with an error: the exception (its class name) or an error code such as an HTTP status.
+        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it."""
         if self._ended:
             return
         self._ended = True
+        if request is not None:
+            self.request = request
         self._finish(error)
 
     @property
@@ -156,7 +166,7 @@ class Call:
             if times:
                 record.time_to_first_chunk = times[0] - self._start
             telemetry.metrics.ended(self.span, self._metric_key, record, times)
-            _end_span(telemetry, self.span, record, error)
+            _end_span(telemetry, self.span, record, error, self.request)
             if record.tool_call_ids:
                 _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
         except Exception:
@@ -259,7 +269,13 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         )
 
 
-def _end_span(telemetry: Telemetry, span: Span, record: CallRecord, error: BaseException | str | None) -> None:
+def _end_span(
+    telemetry: Telemetry,
+    span: Span,
+    record: CallRecord,
+    error: BaseException | str | None,
+    request: tuple[tuple[Any, ...], dict[str, Any]] | None,
+) -> None:
     if span.is_recording():
         attrs: dict[str, Any] = {}
         for key, field in _RESPONSE_FIELDS:
@@ -278,12 +294,36 @@ def _end_span(telemetry: Telemetry, span: Span, record: CallRecord, error: BaseE
             if content and capture.on_event:
                 span.add_event(sc.CONTENT_EVENT, content)
         span.set_attributes(attrs)
-        if error is not None:
-            description = str(error) if isinstance(error, BaseException) else None
-            span.set_status(StatusCode.ERROR, description)
-            if isinstance(error, BaseException):
-                span.record_exception(error)
+        if isinstance(error, BaseException):
+            record_error(telemetry, span, error, None if telemetry.capture_content else request)
+        elif error is not None:
+            span.set_status(StatusCode.ERROR)
     span.end()
+
+
+def record_error(
+    telemetry: Telemetry,
+    span: Span,
+    error: BaseException,
+    request: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
+) -> None:
+    """Error status and exception event, by the rule of :mod:`._redact`: credentials masked, and the content of
+    ``request`` (given when content capture is off) removed, unless the user asked for raw messages."""
+    if telemetry.raw_errors:
+        span.set_status(StatusCode.ERROR, str(error))
+        span.record_exception(error)
+        return
+    from . import _redact  # the error path only: its patterns are compiled on the first failed call
+
+    try:
+        strings = _redact.request_strings(*request) if request is not None else None
+        message = _redact.safe_text(str(error), strings)
+        stacktrace = _redact.safe_text("".join(traceback.format_exception(error)), strings)
+    except Exception:  # fail closed: the error's type is still recorded, its text is not
+        internal_error("masking an error message")
+        message = stacktrace = "[REDACTED]"
+    span.set_status(StatusCode.ERROR, message)
+    span.record_exception(error, {"exception.message": message, "exception.stacktrace": stacktrace})
 
 
 def _content_attributes(record: CallRecord) -> dict[str, str]:

@@ -49,11 +49,14 @@ def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs:
 
 def _handle(handle: Handle, call: Call, result: Any, args: Any, kwargs: Any) -> Any:
     try:
-        return handle(call, result, args, kwargs)
+        out = handle(call, result, args, kwargs)
     except Exception:
         internal_error(f"reading the response ({getattr(handle, '__qualname__', handle)})")
         call.end()
         return result
+    if not call._ended:  # a stream: an error raised while it is read is cleaned of the request's content
+        call.request = (args, kwargs)
+    return out
 
 
 def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
@@ -68,7 +71,7 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            call.fail(error)
+            call.fail(error, (args, kwargs))
             raise
         finally:
             detach(scope)
@@ -90,7 +93,7 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:
-            call.fail(error)
+            call.fail(error, (args, kwargs))
             raise
         finally:
             detach(scope)

@@ -181,6 +181,7 @@ def serve(args: argparse.Namespace) -> int:
         thresholds=_thresholds(args),
         refresh_s=args.refresh,
         source=_open(args),
+        allowed_hosts=tuple(args.allowed_hosts) if args.allowed_hosts else None,
     )
     print(f"agentmetrics dashboard: {server.url}  (JSON: api/summary, Prometheus: metrics, health: health)")
     print("Ctrl-C to stop.", flush=True)
@@ -266,6 +267,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--token", help="require this token (default: AGENTMETRICS_DASHBOARD_TOKEN)")
     p.add_argument(
         "--refresh", type=float, default=5.0, help="seconds between page refreshes (default: %(default)s; 0: never)"
+    )
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        metavar="NAME",
+        help="a host name the browser may use besides the bound address, repeatable "
+        "(default: AGENTMETRICS_DASHBOARD_ALLOWED_HOSTS)",
     )
     _alerting(p)
     p.set_defaults(handler=_guarded(serve))

@@ -76,6 +76,10 @@ def _error(span: ReadableSpan, attrs: Any, kind: str) -> tuple[bool, str | None,
             failed = True
             error_type = error_type or str(status)
     failed = failed or (error_type is not None and kind != "request")
+    if message and failed:  # ours are masked already; a web framework's request span may not be
+        from .._redact import mask_credentials
+
+        message = mask_credentials(message)
     if message and len(message) > _MESSAGE_LIMIT:
         message = message[: _MESSAGE_LIMIT - 1] + "…"
     return failed, (error_type or ("error" if failed else None)), (message if failed else None)

@@ -4,6 +4,10 @@ that mounts into a user's FastAPI/Starlette app (``app.mount("/agentmetrics", da
 Routes: ``/`` (the HTML page), ``/runs/<trace id>`` (one run's steps), ``/api/summary``, ``/api/timeseries``,
 ``/metrics`` (Prometheus text) and ``/health`` (503 when unhealthy). With a token set, every route asks for it
 (``Authorization: Bearer <token>`` or ``?token=``); ``serve`` refuses to listen beyond loopback without one.
+
+A request whose ``Host`` is not the address the server is bound to (any loopback name for a loopback bind, any
+IP literal for a wildcard bind) or a configured name gets 421: a web page that rebinds its own domain name to
+127.0.0.1 (DNS rebinding) cannot read the summary. Query parameters are bounded: a bad one gets 400.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .._config import ConfigError
+from .._guard import logger
 from . import render
 from .health import Thresholds
 from .page import empty_page, page
@@ -29,6 +34,12 @@ from .source import StoreSource, SummarySource
 from .timeparse import parse_duration
 
 TOKEN_ENV = "AGENTMETRICS_DASHBOARD_TOKEN"
+ALLOWED_HOSTS_ENV = "AGENTMETRICS_DASHBOARD_ALLOWED_HOSTS"
+MAX_RUNS = 1000
+"""The most runs ``/api/runs?limit=`` lists."""
+MAX_WINDOW_S = 100 * 365 * 86400.0
+"""The longest ``since=`` window: a century is "all" for any store."""
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -63,6 +74,7 @@ class Dashboard:
         refresh_s: float = 5.0,
         allowed_origins: tuple[str, ...] = (),
         source: SummarySource | None = None,
+        allowed_hosts: tuple[str, ...] | None = None,
     ) -> None:
         self.store = store
         self.source: SummarySource = source if source is not None else StoreSource(store)
@@ -70,6 +82,10 @@ class Dashboard:
         self.thresholds = thresholds
         self.refresh_s = refresh_s
         self.allowed_origins = allowed_origins
+        if allowed_hosts is None:
+            allowed_hosts = tuple(h.strip() for h in os.environ.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip())
+        self.allowed_hosts = frozenset(_host_name(h) for h in allowed_hosts)
+        """Host names accepted besides the bound address (``*``: any, for an app behind its own host check)."""
 
     def _authorized(self, query: dict[str, str], headers: dict[str, str]) -> bool:
         if not self.token:
@@ -80,8 +96,36 @@ class Dashboard:
             given = auth[7:].strip()
         return hmac.compare_digest(given.encode(), self.token.encode())
 
-    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
-        response = self._route(method, path, query, headers)
+    def host_allowed(self, host: str | None, bound: str | None) -> bool:
+        """Whether a request with this ``Host`` header may be answered by a server bound to ``bound``
+        (``None``: unknown, taken as a wildcard bind)."""
+        if host is None or "*" in self.allowed_hosts:
+            return True  # no Host at all is an old client, not a browser: rebinding needs a name in Host
+        name = _host_name(host)
+        if name in self.allowed_hosts:
+            return True
+        bound_name = _host_name(bound) if bound else ""
+        if bound_name in ("", "0.0.0.0", "::"):
+            return name == "localhost" or _is_ip(name)
+        if name == bound_name:
+            return True
+        return _is_loopback(bound_name) and (name in _LOOPBACK_NAMES or (_is_ip(name) and _is_loopback(name)))
+
+    def handle(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], bound: str | None = None
+    ) -> Response:
+        """Answer one request; ``bound`` is the address the server listens on, for the ``Host`` check."""
+        if not self.host_allowed(headers.get("host"), bound):
+            return _error(
+                421,
+                f"Host {headers.get('host')!r} is not this dashboard's address; open it by its address, or allow "
+                f"the name with --allowed-host, allowed_hosts=... or {ALLOWED_HOSTS_ENV}",
+            )
+        try:
+            response = self._route(method, path, query, headers)
+        except Exception:  # a bug of ours answers 500; it never drops the connection
+            logger.exception("otel-agentmetrics: the dashboard failed to answer %s", path)
+            response = _error(500, "internal error; see the server's log")
         origin = headers.get("origin")
         if origin and (origin in self.allowed_origins or "*" in self.allowed_origins):
             # Another web app of yours may read the JSON API (CORS); the page itself needs none of this.
@@ -110,7 +154,7 @@ class Dashboard:
                 bucket = query.get("bucket") or "auto"
                 return _json([vars_of(p) for p in timeseries(filters, bucket=bucket)])
             if route == "/api/runs":
-                limit = int(query.get("limit") or 20)
+                limit = _bounded_int("limit", query.get("limit") or "20", 0, MAX_RUNS)
                 return _json([vars_of(r) for r in summary(filters, self.thresholds, recent=limit).recent_runs])
             if route.startswith("/runs/"):
                 from .run_page import run_page
@@ -146,14 +190,46 @@ def vars_of(obj: Any) -> dict[str, Any]:
 
 
 def _filters(query: dict[str, str]) -> Filters:
-    since = query.get("since")
+    since = query.get("since") or ""
+    seconds = None
+    if since and since != "all":
+        try:
+            seconds = parse_duration(since)
+        except ValueError:
+            raise ValueError(f"since={since[:40]!r} is not a duration; use e.g. 15m, 24h, 7d or all") from None
+        if not 0 <= seconds <= MAX_WINDOW_S:  # 400 digits parse as infinity
+            raise ValueError(f"since={since[:40]!r} is out of range; use e.g. 15m, 24h, 7d or all")
     return Filters(
-        since=parse_duration(since) if since and since != "all" else None,
+        since=seconds,
         model=query.get("model") or None,
         agent=query.get("agent") or None,
         provider=query.get("provider") or None,
         service=query.get("service") or None,
     )
+
+
+def _bounded_int(name: str, text: str, low: int, high: int) -> int:
+    if not (text.isdigit() and len(text) <= 9 and low <= int(text) <= high):
+        raise ValueError(f"{name}={text[:40]!r}; use a whole number from {low} to {high}")
+    return int(text)
+
+
+def _host_name(value: str) -> str:
+    """The host of a ``Host`` header or address, without port, brackets or trailing dot, lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    if value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    return value.rstrip(".")
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _query(raw: str) -> dict[str, str]:
@@ -171,11 +247,19 @@ def dashboard_app(
     refresh_s: float = 5.0,
     allowed_origins: tuple[str, ...] = (),
     source: SummarySource | None = None,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """An ASGI app with the dashboard's routes, for ``app.mount("/agentmetrics", dashboard_app())`` in FastAPI or
-    Starlette. Store reads run in a worker thread so the event loop never waits on the disk."""
+    Starlette. Store reads run in a worker thread so the event loop never waits on the disk. ``allowed_hosts``:
+    names besides the server's address that may appear in ``Host`` (``("*",)`` when your app checks hosts)."""
     dashboard = Dashboard(
-        store, token=token, thresholds=thresholds, refresh_s=refresh_s, allowed_origins=allowed_origins, source=source
+        store,
+        token=token,
+        thresholds=thresholds,
+        refresh_s=refresh_s,
+        allowed_origins=allowed_origins,
+        source=source,
+        allowed_hosts=allowed_hosts,
     )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -199,7 +283,9 @@ def dashboard_app(
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         query = _query(scope.get("query_string", b"").decode("latin-1"))
-        response = await asyncio.to_thread(dashboard.handle, scope["method"], path or "/", query, headers)
+        server = scope.get("server")
+        bound = str(server[0]) if server else None
+        response = await asyncio.to_thread(dashboard.handle, scope["method"], path or "/", query, headers, bound)
         await _send(send, response, head=scope["method"] == "HEAD")
 
     return app
@@ -260,7 +346,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, head: bool = False) -> None:
         parts = urlsplit(self.path)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        response = self.server.dashboard.handle("GET", parts.path, _query(parts.query), headers)
+        bound = self.server.server_address[0]
+        bound_text = bound.decode() if isinstance(bound, bytes) else str(bound)
+        response = self.server.dashboard.handle("GET", parts.path, _query(parts.query), headers, bound_text)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -284,10 +372,19 @@ def make_server(
     thresholds: Thresholds | None = None,
     refresh_s: float = 5.0,
     source: SummarySource | None = None,
+    allowed_hosts: tuple[str, ...] | None = None,
 ) -> DashboardServer:
     """The dashboard on ``host:port`` (port 0 picks a free one) of the store, or of ``source`` (a fleet's
-    Prometheus). Beyond loopback a token is required."""
-    dashboard = Dashboard(store, token=token, thresholds=thresholds, refresh_s=refresh_s, source=source)
+    Prometheus). Beyond loopback a token is required. ``allowed_hosts``: names besides the bound address that
+    requests may give as ``Host``."""
+    dashboard = Dashboard(
+        store,
+        token=token,
+        thresholds=thresholds,
+        refresh_s=refresh_s,
+        source=source,
+        allowed_hosts=allowed_hosts,
+    )
     if not _is_loopback(host) and not dashboard.token:
         raise ConfigError(
             f"serving the dashboard on {host} exposes your usage data; set a token with --token or {TOKEN_ENV}"
