@@ -96,6 +96,8 @@ class Settings:
     tools: tuple[Any, ...] = ()
     metric_attributes: tuple[str, ...] = ()
     max_attribute_values: int = 100
+    cost_attributes: tuple[str, ...] = ()
+    """Viewers whose own cost attribute model-call spans also carry (``mlflow``, ``openinference``)."""
     shutdown_timeout: float = 5.0
     """Seconds the final flush at exit may take before the process leaves without it (a hung collector)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -116,6 +118,7 @@ def resolve(
     tools: list[Any] | tuple[Any, ...] | None = None,
     metric_attributes: list[str] | tuple[str, ...] | None = None,
     max_attribute_values: int | None = None,
+    cost_attributes: list[str] | tuple[str, ...] | None = None,
 ) -> Settings:
     """Merge keyword arguments over the environment and validate everything."""
     s = Settings()
@@ -183,4 +186,16 @@ def resolve(
     else:
         s.max_attribute_values = env_int("AGENTMETRICS_MAX_ATTRIBUTE_VALUES", 100, 1)
     s.shutdown_timeout = float(env_int("AGENTMETRICS_SHUTDOWN_TIMEOUT", 5, 0, 600))
+    s.cost_attributes = _cost_attributes(cost_attributes)
     return s
+
+
+def _cost_attributes(value: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    from ._viewers import COST_ATTRIBUTES
+
+    name = "cost_attributes" if value is not None else "AGENTMETRICS_COST_ATTRIBUTES"
+    names = tuple(value) if value is not None else (env_list(name) or ())
+    unknown = [n for n in names if n not in COST_ATTRIBUTES]
+    if unknown:
+        raise ConfigError(f"{name}: unknown viewer(s) {', '.join(unknown)}; use some of {', '.join(COST_ATTRIBUTES)}")
+    return names

@@ -232,3 +232,42 @@ def test_logfire_instrument_openai(ours_first):
         assert attributes["gen_ai.usage.cost"] == pytest.approx(cost, rel=1e-12)
     assert out["after"] and "otel_agentmetrics" not in out["after"]  # Logfire's patch is back once ours is gone
     assert "also instruments openai" in done.stderr
+
+
+@pytest.mark.parametrize("theirs_first", [True, False], ids=["theirs-first", "ours-first"])
+def test_openllmetry_anthropic_beside_ours(otel, theirs_first):
+    """OpenLLMetry patches the same method as ours here (``Messages.create``): theirs is taken off whichever
+    wraps the other."""
+    openllmetry_anthropic = pytest.importorskip("opentelemetry.instrumentation.anthropic")
+    from .anthropic_kit import HELLO, MODEL, cassette_client
+    from .anthropic_kit import instrument as instrument_ours
+
+    theirs = openllmetry_anthropic.AnthropicInstrumentor()
+
+    def turn_on_theirs() -> None:
+        theirs.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
+
+    if theirs_first:
+        turn_on_theirs()
+    ours = instrument_ours(otel)
+    if not theirs_first:
+        turn_on_theirs()
+    try:
+        cassette_client("test_sync_messages_create_basic").messages.create(model=MODEL, max_tokens=100, messages=HELLO)
+        span = otel.only_span()
+        assert span.instrumentation_scope.name == "otel_agentmetrics"
+        assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (13, 5)
+        assert span.attributes["gen_ai.usage.cost"] == pytest.approx(0.000114, rel=1e-9)  # Sonnet 4: $3/$15 per M
+        assert sorted(p.sum for p in otel.metric_points("gen_ai.client.token.usage")) == [5, 13]
+        assert [p.count for p in otel.metric_points("gen_ai.client.operation.duration")] == [1]
+    finally:
+        ours.uninstrument()
+    try:
+        otel.spans.clear()
+        cassette_client("test_sync_messages_create_basic").messages.create(model=MODEL, max_tokens=100, messages=HELLO)
+        assert [s.instrumentation_scope.name for s in otel.finished()] == ["opentelemetry.instrumentation.anthropic"]
+    finally:
+        theirs.uninstrument()
+        from otel_agentmetrics._coexist import Coexistence
+
+        Coexistence().stand_down("anthropic")  # whatever their own uninstrument() leaves, as for OpenAI above
