@@ -18,6 +18,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import opentelemetry.instrumentation.anthropic as openllmetry_anthropic
+import opentelemetry.instrumentation.openai as openllmetry
+import opentelemetry.instrumentation.openai_v2 as contrib
 import pytest
 
 from otel_agentmetrics._config import resolve
@@ -27,9 +30,6 @@ from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
 from otel_agentmetrics.pricing import Pricer
 
 from .openai_kit import client_for, recorded
-
-contrib = pytest.importorskip("opentelemetry.instrumentation.openai_v2")
-openllmetry = pytest.importorskip("opentelemetry.instrumentation.openai")
 
 CHAT = "test_chat_completion_with_content"  # gpt-4o-mini-2024-07-18: 12 prompt + 5 completion tokens
 STREAM = "test_chat_completion_streaming"  # gpt-4 answered by gpt-4-0613: 12 + 5 tokens in the usage chunk
@@ -166,6 +166,25 @@ def test_entry_points_in_either_order(otel, order):
             instrumentor.uninstrument()
 
 
+@pytest.mark.parametrize("theirs_first", [True, False], ids=["contrib-first", "ours-first"])
+def test_through_instrument(otel, theirs_first):
+    import otel_agentmetrics
+
+    if theirs_first:
+        theirs = _contrib_on(otel)
+    telemetry = otel_agentmetrics.instrument(
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, instrumentations=["openai"]
+    )
+    telemetry.pricer.load()
+    if not theirs_first:
+        theirs = _contrib_on(otel)
+    try:
+        _assert_one_of_ours(otel, _chat(otel), CHAT_COST)
+    finally:
+        otel_agentmetrics.uninstrument()
+        theirs.uninstrument()
+
+
 LOGFIRE_APP = """
 import json, sys
 sys.path.insert(0, {root!r})
@@ -211,7 +230,6 @@ print(json.dumps(out, default=str))
 
 @pytest.mark.parametrize("ours_first", [True, False], ids=["ours-first", "logfire-first"])
 def test_logfire_instrument_openai(ours_first):
-    pytest.importorskip("logfire")
     root = str(Path(__file__).resolve().parents[1])
     app = LOGFIRE_APP.format(root=root, ours_first=ours_first, client_arg="", chat=CHAT, stream=STREAM)
     done = subprocess.run(
@@ -238,7 +256,6 @@ def test_logfire_instrument_openai(ours_first):
 def test_openllmetry_anthropic_beside_ours(otel, theirs_first):
     """OpenLLMetry patches the same method as ours here (``Messages.create``): theirs is taken off whichever
     wraps the other."""
-    openllmetry_anthropic = pytest.importorskip("opentelemetry.instrumentation.anthropic")
     from .anthropic_kit import HELLO, MODEL, cassette_client
     from .anthropic_kit import instrument as instrument_ours
 
