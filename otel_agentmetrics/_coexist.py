@@ -26,9 +26,16 @@ import wrapt
 
 from ._guard import internal_error, logger
 
-_METHODS = ("create", "parse", "stream", "request", "_request")
-"""The methods through which a model call passes: resource methods (contrib, OpenLLMetry, OpenLIT) and the client's
-``request`` (Logfire, and ours for ``openai``)."""
+_METHODS = ("create", "parse", "stream", "request", "_request", "generate_content", "generate_content_stream")
+"""The methods through which a model call passes: resource methods (contrib, OpenLLMetry, OpenLIT), the client's
+``request`` (Logfire, and ours for ``openai``) and Google's ``generate_content``."""
+
+
+def client_package(module: str) -> str:
+    """The package whose classes are scanned for a patch in ``module``: its top level, or two levels in the
+    ``google`` namespace (``google.genai``, ``google.cloud``), which holds far more than one client."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "google" and len(parts) > 1 else parts[0]
 
 _SKIPPED_SUBPACKAGES = (".types", "._models", "._utils")
 """Modules of a client package that hold only data classes: not scanned."""
@@ -243,11 +250,15 @@ class Coexistence:
 
     def _after_logfire(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         result = wrapped(*args, **kwargs)
-        client = args[1] if len(args) > 1 else kwargs.get("client")
-        clients = client if isinstance(client, (list, tuple)) else [client]
-        instances = [c for c in clients if c is not None and not isinstance(c, type)]
+        try:
+            client = args[1] if len(args) > 1 else kwargs.get("client")
+            clients = client if isinstance(client, list | tuple) else [client]
+            instances = [c for c in clients if c is not None and not isinstance(c, type)]
+        except Exception:
+            internal_error("reading the client Logfire instrumented")
+            instances = []
         for package in list(self.owned):
-            self.stand_down(package, [c for c in instances if type(c).__module__.split(".")[0] == package])
+            self.stand_down(package, [c for c in instances if client_package(type(c).__module__) == package])
         return result
 
 

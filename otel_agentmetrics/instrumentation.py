@@ -19,7 +19,7 @@ from typing import Any
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from wrapt import FunctionWrapper, register_post_import_hook
 
-from ._coexist import coexistence
+from ._coexist import client_package, coexistence
 from ._config import Settings, resolve
 from ._guard import logger
 from ._telemetry import Telemetry
@@ -64,7 +64,7 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         generation = self._generation
         patches = list(self.patches(telemetry, settings))
         # Another GenAI instrumentation of the same client stands down while ours is active (see _coexist).
-        self._packages = sorted({module_name.split(".")[0] for module_name, _, _ in patches})
+        self._packages = sorted({client_package(module_name) for module_name, _, _ in patches})
         for package in self._packages:
             coexistence.own(package)
         for module_name, path, wrapper in patches:
@@ -79,7 +79,7 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         def on_import(module: Any) -> None:
             # Import hooks cannot be removed: a hook left from before uninstrument() does nothing.
             if self._generation == generation and self._is_instrumented_by_opentelemetry:
-                coexistence.stand_down(module_name.split(".")[0])
+                coexistence.stand_down(client_package(module_name))
                 self._apply(module_name, path, wrapper)
 
         return on_import

@@ -288,3 +288,28 @@ def test_openllmetry_anthropic_beside_ours(otel, theirs_first):
         from otel_agentmetrics._coexist import Coexistence
 
         Coexistence().stand_down("anthropic")  # whatever their own uninstrument() leaves, as for OpenAI above
+
+
+def test_a_wrapper_from_elsewhere_is_left_alone(otel):
+    """Only known GenAI instrumentations stand down: the user's own patch (an error tracker's, say) stays."""
+    import openai
+    import wrapt
+
+    seen: list[str] = []
+
+    def users_own(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        seen.append("user")
+        return wrapped(*args, **kwargs)
+
+    completions = openai.resources.chat.completions.Completions
+    original = vars(completions)["create"]
+    completions.create = wrapt.FunctionWrapper(original, users_own)
+    ours = OpenAIInstrumentor()
+    try:
+        ours.instrument(telemetry=_priced(otel), settings=resolve())
+        _assert_one_of_ours(otel, _chat(otel), CHAT_COST)
+        assert seen == ["user"]
+        ours.uninstrument()
+        assert vars(completions)["create"]._self_wrapper is users_own
+    finally:
+        completions.create = original
