@@ -7,4 +7,5 @@ bash tests/system-deps.sh
 python -m ruff check .
 python -m mypy
 bash tests/litellm-env.sh  # LiteLLM needs openai<3: its tests run in a venv of their own
+bash tests/viewers-env.sh --build  # a real MLflow server for tests/test_viewer_mlflow.py, from a venv of its own
 python -m pytest -q "$@"
