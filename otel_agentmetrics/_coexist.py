@@ -225,6 +225,7 @@ class Coexistence:
         from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
         self._hook(BaseInstrumentor, "instrument", self._after_instrument)
+        self._hook(BaseInstrumentor, "uninstrument", self._after_uninstrument)
         wrapt.register_post_import_hook(self._hook_logfire, "logfire._internal.integrations.llm_providers.llm_provider")
 
     def _hook(self, owner: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
@@ -246,6 +247,18 @@ class Coexistence:
         if _foreign_name(type(instance).__module__) is not None:
             for package in list(self.owned):
                 self.stand_down(package)
+        return result
+
+    def _after_uninstrument(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        """Their own ``uninstrument()`` while theirs is off: forget their layers, or ours would put them back."""
+        result = wrapped(*args, **kwargs)
+        module = type(instance).__module__
+        if _foreign_name(module) is not None:
+            prefix = ".".join(module.split(".")[:3])
+            for package, layers in self.peeled.items():
+                self.peeled[package] = [
+                    p for p in layers if not (_wrapper_module(p.layer) + ".").startswith(prefix + ".")
+                ]
         return result
 
     def _after_logfire(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:

@@ -185,6 +185,17 @@ def test_through_instrument(otel, theirs_first):
         theirs.uninstrument()
 
 
+def test_their_uninstrument_while_ours_is_active_is_final(otel):
+    """Theirs removed while stood down (as ``opentelemetry-instrument``'s teardown may do in any order): ours must
+    not put it back later."""
+    theirs = _contrib_on(otel)
+    ours = OpenAIInstrumentor()
+    ours.instrument(telemetry=_priced(otel), settings=resolve())
+    theirs.uninstrument()
+    ours.uninstrument()
+    assert _chat(otel) == []  # neither is left
+
+
 LOGFIRE_APP = """
 import json, sys
 sys.path.insert(0, {root!r})
@@ -313,3 +324,52 @@ def test_a_wrapper_from_elsewhere_is_left_alone(otel):
         assert vars(completions)["create"]._self_wrapper is users_own
     finally:
         completions.create = original
+
+
+LOGFIRE_ANTHROPIC_APP = """
+import json, sys
+sys.path.insert(0, {root!r})
+import logfire
+from opentelemetry import trace, metrics
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics._config import resolve
+from otel_agentmetrics.instrumentors.anthropic import AnthropicInstrumentor
+from tests.anthropic_kit import HELLO, MODEL, cassette_client, loaded_pricer
+
+spans = InMemorySpanExporter()
+logfire.configure(send_to_logfire=False, console=False, additional_span_processors=[SimpleSpanProcessor(spans)])
+ours = AnthropicInstrumentor()
+def turn_on_ours():
+    telemetry = Telemetry(trace.get_tracer_provider(), metrics.get_meter_provider(), pricer=loaded_pricer())
+    ours.instrument(telemetry=telemetry, settings=resolve())
+if {ours_first!r}:
+    turn_on_ours()
+logfire.instrument_anthropic()
+if not {ours_first!r}:
+    turn_on_ours()
+cassette_client("test_sync_messages_create_basic").messages.create(model=MODEL, max_tokens=100, messages=HELLO)
+print(json.dumps([(s.instrumentation_scope.name, dict(s.attributes)) for s in spans.get_finished_spans()], default=str))
+"""
+
+
+@pytest.mark.parametrize("ours_first", [True, False], ids=["ours-first", "logfire-first"])
+def test_logfire_instrument_anthropic(ours_first):
+    root = str(Path(__file__).resolve().parents[1])
+    app = LOGFIRE_ANTHROPIC_APP.format(root=root, ours_first=ours_first)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(app)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "AGENTMETRICS_RAISE_INTERNAL_ERRORS": "1", "HOME": "/nonexistent"},
+    )
+    assert done.returncode == 0, done.stderr
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [scope for scope, _ in spans] == ["otel_agentmetrics"], spans
+    attributes = spans[0][1]
+    assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (13, 5)
+    assert attributes["gen_ai.usage.cost"] == pytest.approx(0.000114, rel=1e-9)  # Sonnet 4: $3/$15 per million
+    assert "also instruments anthropic" in done.stderr
