@@ -53,6 +53,7 @@ def instrument(
     max_attribute_values: int | None = None,
     process_metrics: bool | None = None,
     raw_errors: bool | None = None,
+    cost_attributes: Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
 ) -> Telemetry:
@@ -93,6 +94,9 @@ def instrument(
             (needs the ``[process]`` extra). ``AGENTMETRICS_PROCESS_METRICS``; default: off.
         raw_errors: record error messages and stacktraces as raised, instead of with credentials masked and
             (content capture off) echoed request content removed. ``AGENTMETRICS_RAW_ERRORS``; default: off.
+        cost_attributes: viewers whose own cost attribute each model-call span also carries: ``"mlflow"``
+            (``mlflow.llm.cost``), ``"openinference"`` (``llm.cost.total``). ``AGENTMETRICS_COST_ATTRIBUTES``
+            (comma-separated); default: none.
         tracer_provider: use this tracer provider; default: the global one if set, else ours.
         meter_provider: use this meter provider; default: the global one if set, else ours.
 

@@ -162,6 +162,8 @@ class Settings:
     """The process's memory and CPU as OTel metrics (opentelemetry-instrumentation-system-metrics)."""
     raw_errors: bool = False
     """Record error messages as raised, without masking credentials and echoed content (``_redact``)."""
+    cost_attributes: tuple[str, ...] = ()
+    """Viewers whose own cost attribute model-call spans also carry (``mlflow``, ``openinference``)."""
     shutdown_timeout: float = 5.0
     """Seconds the final flush at exit may take before the process leaves without it (a hung collector)."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -213,6 +215,7 @@ def resolve(
     max_attribute_values: int | None = None,
     process_metrics: bool | None = None,
     raw_errors: bool | None = None,
+    cost_attributes: list[str] | tuple[str, ...] | None = None,
 ) -> Settings:
     """Merge keyword arguments over the environment and validate everything."""
     s = Settings()
@@ -279,4 +282,16 @@ def resolve(
     )
     s.shutdown_timeout = float(env_int("AGENTMETRICS_SHUTDOWN_TIMEOUT", 5, 0, 600))
     env_bool("AGENTMETRICS_RAISE_INTERNAL_ERRORS", False)  # read where errors happen (_guard); checked here
+    s.cost_attributes = _cost_attributes(cost_attributes)
     return s
+
+
+def _cost_attributes(value: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    from ._viewers import COST_ATTRIBUTES
+
+    name = "cost_attributes" if value is not None else "AGENTMETRICS_COST_ATTRIBUTES"
+    names = tuple(value) if value is not None else (env_list(name) or ())
+    unknown = [n for n in names if n not in COST_ATTRIBUTES]
+    if unknown:
+        raise ConfigError(f"{name}: unknown viewer(s) {', '.join(unknown)}; use some of {', '.join(COST_ATTRIBUTES)}")
+    return names

@@ -137,6 +137,10 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
     pricer = pricing.Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
     telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer, settings.raw_errors)
     telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
+    if settings.cost_attributes:
+        from ._viewers import cost_attributes
+
+        telemetry.cost_attributes = cost_attributes(settings.cost_attributes)
     return telemetry
 
 

@@ -61,6 +61,8 @@ class Telemetry:
         self.raw_errors = raw_errors
         """Record error messages and stacktraces as raised, without the masking of :mod:`._redact`."""
         self.metrics = CallMetrics(meter)
+        self.cost_attributes: tuple[tuple[str, Callable[[float], Any]], ...] = ()
+        """Viewer-specific names the cost is repeated under (``instrument(cost_attributes=...)``)."""
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
 
@@ -284,6 +286,9 @@ def _end_span(
                 attrs[key] = value
         if record.tool_call_ids:
             attrs[sc.RESPONSE_TOOL_CALL_IDS] = record.tool_call_ids
+        if telemetry.cost_attributes and record.cost is not None:
+            for key, render in telemetry.cost_attributes:
+                attrs[key] = render(record.cost)
         if record.attributes:
             attrs.update(record.attributes)
         if telemetry.capture_content:

@@ -25,6 +25,7 @@ from . import semconv as sc
 from ._context import active_scopes
 from ._runs import Scope, SpanRun, Spec
 from ._telemetry import Telemetry
+from ._viewers import run_content
 from .record import CallRecord
 
 
@@ -72,6 +73,9 @@ class AgentRun(SpanRun, Scope):
         """Dollars spent by the priced model calls inside the run; ``None`` while none was priced."""
         self.unpriced_calls = 0
         self.errors = 0
+        self._input: Any = None
+        self._output: Any = None
+        """The first model call's input messages and the last one's output (content capture only)."""
         self._lock = threading.Lock()
         # Spans inside the run say which agent (and conversation) they belong to; allow-listing
         # ``gen_ai.agent.name`` in metric_attributes puts it on the model-call metrics too (cost per agent).
@@ -97,6 +101,10 @@ class AgentRun(SpanRun, Scope):
                 self.unpriced_calls += 1
             if record.error_type is not None:
                 self.errors += 1
+            if record.input_messages and self._input is None:
+                self._input = record.input_messages
+            if record.output_messages:
+                self._output = record.output_messages
 
     def after_tool(self, name: str, error_type: str | None) -> None:
         with self._lock:
@@ -117,6 +125,8 @@ class AgentRun(SpanRun, Scope):
                 rollup[sc.AGENT_COST] = self.cost
             if self.unpriced_calls:
                 rollup[sc.AGENT_UNPRICED_CALLS] = self.unpriced_calls
+            if (self._input or self._output) and self.telemetry.capture.on_span:
+                rollup.update(run_content(self._input, self._output))  # viewers' trace lists show these
         self.span.set_attributes(rollup)
         agent_instruments = instruments(self.telemetry)
         agent_instruments.active.add(-1, self._labels)

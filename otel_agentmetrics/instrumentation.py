@@ -20,6 +20,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from wrapt import FunctionWrapper, register_post_import_hook
 
 from . import _config
+from ._coexist import client_package, coexistence
 from ._config import Settings, resolve
 from ._guard import logger
 from ._telemetry import Telemetry
@@ -66,7 +67,12 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         self._applied: list[tuple[Any, str, Any]] = []
         self._generation = getattr(self, "_generation", 0) + 1
         generation = self._generation
-        for module_name, path, wrapper in self.patches(telemetry, settings):
+        patches = list(self.patches(telemetry, settings))
+        # Another GenAI instrumentation of the same client stands down while ours is active (see _coexist).
+        self._packages = sorted({client_package(module_name) for module_name, _, _ in patches})
+        for package in self._packages:
+            coexistence.own(package)
+        for module_name, path, wrapper in patches:
             if module_name in sys.modules:
                 self._apply(module_name, path, wrapper)
             else:
@@ -78,6 +84,7 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         def on_import(module: Any) -> None:
             # Import hooks cannot be removed: a hook left from before uninstrument() does nothing.
             if self._generation == generation and self._is_instrumented_by_opentelemetry:
+                coexistence.stand_down(client_package(module_name))
                 self._apply(module_name, path, wrapper)
 
         return on_import
@@ -100,3 +107,6 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
             setattr(owner, attribute, original)
         self._applied = []
         self._generation = getattr(self, "_generation", 0) + 1
+        for package in getattr(self, "_packages", ()):
+            coexistence.release(package)
+        self._packages = []
