@@ -40,7 +40,11 @@ for resource_metrics in reader.get_metrics_data().resource_metrics:
     for scope_metrics in resource_metrics.scope_metrics:
         for metric in scope_metrics.metrics:
             points.setdefault(metric.name, []).extend(
-                {"attributes": dict(point.attributes), "sum": getattr(point, "sum", None), "count": getattr(point, "count", None)}
+                {
+                    "attributes": dict(point.attributes),
+                    "sum": getattr(point, "sum", None),
+                    "count": getattr(point, "count", None),
+                }
                 for point in metric.data.data_points
             )
 otel_agentmetrics.uninstrument()
