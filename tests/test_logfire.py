@@ -81,3 +81,13 @@ def test_one_llm_span_with_tokens_and_cost_reaches_logfire(order: str) -> None:
     if order == "logfire-first":
         # Logfire's providers are reused: nothing of ours tries to replace them.
         assert "Overriding of current TracerProvider" not in stderr
+
+
+def test_a_script_that_exits_during_the_price_load_prints_nothing() -> None:
+    # With Logfire installed, importing genai-prices loads pydantic's plugins, Logfire among them; a script that
+    # ends at once leaves that import to run while the interpreter exits, which refuses new thread pools.
+    code = "import otel_agentmetrics\notel_agentmetrics.instrument(store=False)\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_", "LOGFIRE_"))}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
