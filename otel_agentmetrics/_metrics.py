@@ -122,6 +122,7 @@ class CallMetrics:
             record.provider,
             record.request_model,
             record.server_address,
+            record.server_port,
             tuple(labels.items()) if labels else (),
         )
         with self._lock:
@@ -199,6 +200,8 @@ def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[
         attrs[sc.REQUEST_MODEL] = record.request_model
     if record.server_address is not None:
         attrs[sc.SERVER_ADDRESS] = record.server_address
+        if record.server_port is not None:  # conditionally required with server.address
+            attrs[sc.SERVER_PORT] = record.server_port
     if labels:
         attrs.update(labels)
     return attrs

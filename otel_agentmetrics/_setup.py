@@ -9,11 +9,12 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.metrics import _internal as metrics_api
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import _active, _exporters, _registry, pricing
+from . import _active, _exporters, _logfire, _registry, pricing
 from ._config import ConfigError, Settings, resolve
 from ._guard import internal_error
 from ._installed import installed, unmet
@@ -27,9 +28,18 @@ _owned_providers: list[Any] = []
 _state: dict[str, Any] = {}
 
 
+_UNSET = (
+    trace.ProxyTracerProvider,
+    trace.NoOpTracerProvider,
+    metrics_api._ProxyMeterProvider,
+    metrics.NoOpMeterProvider,
+)
+"""The API's own placeholders. Anything else was set by someone (the SDK, Logfire, a vendor) and is reused: by
+type, not by name, since Logfire's providers are also called ``ProxyTracerProvider``/``ProxyMeterProvider``."""
+
+
 def _is_configured(provider: object) -> bool:
-    # The API hands out proxy providers until someone sets a real one.
-    return not type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp"))
+    return not isinstance(provider, _UNSET)
 
 
 def configure_providers(settings: Settings) -> tuple[Any, Any]:
@@ -141,7 +151,17 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
         from ._viewers import cost_attributes
 
         telemetry.cost_attributes = cost_attributes(settings.cost_attributes)
+    # Providers we created give way to Logfire's if it is configured later (see _logfire).
+    _logfire.follow(
+        telemetry,
+        tracer=_is_owned(tracer_provider or trace.get_tracer_provider()),
+        meter=_is_owned(meter_provider or metrics.get_meter_provider()),
+    )
     return telemetry
+
+
+def _is_owned(provider: object) -> bool:
+    return any(provider is owned for owned in _owned_providers)
 
 
 def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:
@@ -191,5 +211,6 @@ def uninstrument() -> None:
             undo()
         _active.use(None)
         pricing.use_pricer(None)
+        _logfire.stop()
         _state.pop("telemetry", None)
         _state.pop("settings", None)

@@ -20,7 +20,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
-from . import _tool_links
+from . import _logfire, _tool_links
 from . import semconv as sc
 from ._config import parse_capture_mode
 from ._content import CaptureMode
@@ -47,7 +47,7 @@ class Telemetry:
         pricer: Pricer | None = None,
         raw_errors: bool = False,
     ) -> None:
-        self.tracer = trace.get_tracer(_SCOPE, __version__, tracer_provider)
+        self.tracer = _tracer(tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
         self.meter = meter
         self.labels = MetricLabels(meter)
@@ -65,6 +65,20 @@ class Telemetry:
         """Viewer-specific names the cost is repeated under (``instrument(cost_attributes=...)``)."""
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
+
+    def use_providers(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
+        """Report to other providers from now on (Logfire configured after us, see ``_logfire``): the tracer of
+        ``tracer_provider`` and new instruments from ``meter_provider`` (``None``: keep that one). Points of calls
+        that already ended are recorded to the old instruments first; calls in flight end on the new ones."""
+        if tracer_provider is not None:
+            self.tracer = _tracer(tracer_provider)
+        if meter_provider is not None:
+            old = self.metrics
+            meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
+            labels = MetricLabels(meter, self.labels.keys, self.labels.max_values)
+            self.meter, self.labels, self.metrics = meter, labels, CallMetrics(meter)
+            self._instruments = {}
+            old.record_ended()
 
     def instruments(self, kind: Callable[[Telemetry], InstrumentsT]) -> InstrumentsT:
         """The instruments of another kind of span (tools, agent runs, operations), created on first use and kept
@@ -180,6 +194,15 @@ class Call:
                 scope.after_call(record)
             except Exception:
                 internal_error("a scope's after_call")
+
+
+def _tracer(provider: TracerProvider | None) -> Any:
+    tracer = trace.get_tracer(_SCOPE, __version__, provider)
+    if provider is None:
+        provider = trace.get_tracer_provider()
+    if _logfire.is_logfire(provider):
+        return _logfire.LogfireTracer(tracer)
+    return tracer
 
 
 def _error_type(error: BaseException) -> str:

@@ -87,6 +87,7 @@ def test_create_basic_exact_attributes_cost_and_metrics(instrumented):
         "gen_ai.provider.name": "anthropic",
         "gen_ai.request.model": MODEL,
         "server.address": "api.anthropic.com",
+        "server.port": 443,
         "gen_ai.response.model": MODEL,
     }
     assert metric_sum(instrumented, "gen_ai.usage.cost") == pytest.approx(BASIC_COST, rel=1e-9)

@@ -123,6 +123,7 @@ def test_converse(instrumented):
         "gen_ai.provider.name": "aws.bedrock",
         "gen_ai.request.model": "amazon.titan-text-lite-v1",
         "server.address": HOST,
+        "server.port": 443,
         "gen_ai.token.type": "input",
     }
     (duration,) = instrumented.metric_points("gen_ai.client.operation.duration")

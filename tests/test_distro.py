@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from .otlp_receiver import attributes, grpc_receiver, http_receiver
 from .recorded_server import serve_cassette
 
 APP = Path(__file__).parent / "apps" / "openai_app.py"
@@ -98,3 +102,103 @@ def test_a_bad_setting_is_one_line_and_the_program_still_runs() -> None:
         "(or 1/0, yes/no, on/off); no telemetry from otel-agentmetrics in this run"
     ]
     assert console_spans(result.stdout) == []
+# --- The standard zero-code OTLP setup: only OTEL_EXPORTER_OTLP_ENDPOINT set ----------------------------------
+
+COST = 12 * 0.15e-6 + 5 * 0.60e-6  # gpt-4o-mini: $0.15 in, $0.60 out per million tokens
+
+
+def first_distro() -> str:
+    """The distro opentelemetry-instrument picks when OTEL_PYTHON_DISTRO is unset: the first entry point."""
+    from importlib.metadata import entry_points
+
+    return next(iter(entry_points(group="opentelemetry_distro"))).name
+
+
+def run_endpoint_only(base_url: str, endpoint: str, store: Path, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+    env.update(
+        OPENAI_BASE_URL=f"{base_url}/v1",
+        OPENAI_API_KEY="test_openai_api_key",
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        AGENTMETRICS_STORE=str(store),
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai",  # the contrib OpenAI instrumentation, if installed
+    )
+    env.update(extra_env)
+    command = (
+        shutil.which("opentelemetry-instrument", path=os.path.dirname(sys.executable)) or "opentelemetry-instrument"
+    )
+    return subprocess.run([command, sys.executable, str(APP)], capture_output=True, text=True, env=env, timeout=90)
+
+
+def stored_span_names(store: Path) -> list[str]:
+    if not store.exists():
+        return []
+    with sqlite3.connect(store) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM spans")]
+
+
+@pytest.mark.parametrize(
+    "distro",
+    [
+        None,  # whichever comes first, as a user who set nothing gets
+        "agentmetrics",
+        "distro",  # opentelemetry-distro's: OTLP over gRPC, no local store
+        "only-ours",  # no configurator runs: as with only this package installed
+    ],
+)
+def test_endpoint_alone_delivers_one_span_with_tokens_and_cost(distro: str | None, tmp_path: Path) -> None:
+    picked = distro or first_distro()
+    extra: dict[str, str] = {}
+    if distro in ("agentmetrics", "distro"):
+        extra["OTEL_PYTHON_DISTRO"] = distro
+    if distro == "only-ours":
+        # The SDK's configurator (from opentelemetry-distro) is skipped, so the providers are ours.
+        extra.update(OTEL_PYTHON_DISTRO="agentmetrics", OTEL_PYTHON_CONFIGURATOR="agentmetrics")
+    receiver = grpc_receiver if picked == "distro" else http_receiver
+    store = tmp_path / "store.db"
+    with serve_cassette("openai/test_chat_completion_with_content") as base_url, receiver() as (endpoint, received):
+        result = run_endpoint_only(base_url, endpoint, store, **extra)
+        spans = [span for _, span in received.spans()]
+        token_points = [
+            (attributes(point.attributes)["gen_ai.token.type"], point.sum, point.count)
+            for metric in received.metrics("gen_ai.client.token.usage")
+            for point in metric.histogram.data_points
+        ]
+        cost_points = [
+            (point.sum, point.count)
+            for metric in received.metrics("gen_ai.usage.cost")
+            for point in metric.histogram.data_points
+        ]
+    assert result.returncode == 0, result.stderr
+    assert "answer: This is a test." in result.stdout
+    assert "not loaded" not in result.stderr.replace("not loaded because agentmetrics is set", "")
+    assert "Overriding of current" not in result.stderr
+    assert [span.name for span in spans] == ["chat gpt-4o-mini"]
+    span_attributes = attributes(spans[0].attributes)
+    assert span_attributes["gen_ai.usage.input_tokens"] == 12
+    assert span_attributes["gen_ai.usage.output_tokens"] == 5
+    assert span_attributes["gen_ai.usage.cost"] == pytest.approx(COST, rel=1e-9)
+    assert sorted(token_points) == [("input", 12, 1), ("output", 5, 1)]
+    assert [(pytest.approx(COST, rel=1e-9), 1)] == cost_points
+    # Our distro adds the local summary store, our documented default; opentelemetry-distro's does not.
+    assert stored_span_names(store) == ([] if picked == "distro" else ["chat gpt-4o-mini"])
+
+
+def test_an_explicit_exporter_wins_over_the_defaults(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    with (
+        serve_cassette("openai/test_chat_completion_with_content") as base_url,
+        http_receiver() as (endpoint, received),
+    ):
+        result = run_endpoint_only(
+            base_url,
+            endpoint,
+            store,
+            OTEL_TRACES_EXPORTER="console",
+            OTEL_METRICS_EXPORTER="none",
+            OTEL_PYTHON_DISTRO="agentmetrics",
+        )
+        assert received.trace_requests == [] and received.metric_requests == []
+    assert result.returncode == 0, result.stderr
+    assert [span["name"] for span in console_spans(result.stdout)] == ["chat gpt-4o-mini"]
+    assert stored_span_names(store) == []

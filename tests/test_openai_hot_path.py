@@ -153,6 +153,7 @@ def test_calls_in_flight(otel):
             "gen_ai.provider.name": "openai",
             "gen_ai.request.model": "gpt-4",
             "server.address": "api.openai.com",
+            "server.port": 443,
         }
         list(stream)
         (after,) = otel.metric_points("agentmetrics.calls.active")

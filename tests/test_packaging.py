@@ -91,7 +91,9 @@ def test_wheel_contains_every_module_and_entry_point(dist: Path) -> None:
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = wheel.read(entry_points).decode()
     assert "agentmetrics_openai = otel_agentmetrics.instrumentors.openai:OpenAIInstrumentor" in text
-    assert "agentmetrics = otel_agentmetrics.distro:AgentMetricsConfigurator" in text
+    assert "agentmetrics = otel_agentmetrics.distro:AgentMetricsDistro" in text
+    assert "agentmetrics = otel_agentmetrics.distro:configure_if_unset" in text
+    assert "opentelemetry_configurator" not in text  # one configurator runs; ours would race the SDK's
     assert "agentmetrics = otel_agentmetrics.cli:main" in text
 
 

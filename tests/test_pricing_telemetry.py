@@ -27,6 +27,7 @@ COST_ATTRS = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
     "server.address": "api.openai.com",
+    "server.port": 443,
 }
 
 

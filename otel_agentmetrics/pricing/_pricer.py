@@ -137,7 +137,11 @@ class Pricer:
 
             self._table = PriceTable()
         except Exception:
-            logger.warning(
+            # A script that ends during the load: the interpreter's exit (which stops the main thread first)
+            # refuses new thread pools, and importing genai-prices can need one (its pydantic schemas load
+            # pydantic's plugins, e.g. Logfire's, whose import builds a Resource). No price is needed any more.
+            exiting = not threading.main_thread().is_alive()
+            (logger.debug if exiting else logger.warning)(
                 "otel-agentmetrics: could not load the genai-prices table; only your price file's prices apply",
                 exc_info=True,
             )
