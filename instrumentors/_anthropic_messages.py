@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from otel_agentmetrics import semconv as sc
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 from . import _anthropic_content as content
 
@@ -120,7 +120,7 @@ class Usage:
 
     def fill(self, record: CallRecord) -> None:
         if self.input is not None:
-            record.input_tokens = self.input + (self.cache_read or 0) + (self.cache_creation or 0)
+            record.input_tokens = count_sum(self.input, self.cache_read, self.cache_creation)
         record.cache_read_input_tokens = self.cache_read
         record.cache_creation_input_tokens = self.cache_creation
         record.output_tokens = self.output

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_agentmetrics._telemetry import Call, Telemetry
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 
 def get(obj: Any, name: str) -> Any:
@@ -57,8 +57,8 @@ def read_usage(record: CallRecord, usage: Any) -> None:
     candidates = get(usage, "candidates_token_count")
     thoughts = get(usage, "thoughts_token_count")
     tool_prompt = get(usage, "tool_use_prompt_token_count")
-    record.input_tokens = (prompt or 0) + (tool_prompt or 0)
-    record.output_tokens = (candidates or 0) + (thoughts or 0)
+    record.input_tokens = count_sum(0, prompt, tool_prompt)
+    record.output_tokens = count_sum(0, candidates, thoughts)
     record.reasoning_output_tokens = thoughts or None
     record.cache_read_input_tokens = get(usage, "cached_content_token_count") or None
 

@@ -102,6 +102,7 @@ class ChatAPI:
         return ChatStream(self.chunk_field, self.telemetry.capture_content)
 
     def read_response(self, record: CallRecord, result: Any) -> None:
+        read_usage(record, field(result, "usage"))  # first, so a body whose other fields break keeps its tokens
         record.response_id = field(result, "id")
         record.response_model = field(result, "model")
         choices = field(result, "choices") or ()
@@ -111,7 +112,6 @@ class ChatAPI:
         for choice in choices:
             ids += tool_call_ids(field(field(choice, "message"), "tool_calls"))
         record.tool_call_ids = ids or None
-        read_usage(record, field(result, "usage"))
         if self.telemetry.capture_content:
             record.output_messages = [
                 _output_message(field(choice, "message"), _reason(field(choice, "finish_reason"))) for choice in choices

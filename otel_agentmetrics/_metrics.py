@@ -239,6 +239,8 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
         for value, context in zip(values, contexts, strict=True):
             histogram.record(value, attributes, _span_context(context))
         return
+    if not aggregations:
+        return  # a provider with no metric reader: the SDK keeps nothing, and neither do we
     exemplars = _exemplar_indexes(values, contexts, aggregations)
     bulk = [value for index, value in enumerate(values) if index not in exemplars] if exemplars else values
     for lock, aggregation in aggregations if bulk else ():
@@ -278,18 +280,23 @@ def _aggregate_all(aggregation: Any, values: list[float]) -> None:
             aggregate(_Value(value), False)
         return
     boundaries = aggregation._boundaries
+    # Everything is computed before the aggregation changes, so a value that cannot be recorded leaves it as it was.
+    buckets = [bisect_left(boundaries, value) for value in values]
     with aggregation._lock:
         counts = aggregation._value
         if counts is None:
             counts = aggregation._value = aggregation._get_empty_bucket_counts()
         total = aggregation._sum
         for value in values:
-            counts[bisect_left(boundaries, value)] += 1
             total += value  # in order, so the float sum is the one one-by-one recording gives
+        record_min_max = aggregation._record_min_max
+        if record_min_max:
+            low, high = min(aggregation._min, *values), max(aggregation._max, *values)
+        for bucket in buckets:
+            counts[bucket] += 1
         aggregation._sum = total
-        if aggregation._record_min_max:
-            aggregation._min = min(aggregation._min, *values)
-            aggregation._max = max(aggregation._max, *values)
+        if record_min_max:
+            aggregation._min, aggregation._max = low, high
 
 
 _BUCKET_FIELDS = frozenset({"_boundaries", "_lock", "_value", "_sum", "_min", "_max", "_record_min_max"})

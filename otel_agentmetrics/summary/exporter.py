@@ -25,6 +25,7 @@ from .. import semconv as sc
 from .._guard import internal_error
 from . import store
 from .convert import to_row
+from .store import SpanRow
 from .timeparse import parse_duration
 
 logger = logging.getLogger("otel_agentmetrics")
@@ -65,17 +66,18 @@ class LocalStoreSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
             return SpanExportResult.FAILURE
-        try:
-            rows = [row for row in (to_row(span) for span in spans) if row is not None]
-        except Exception:
-            internal_error("converting spans for the local store")
-            return SpanExportResult.FAILURE
+        rows, unusable = self._rows(spans)
         service = rows[0].service if rows else None
         with self._lock:
             try:
                 conn = self._connection()
                 if rows:
-                    store.insert(conn, rows)
+                    try:
+                        store.insert(conn, rows)
+                    except store.UNSTORABLE:  # one row SQLite cannot take must not cost the others theirs
+                        unusable += store.insert_each(conn, rows)
+                if unusable:
+                    self._drop_unusable(unusable)
                 store.record_writer(
                     conn, self._host, os.getpid(), service, self._started_ns, self.active_calls, self.dropped_spans
                 )
@@ -86,6 +88,32 @@ class LocalStoreSpanExporter(SpanExporter):
                 self._drop(len(rows), error)
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    def _rows(self, spans: Sequence[ReadableSpan]) -> tuple[list[SpanRow], int]:
+        """The rows of the spans the store keeps, and how many spans could not become one (each on its own)."""
+        rows: list[SpanRow] = []
+        unusable = 0
+        for span in spans:
+            try:
+                row = to_row(span)
+            except Exception:
+                unusable += 1
+                internal_error("converting a span for the local store")
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows, unusable
+
+    def _drop_unusable(self, count: int) -> None:
+        self.dropped_spans += count
+        log = logger.debug if self._warned else logger.warning
+        self._warned = True
+        log(
+            "otel-agentmetrics: %d span(s) carried values the store cannot keep and were dropped (%d so far); "
+            "the other spans were written",
+            count,
+            self.dropped_spans,
+        )
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
