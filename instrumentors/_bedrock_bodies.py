@@ -248,6 +248,11 @@ class InvokeStream:
                 index = data["contentBlockStart"].get("contentBlockIndex", 0)
                 self.tool_calls[index] = {"id": start.get("toolUseId"), "name": start.get("name"), "args": ""}
         else:  # Llama, Mistral, Titan, Cohere: one flat object per chunk
+            # Titan's own counts: all a stream stopped by a guardrail reports (no invocation metrics then).
+            if data.get("inputTextTokenCount") is not None:
+                seen.input_tokens = data["inputTextTokenCount"]
+            if data.get("totalOutputTextTokenCount") is not None:
+                seen.output_tokens = data["totalOutputTextTokenCount"]
             reasons = _finish_reasons(data)
             if reasons:
                 self.reasons.extend(reasons)

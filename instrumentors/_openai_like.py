@@ -136,10 +136,9 @@ class ChatStream:
     def add(self, chunk: Any) -> bool:
         if self.chunk_field is not None:
             chunk = field(chunk, self.chunk_field)
-        if self.response_id is None:
-            self.response_id = field(chunk, "id")
-        if self.model is None:
-            self.model = field(chunk, "model")
+        if not (self.response_id and self.model):  # Azure's first chunk has "" for both: take the first real ones
+            self.response_id = self.response_id or field(chunk, "id") or None
+            self.model = self.model or field(chunk, "model") or None
         for choice in field(chunk, "choices") or ():
             index = field(choice, "index") or 0
             reason = _reason(field(choice, "finish_reason"))
