@@ -34,12 +34,14 @@ MESSAGES = [{"role": "user", "content": "Say hello"}]
 
 def completion(prompt_tokens: str = "9", completion_tokens: str = "2", model: str = json.dumps(MODEL)) -> bytes:
     """A documented ``chat.completion`` body; the arguments are raw JSON, so ``1e400`` and ``NaN`` stay as sent."""
-    return (
-        '{"id": "chatcmpl-9x", "object": "chat.completion", "created": 1733400000, "model": %s, '
+    body = (
+        '{"id": "chatcmpl-9x", "object": "chat.completion", "created": 1733400000, "model": MODEL, '
         '"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}], '
-        '"usage": {"prompt_tokens": %s, "completion_tokens": %s, "total_tokens": 11}}'
-        % (model, prompt_tokens, completion_tokens)
-    ).encode()
+        '"usage": {"prompt_tokens": PROMPT, "completion_tokens": COMPLETION, "total_tokens": 11}}'
+    )
+    return (
+        body.replace("MODEL", model).replace("PROMPT", prompt_tokens).replace("COMPLETION", completion_tokens).encode()
+    )
 
 
 class Bodies:
@@ -63,7 +65,9 @@ def setup(otel):
 
 
 def rejected(otel: Any) -> dict[str, int]:
-    return {p.attributes["agentmetrics.record.field"]: p.value for p in otel.metric_points("agentmetrics.values.rejected")}
+    return {
+        p.attributes["agentmetrics.record.field"]: p.value for p in otel.metric_points("agentmetrics.values.rejected")
+    }
 
 
 def token_sums(otel: Any) -> dict[str, float]:
@@ -172,7 +176,11 @@ def test_store_keeps_every_row_when_spans_carry_numbers_sqlite_cannot(tmp_path: 
     tracer = provider.get_tracer("other-instrumentation")
     for index in range(81):
         tokens: Any = (2**63, float("inf"), 10**30)[index % 3] if index % 2 else 5
-        attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL, "gen_ai.usage.input_tokens": tokens}
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": MODEL,
+            "gen_ai.usage.input_tokens": tokens,
+        }
         if index % 4 == 1:
             attributes["gen_ai.usage.cost"] = float("inf")
         tracer.start_span("chat", attributes=attributes).end()

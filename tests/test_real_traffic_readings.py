@@ -96,7 +96,9 @@ async def test_azure_stream_takes_id_and_model_from_the_first_chunk_that_has_the
     assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
     assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (9, 2)
     (tokens,) = [
-        p for p in instrumented.metric_points("gen_ai.client.token.usage") if p.attributes["gen_ai.token.type"] == "input"
+        p
+        for p in instrumented.metric_points("gen_ai.client.token.usage")
+        if p.attributes["gen_ai.token.type"] == "input"
     ]
     assert tokens.attributes["gen_ai.response.model"] == AZURE_MODEL
     assert tokens.sum == 9
