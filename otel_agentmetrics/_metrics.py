@@ -28,6 +28,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
+from . import _fork
 from . import semconv as sc
 from ._guard import internal_error
 from .record import CallRecord
@@ -112,6 +113,18 @@ class CallMetrics:
         meter.create_observable_up_down_counter(
             sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
         )
+        self._meter = meter
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child counts its own calls only: the parent's calls in flight, its waiting values and the
+        points it already recorded are not the child's (nor is a lock another thread of the parent held)."""
+        self._lock = threading.Lock()
+        self._in_flight = {}
+        self._series = {}
+        self._waiting = []
+        self._waiting_calls = 0
+        forget_recorded_points(self._meter)
 
     def started(self, record: CallRecord, labels: dict[str, Any] | None) -> tuple[Any, ...]:
         """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
@@ -190,6 +203,23 @@ class CallMetrics:
             internal_error("recording ended calls before a collection")
         with self._lock:
             return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
+
+
+def forget_recorded_points(meter: Any) -> None:
+    """Empty what the SDK aggregated for the instruments of ``meter``'s scope (ours), with fresh locks: in a
+    forked child those points are the parent's, and would be reported again under the child's instance id."""
+    consumer = getattr(meter, "_measurement_consumer", None)
+    scope = getattr(meter, "_instrumentation_scope", None)
+    if consumer is None or scope is None:
+        return  # not the SDK's meter: nothing aggregated here
+    consumer._lock = threading.Lock()
+    for storage in consumer._reader_storages.values():
+        storage._lock = threading.RLock()
+        for instrument, matches in storage._instrument_view_instrument_matches.items():
+            if getattr(instrument, "instrumentation_scope", None) == scope:
+                for match in matches:
+                    match._lock = threading.Lock()
+                    match._attributes_aggregation = {}
 
 
 def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from .. import _fork
 from .. import semconv as sc
 from .._config import ConfigError
 from ..version import __version__
@@ -43,6 +43,11 @@ class DropCounter:
         self._counter: Any = None
         self._last_warning: dict[str, float] = {}
         self._lock = threading.Lock()
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0  # the child's own drops
 
     def add(self, count: int, reason: str) -> None:
         if count <= 0:
@@ -124,15 +129,13 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY and OTEL_BSP_EXPORT_TIMEOUT to positive whole "
                 "numbers, the batch no larger than the queue"
             ) from None
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
+        self.flush_in_child = destination == "agentmetrics"
+        """Whether a multiprocessing child writes each span as it ends (the local store: a fast local write)."""
+        _fork.reset_in_child(self)
 
-            def _reset_in_child() -> None:  # the SDK empties the queue in a forked child
-                processor = ref()
-                if processor is not None:
-                    processor._waiting = 0
-
-            os.register_at_fork(after_in_child=_reset_in_child)
+    def after_fork_in_child(self) -> None:
+        self._tally_lock = threading.Lock()
+        self._waiting = 0  # the SDK empties the queue in a forked child
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled:
@@ -143,6 +146,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
             if full:
                 self.dropped.add(1, QUEUE_FULL)
         super().on_end(span)
+        if _fork.state.exit_unseen and self.flush_in_child:
+            # A multiprocessing child ends through os._exit, or is killed by Pool.terminate(): write it now.
+            self.force_flush()
 
     def _handed_over(self, count: int) -> None:
         with self._tally_lock:

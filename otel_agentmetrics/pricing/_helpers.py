@@ -6,10 +6,17 @@ import os
 import threading
 from dataclasses import dataclass
 
+from .. import _fork
 from ._pricer import Pricer, Quote
 
 _pricers: dict[str | None, Pricer] = {}
 _lock = threading.Lock()
+
+
+@_fork.on_fork_in_child
+def _fresh_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
 
 
 def _pricer(prices: str | os.PathLike[str] | None) -> Pricer:

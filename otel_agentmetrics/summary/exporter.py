@@ -21,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .. import _fork
 from .. import semconv as sc
 from .._guard import internal_error
 from . import store
@@ -62,6 +63,20 @@ class LocalStoreSpanExporter(SpanExporter):
         self._next_purge = 0.0
         self._warned = False
         self._closed = False
+        self._inherited: list[sqlite3.Connection] = []
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child is a writer of its own: its own connection (SQLite forbids using the parent's), its own
+        heartbeat row and counts."""
+        self._lock = threading.Lock()
+        if self._conn is not None:
+            self._inherited.append(self._conn)  # kept, never closed or used: closing it could disturb the parent
+            self._conn = None
+        self._started_ns = time.time_ns()
+        self.dropped_spans = 0
+        self.active_calls = 0
+        self._next_purge = 0.0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
@@ -164,6 +179,10 @@ class ActiveCallsProcessor(SpanProcessor):
 
     def __init__(self, exporter: LocalStoreSpanExporter) -> None:
         self._exporter = exporter
+        self._lock = threading.Lock()
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
