@@ -81,6 +81,12 @@ class DropCounter:
             )
 
 
+def lost_counter(exporter: SpanExporter) -> Any:
+    """The exporter's own count of what never reached it, if it keeps one (the local store does: its
+    ``dropped_spans`` is what ``agentmetrics report``, the dashboard and ``/health`` show)."""
+    return getattr(exporter, "count_lost", None)
+
+
 class CountingSpanExporter(SpanExporter):
     """Wraps a span exporter: spans whose export fails are counted as dropped."""
 
@@ -97,6 +103,9 @@ class CountingSpanExporter(SpanExporter):
         except Exception:
             logger.debug("span exporter %r raised", self.exporter, exc_info=True)
             result = SpanExportResult.FAILURE
+            count_lost = lost_counter(self.exporter)
+            if count_lost is not None:
+                count_lost(len(spans))  # it raised before counting them itself (a FAILURE result is counted there)
         if result is not SpanExportResult.SUCCESS:
             self.dropped.add(len(spans), EXPORT_FAILED)
         return result
@@ -118,6 +127,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, destination: str) -> None:
         self.dropped = DropCounter("traces", destination)
         self.capacity = _env_positive_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+        self._count_lost = lost_counter(exporter)
         self._waiting = 0
         self._tally_lock = threading.Lock()
         counting = CountingSpanExporter(exporter, self.dropped, self._handed_over)
@@ -145,6 +155,8 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
                     self._waiting += 1
             if full:
                 self.dropped.add(1, QUEUE_FULL)
+                if self._count_lost is not None:
+                    self._count_lost(1)
         super().on_end(span)
         if _fork.state.exit_unseen and self.flush_in_child:
             # A multiprocessing child ends through os._exit, or is killed by Pool.terminate(): write it now.

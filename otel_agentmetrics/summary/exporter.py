@@ -58,6 +58,7 @@ class LocalStoreSpanExporter(SpanExporter):
         self.active_calls = 0
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._lost_lock = threading.Lock()  # not _lock: that one is held through slow writes
         self._started_ns = time.time_ns()
         self._host = socket.gethostname()
         self._next_purge = 0.0
@@ -70,6 +71,7 @@ class LocalStoreSpanExporter(SpanExporter):
         """A forked child is a writer of its own: its own connection (SQLite forbids using the parent's), its own
         heartbeat row and counts."""
         self._lock = threading.Lock()
+        self._lost_lock = threading.Lock()
         if self._conn is not None:
             self._inherited.append(self._conn)  # kept, never closed or used: closing it could disturb the parent
             self._conn = None
@@ -104,6 +106,12 @@ class LocalStoreSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
+    def count_lost(self, count: int) -> None:
+        """Spans that never reached this exporter (its batch queue was full, or the export raised): counted in
+        ``dropped_spans`` with its own failures, written with the next heartbeat. Called from the app's threads."""
+        with self._lost_lock:
+            self.dropped_spans += count
+
     def _rows(self, spans: Sequence[ReadableSpan]) -> tuple[list[SpanRow], int]:
         """The rows of the spans the store keeps, and how many spans could not become one (each on its own)."""
         rows: list[SpanRow] = []
@@ -120,7 +128,7 @@ class LocalStoreSpanExporter(SpanExporter):
         return rows, unusable
 
     def _drop_unusable(self, count: int) -> None:
-        self.dropped_spans += count
+        self.count_lost(count)
         log = logger.debug if self._warned else logger.warning
         self._warned = True
         log(
@@ -139,7 +147,7 @@ class LocalStoreSpanExporter(SpanExporter):
         return self._conn
 
     def _drop(self, count: int, error: Exception) -> None:
-        self.dropped_spans += count
+        self.count_lost(count)
         if self._conn is not None and not isinstance(error, sqlite3.OperationalError):
             self._reset()
         log = logger.debug if self._warned else logger.warning

@@ -60,7 +60,7 @@ def when(epoch: float) -> str:
 
 def overview(s: Summary) -> list[tuple[str, str]]:
     o = s.overall
-    return [
+    rows = [
         ("Health", s.health.status.upper()),
         ("Uptime", format_duration(s.uptime_s) if s.uptime_s is not None else "no process writing now"),
         ("Model calls", f"{o.calls:,} ({o.successful:,} ok, {o.failed:,} failed, {s.active_calls} in flight)"),
@@ -77,6 +77,9 @@ def overview(s: Summary) -> list[tuple[str, str]]:
         ("Cost", money(o.cost_usd) + (f" ({o.unpriced_calls} calls with no known price)" if o.unpriced_calls else "")),
         ("Models used", ", ".join(s.models_used) or "-"),
     ]
+    if s.dropped_spans:  # calls missing from every figure above: say so where the figures are
+        rows.append(("Lost spans", f"{s.dropped_spans:,} not stored (queue full or write failed; see the app's log)"))
+    return rows
 
 
 def _group_table(title: str, key: str, items: list[Stats], kind: str) -> Table:
