@@ -200,6 +200,7 @@ def output_messages(candidates: Any) -> list[dict[str, Any]] | None:
 
 def read_response(record: CallRecord, response: Any, meta: Callable[[Any], Any], capture: bool) -> None:
     """A complete response; ``meta(response)`` holds ``response_id``/``model_version`` (a raw proto in vertexai)."""
+    read_usage(record, get(response, "usage_metadata"))  # first: the fields below may not parse
     raw = meta(response)
     record.response_id = get(raw, "response_id") or None
     record.response_model = get(raw, "model_version") or None
@@ -208,7 +209,6 @@ def read_response(record: CallRecord, response: Any, meta: Callable[[Any], Any],
     if any(reasons):
         record.finish_reasons = [reason or "" for reason in reasons]
     record.tool_call_ids = tool_call_ids(candidates)
-    read_usage(record, get(response, "usage_metadata"))
     if capture:
         record.output_messages = output_messages(candidates)
 

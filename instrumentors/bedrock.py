@@ -25,7 +25,7 @@ from otel_agentmetrics._stream import SyncStreamProxy
 from otel_agentmetrics._telemetry import Call, Telemetry
 from otel_agentmetrics._wrapping import sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 from . import _bedrock_bodies as bodies
 from . import _bedrock_content as content
@@ -103,7 +103,7 @@ def _converse_usage(record: CallRecord, usage: Any) -> None:
     write = usage.get("cacheWriteInputTokens", usage.get("cacheWriteInputTokenCount"))
     inputs = usage.get("inputTokens")
     if inputs is not None:
-        record.input_tokens = inputs + (read or 0) + (write or 0)
+        record.input_tokens = count_sum(inputs, read, write)
     record.output_tokens = usage.get("outputTokens")
     record.cache_read_input_tokens = read
     record.cache_creation_input_tokens = write

@@ -236,3 +236,30 @@ def test_parts_of_one_count_add_up_only_when_all_are_counts():
     assert count_sum(5, None, 2.0) == 7
     assert count_sum(None, None) is None
     assert count_sum(5, "abc", 2) == "abc"  # left for checked() to drop and count
+
+
+def test_cohere_fractional_count_is_dropped_not_truncated(otel):
+    """Cohere's client types counts as floats; a fraction used to be truncated (``int(1.5)`` is 1) and ``inf``
+    raised OverflowError, losing every response attribute of the call."""
+    import cohere
+    import httpx
+
+    from otel_agentmetrics.instrumentors.cohere import CohereInstrumentor
+
+    from .test_cohere import CHAT
+    from .wire_format import Wire
+
+    instrumentor = CohereInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(otel.tracer_provider, otel.meter_provider, pricer=loaded_pricer()))
+    usage = {"billed_units": {"input_tokens": 1.5, "output_tokens": 418.0}}
+    wire = Wire(httpx).reply({**CHAT, "usage": usage})
+    try:
+        client = cohere.ClientV2(api_key="test", httpx_client=httpx.Client(transport=wire.transport()))
+        client.chat(model="command-a-03-2025", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        instrumentor.uninstrument()
+    span = otel.only_span()
+    assert "gen_ai.usage.input_tokens" not in span.attributes
+    assert span.attributes["gen_ai.usage.output_tokens"] == 418
+    assert span.attributes["gen_ai.response.id"] == CHAT["id"]
+    assert rejected(otel) == {"input_tokens": 1}
