@@ -85,6 +85,9 @@ TOKEN_FIELDS = (
 )
 
 
+_TEXT = (str, type(None))
+
+
 def checked(record: CallRecord) -> list[str] | None:
     """Make the record safe to turn into telemetry; return the fields whose value was not (now ``None``).
 
@@ -95,6 +98,18 @@ def checked(record: CallRecord) -> list[str] | None:
     fractions, inf and NaN are rejected); response id and model must be strings; a provider's cost must be a
     finite, non-negative number. The common case (plain ints and strings) costs a few type checks.
     """
+    for value in (
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+        record.reasoning_output_tokens,
+    ):
+        if value is not None and not (type(value) is int and 0 <= value <= MAX_TOKENS):
+            break
+    else:  # the common case, checked without a lookup by name: this runs once per call
+        if type(record.response_model) in _TEXT and type(record.response_id) in _TEXT and record.provider_cost is None:
+            return None
     rejected: list[str] | None = None
     for name in TOKEN_FIELDS:
         value = getattr(record, name)
