@@ -102,6 +102,7 @@ class ChatAPI:
         return ChatStream(self.chunk_field, self.telemetry.capture_content)
 
     def read_response(self, record: CallRecord, result: Any) -> None:
+        read_usage(record, field(result, "usage"))  # first, so a body whose other fields break keeps its tokens
         record.response_id = field(result, "id")
         record.response_model = field(result, "model")
         choices = field(result, "choices") or ()
@@ -111,7 +112,6 @@ class ChatAPI:
         for choice in choices:
             ids += tool_call_ids(field(field(choice, "message"), "tool_calls"))
         record.tool_call_ids = ids or None
-        read_usage(record, field(result, "usage"))
         if self.telemetry.capture_content:
             record.output_messages = [
                 _output_message(field(choice, "message"), _reason(field(choice, "finish_reason"))) for choice in choices
@@ -136,10 +136,9 @@ class ChatStream:
     def add(self, chunk: Any) -> bool:
         if self.chunk_field is not None:
             chunk = field(chunk, self.chunk_field)
-        if self.response_id is None:
-            self.response_id = field(chunk, "id")
-        if self.model is None:
-            self.model = field(chunk, "model")
+        if not (self.response_id and self.model):  # Azure's first chunk has "" for both: take the first real ones
+            self.response_id = self.response_id or field(chunk, "id") or None
+            self.model = self.model or field(chunk, "model") or None
         for choice in field(chunk, "choices") or ():
             index = field(choice, "index") or 0
             reason = _reason(field(choice, "finish_reason"))

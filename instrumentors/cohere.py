@@ -38,10 +38,10 @@ def _usage(record: CallRecord, usage: Any) -> None:
         if value is None:
             value = field(tokens, name)
         if value is not None:
-            setattr(record, name, int(value))
+            setattr(record, name, value)  # 6.0 becomes 6 in the core's check, which drops what is no count
     cached = field(usage, "cached_tokens")
     if cached:
-        record.cache_read_input_tokens = int(cached)
+        record.cache_read_input_tokens = cached
 
 
 def _output_message(message: Any, finish_reason: str | None) -> dict[str, Any]:
@@ -83,13 +83,13 @@ class _Chat:
             if hasattr(result, "__anext__"):
                 return AsyncStreamProxy(result, call, accumulator)
             return SyncStreamProxy(result, call, accumulator)
+        _usage(record, field(result, "usage"))  # first: the fields below may not parse
         record.response_id = field(result, "id")
         reason = given(field(result, "finish_reason"))
         reason = None if reason is None else str(reason)
         record.finish_reasons = [reason] if reason is not None else None
         message = field(result, "message")
         record.tool_call_ids = tool_call_ids(field(message, "tool_calls")) or None
-        _usage(record, field(result, "usage"))
         if self.telemetry.capture_content:
             record.output_messages = [_output_message(message, reason)]
         call.end()

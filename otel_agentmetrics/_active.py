@@ -9,12 +9,20 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from . import _fork
+
 if TYPE_CHECKING:
     from ._telemetry import Telemetry
 
 _current: Telemetry | None = None
 _default: Telemetry | None = None
 _lock = threading.Lock()
+
+
+@_fork.on_fork_in_child
+def _fresh_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
 
 
 def use(telemetry: Telemetry | None) -> None:

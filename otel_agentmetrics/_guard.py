@@ -34,3 +34,17 @@ def internal_error(where: str) -> None:
         where,
         exc_info=True,
     )
+
+
+def rejected_value(where: str) -> None:
+    """Say once per place that a reported value was dropped as unbelievable. Not our bug, so no traceback and
+    never re-raised: the value came from a server or a client library."""
+    key = f"rejected {where}"
+    if key in _seen:
+        return
+    _seen.add(key)
+    logger.warning(
+        "otel-agentmetrics: dropped the %s reported for a call (not a believable value); the rest of the call's "
+        "telemetry is kept (counted in agentmetrics.values.rejected; further drops of it are not logged)",
+        where,
+    )

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from . import _fork
 from . import semconv as sc
 
 OTHER = "other"
@@ -28,6 +29,10 @@ class MetricLabels:
         )
         self._lock = threading.Lock()
         self.configure(keys, max_values)
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     def configure(self, keys: Iterable[str], max_values: int) -> None:
         self.keys = tuple(keys)

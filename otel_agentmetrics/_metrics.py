@@ -28,6 +28,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
+from . import _fork
 from . import semconv as sc
 from ._guard import internal_error
 from .record import CallRecord
@@ -112,6 +113,18 @@ class CallMetrics:
         meter.create_observable_up_down_counter(
             sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
         )
+        self._meter = meter
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child counts its own calls only: the parent's calls in flight, its waiting values and the
+        points it already recorded are not the child's (nor is a lock another thread of the parent held)."""
+        self._lock = threading.Lock()
+        self._in_flight = {}
+        self._series = {}
+        self._waiting = []
+        self._waiting_calls = 0
+        forget_recorded_points(self._meter)
 
     def started(self, record: CallRecord, labels: dict[str, Any] | None) -> tuple[Any, ...]:
         """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
@@ -193,6 +206,23 @@ class CallMetrics:
             return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
 
 
+def forget_recorded_points(meter: Any) -> None:
+    """Empty what the SDK aggregated for the instruments of ``meter``'s scope (ours), with fresh locks: in a
+    forked child those points are the parent's, and would be reported again under the child's instance id."""
+    consumer = getattr(meter, "_measurement_consumer", None)
+    scope = getattr(meter, "_instrumentation_scope", None)
+    if consumer is None or scope is None:
+        return  # not the SDK's meter: nothing aggregated here
+    consumer._lock = threading.Lock()
+    for storage in consumer._reader_storages.values():
+        storage._lock = threading.RLock()
+        for instrument, matches in storage._instrument_view_instrument_matches.items():
+            if getattr(instrument, "instrumentation_scope", None) == scope:
+                for match in matches:
+                    match._lock = threading.Lock()
+                    match._attributes_aggregation = {}
+
+
 def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[str, Any]:
     """The attributes every model-call metric of a call carries (the contract's, plus attribution labels)."""
     attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
@@ -242,6 +272,8 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
         for value, context in zip(values, contexts, strict=True):
             histogram.record(value, attributes, _span_context(context))
         return
+    if not aggregations:
+        return  # a provider with no metric reader: the SDK keeps nothing, and neither do we
     exemplars = _exemplar_indexes(values, contexts, aggregations)
     bulk = [value for index, value in enumerate(values) if index not in exemplars] if exemplars else values
     for lock, aggregation in aggregations if bulk else ():
@@ -281,18 +313,23 @@ def _aggregate_all(aggregation: Any, values: list[float]) -> None:
             aggregate(_Value(value), False)
         return
     boundaries = aggregation._boundaries
+    # Everything is computed before the aggregation changes, so a value that cannot be recorded leaves it as it was.
+    buckets = [bisect_left(boundaries, value) for value in values]
     with aggregation._lock:
         counts = aggregation._value
         if counts is None:
             counts = aggregation._value = aggregation._get_empty_bucket_counts()
         total = aggregation._sum
         for value in values:
-            counts[bisect_left(boundaries, value)] += 1
             total += value  # in order, so the float sum is the one one-by-one recording gives
+        record_min_max = aggregation._record_min_max
+        if record_min_max:
+            low, high = min(aggregation._min, *values), max(aggregation._max, *values)
+        for bucket in buckets:
+            counts[bucket] += 1
         aggregation._sum = total
-        if aggregation._record_min_max:
-            aggregation._min = min(aggregation._min, *values)
-            aggregation._max = max(aggregation._max, *values)
+        if record_min_max:
+            aggregation._min, aggregation._max = low, high
 
 
 _BUCKET_FIELDS = frozenset({"_boundaries", "_lock", "_value", "_sum", "_min", "_max", "_record_min_max"})

@@ -14,7 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import _active, _exporters, _logfire, _registry, pricing
+from . import _active, _exporters, _fork, _logfire, _registry, pricing
 from ._config import ConfigError, Settings, resolve
 from ._guard import internal_error
 from ._installed import installed, unmet
@@ -23,6 +23,12 @@ from ._telemetry import Telemetry
 logger = logging.getLogger("otel_agentmetrics")
 
 _lock = threading.Lock()
+
+
+@_fork.on_fork_in_child
+def _fresh_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
 _instrumentors: list[BaseInstrumentor] = []
 _owned_providers: list[Any] = []
 _state: dict[str, Any] = {}

@@ -25,11 +25,11 @@ from . import semconv as sc
 from ._config import parse_capture_mode
 from ._content import CaptureMode
 from ._context import CallRefused, active_scopes
-from ._guard import internal_error, logger
+from ._guard import internal_error, logger, rejected_value
 from ._labels import MetricLabels
 from ._metrics import CallMetrics
 from .pricing import Pricer, PriceTableLoading
-from .record import CallRecord
+from .record import CallRecord, checked
 from .version import __version__
 
 _SCOPE = "otel_agentmetrics"
@@ -65,6 +65,7 @@ class Telemetry:
         """Viewer-specific names the cost is repeated under (``instrument(cost_attributes=...)``)."""
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
+        self._rejected_values: Any = None
 
     def use_providers(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
         """Report to other providers from now on (Logfire configured after us, see ``_logfire``): the tracer of
@@ -88,6 +89,18 @@ class Telemetry:
             found = self._instruments.setdefault(kind, kind(self))
         return found
 
+    def rejected(self, record: CallRecord, fields: list[str]) -> None:
+        """Count the fields :func:`~otel_agentmetrics.record.checked` dropped from a call's record, and say so
+        once per field: a server sent something we could not believe, and only that field is lost."""
+        if self._rejected_values is None:
+            self._rejected_values = self.meter.create_counter(
+                sc.METRIC_REJECTED_VALUES,
+                unit="{value}",
+                description="Reported values dropped because they could not be believed (e.g. a token count of -1).",
+            )
+        for name in fields:
+            self._rejected_values.add(1, {sc.PROVIDER_NAME: record.provider, sc.RECORD_FIELD: name})
+            rejected_value(f"{record.provider} {name}")
 
     def start(self, record: CallRecord, start_time: int | None = None) -> Call:
         """Open the span for a model call. Scopes may refuse the call here (a budget raises).
@@ -177,6 +190,9 @@ class Call:
         try:
             if error is not None:
                 record.error_type = error if isinstance(error, str) else _error_type(error)
+            rejected = checked(record)
+            if rejected:
+                telemetry.rejected(record, rejected)
             _price(telemetry, record)
             times = self._chunk_times
             if times:

@@ -12,9 +12,17 @@ from collections import OrderedDict
 
 from opentelemetry.trace import SpanContext
 
+from . import _fork
+
 _MAX = 4096
 _ids: OrderedDict[str, SpanContext] = OrderedDict()
 _lock = threading.Lock()
+
+
+@_fork.on_fork_in_child
+def _fresh_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
 
 
 def remember(tool_call_ids: list[str], span_context: SpanContext) -> None:

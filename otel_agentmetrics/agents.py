@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from . import _active
+from . import _active, _fork
 from . import semconv as sc
 from ._context import active_scopes
 from ._runs import Scope, SpanRun, Spec
@@ -77,6 +77,7 @@ class AgentRun(SpanRun, Scope):
         self._output: Any = None
         """The first model call's input messages and the last one's output (content capture only)."""
         self._lock = threading.Lock()
+        _fork.reset_in_child(self)
         # Spans inside the run say which agent (and conversation) they belong to; allow-listing
         # ``gen_ai.agent.name`` in metric_attributes puts it on the model-call metrics too (cost per agent).
         self.span_attributes = {sc.AGENT_NAME: name}
@@ -87,6 +88,9 @@ class AgentRun(SpanRun, Scope):
         self.scope = self
         self._labels = {sc.AGENT_NAME: name, **self.metric_labels()}
         instruments(telemetry).active.add(1, self._labels)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     def after_call(self, record: CallRecord) -> None:
         with self._lock:

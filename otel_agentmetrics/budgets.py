@@ -21,6 +21,7 @@ import math
 import threading
 from typing import Any, Literal
 
+from . import _fork
 from ._context import CallRefused
 from ._guard import logger
 from ._runs import Run, Scope, Spec
@@ -57,6 +58,10 @@ class Budget(Scope, Run):
         self._warned_unpriced = False
         self._lock = threading.Lock()
         self.scope = self
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
 
     @property
     def exceeded(self) -> bool:

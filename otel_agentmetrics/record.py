@@ -7,6 +7,7 @@ cost, so every provider is described the same way and priced by the same code.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,3 +70,99 @@ class CallRecord:
     duration: float | None = None
     cost: float | None = None
     cost_source: str | None = None
+
+
+MAX_TOKENS = 2**53
+"""The largest token count believed: past it a float (every metric backend's number) is no longer exact, and no
+real call comes near it."""
+
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "reasoning_output_tokens",
+)
+
+
+_TEXT = (str, type(None))
+
+
+def checked(record: CallRecord) -> list[str] | None:
+    """Make the record safe to turn into telemetry; return the fields whose value was not (now ``None``).
+
+    Values come from servers and from clients that do not validate (a proxy's ``"prompt_tokens": "abc"``, a
+    count of 2**63, ``"model": []``). One such value must cost its own field only, never the call's other
+    attributes, another call's metric points or a whole batch of stored spans. Token counts must be whole,
+    non-negative numbers up to :data:`MAX_TOKENS` (an integral float such as ``6.0`` becomes ``6``; booleans,
+    fractions, inf and NaN are rejected); response id and model must be strings; a provider's cost must be a
+    finite, non-negative number. The common case (plain ints and strings) costs a few type checks.
+    """
+    for value in (
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+        record.reasoning_output_tokens,
+    ):
+        if value is not None and not (type(value) is int and 0 <= value <= MAX_TOKENS):
+            break
+    else:  # the common case, checked without a lookup by name: this runs once per call
+        if type(record.response_model) in _TEXT and type(record.response_id) in _TEXT and record.provider_cost is None:
+            return None
+    rejected: list[str] | None = None
+    for name in TOKEN_FIELDS:
+        value = getattr(record, name)
+        if value is None or (type(value) is int and 0 <= value <= MAX_TOKENS):
+            continue
+        count = token_count(value)
+        setattr(record, name, count)
+        if count is None:
+            rejected = [*(rejected or ()), name]
+    for name in ("response_id", "response_model"):
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, str):
+            setattr(record, name, None)
+            rejected = [*(rejected or ()), name]
+    cost = record.provider_cost
+    if cost is not None and not (type(cost) is float and 0.0 <= cost < math.inf):
+        record.provider_cost = _dollars(cost)
+        if record.provider_cost is None:
+            rejected = [*(rejected or ()), "provider_cost"]
+    return rejected
+
+
+def token_count(value: Any) -> int | None:
+    """A reported token count as an ``int``, or ``None`` if it cannot be one (see :func:`checked`)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value) if 0 <= value <= MAX_TOKENS else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_TOKENS:
+        return int(value)
+    return None
+
+
+def count_sum(*parts: Any) -> Any:
+    """The sum of counts that make up one field (input plus cache reads and writes, say); ``None`` parts are left
+    out, and all ``None`` gives ``None``. A part that is not a count is returned instead of a sum, so that
+    :func:`checked` drops that one field and counts it, rather than the adapter failing on ``"abc" + 5``."""
+    total = None
+    for part in parts:
+        if part is None:
+            continue
+        count = part if type(part) is int else token_count(part)
+        if count is None:
+            return part
+        total = count if total is None else total + count
+    return total
+
+
+def _dollars(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if 0.0 <= value < math.inf else None

@@ -123,6 +123,9 @@ METRIC_AGENT_COST: Final = "agentmetrics.agent.cost"  # per run, USD
 ITERATION_BUCKETS: Final = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100)
 METRIC_EXPORT_DROPPED: Final = "agentmetrics.export.dropped"
 EXPORT_SIGNAL: Final = "agentmetrics.export.signal"  # traces or metrics
+# A reported value that could not be believed (a token count of "abc", -1 or 2**63): dropped, its field counted.
+METRIC_REJECTED_VALUES: Final = "agentmetrics.values.rejected"
+RECORD_FIELD: Final = "agentmetrics.record.field"  # the call record's field, e.g. input_tokens
 
 # Bucket advice from the conventions.
 DURATION_BUCKETS: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)

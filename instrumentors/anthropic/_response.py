@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 from . import _content as content
 
@@ -49,7 +49,7 @@ class Usage:
 
     def fill(self, record: CallRecord) -> None:
         if self.input is not None:
-            record.input_tokens = self.input + (self.cache_read or 0) + (self.cache_creation or 0)
+            record.input_tokens = count_sum(self.input, self.cache_read, self.cache_creation)
         record.cache_read_input_tokens = self.cache_read
         record.cache_creation_input_tokens = self.cache_creation
         record.output_tokens = self.output

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from otel_agentmetrics import semconv as sc
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 from . import _content as content
 
@@ -97,7 +97,7 @@ def _bedrock_counts(
 ) -> None:
     # Bedrock counts cache reads and writes apart from the input; our input counts them all.
     if inputs is not None:
-        record.input_tokens = inputs + (cache_read or 0) + (cache_write or 0)
+        record.input_tokens = count_sum(inputs, cache_read, cache_write)
     if outputs is not None:
         record.output_tokens = outputs
     if cache_read is not None:
@@ -177,7 +177,7 @@ def _body_usage(record: CallRecord, body: dict[str, Any]) -> None:
         record.input_tokens = body["inputTextTokenCount"]
         results = body.get("results")
         if isinstance(results, list):
-            record.output_tokens = sum(result.get("tokenCount") or 0 for result in results)
+            record.output_tokens = count_sum(0, *(result.get("tokenCount") for result in results))
 
 
 class InvokeStream:
@@ -251,6 +251,11 @@ class InvokeStream:
                 index = data["contentBlockStart"].get("contentBlockIndex", 0)
                 self.tool_calls[index] = {"id": start.get("toolUseId"), "name": start.get("name"), "args": ""}
         else:  # Llama, Mistral, Titan, Cohere: one flat object per chunk
+            # Titan's own counts: all a stream stopped by a guardrail reports (no invocation metrics then).
+            if data.get("inputTextTokenCount") is not None:
+                seen.input_tokens = data["inputTextTokenCount"]
+            if data.get("totalOutputTextTokenCount") is not None:
+                seen.output_tokens = data["totalOutputTextTokenCount"]
             reasons = _finish_reasons(data)
             if reasons:
                 self.reasons.extend(reasons)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 from . import _content as content
 
@@ -32,7 +32,7 @@ def read_usage(record: CallRecord, usage: Any) -> None:
     write = usage.get("cacheWriteInputTokens", usage.get("cacheWriteInputTokenCount"))
     inputs = usage.get("inputTokens")
     if inputs is not None:
-        record.input_tokens = inputs + (read or 0) + (write or 0)
+        record.input_tokens = count_sum(inputs, read, write)
     record.output_tokens = usage.get("outputTokens")
     record.cache_read_input_tokens = read
     record.cache_creation_input_tokens = write

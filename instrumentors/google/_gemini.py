@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_agentmetrics._telemetry import Call, Telemetry
-from otel_agentmetrics.record import CallRecord
+from otel_agentmetrics.record import CallRecord, count_sum
 
 
 def get(obj: Any, name: str) -> Any:
@@ -57,8 +57,8 @@ def read_usage(record: CallRecord, usage: Any) -> None:
     candidates = get(usage, "candidates_token_count")
     thoughts = get(usage, "thoughts_token_count")
     tool_prompt = get(usage, "tool_use_prompt_token_count")
-    record.input_tokens = (prompt or 0) + (tool_prompt or 0)
-    record.output_tokens = (candidates or 0) + (thoughts or 0)
+    record.input_tokens = count_sum(0, prompt, tool_prompt)
+    record.output_tokens = count_sum(0, candidates, thoughts)
     record.reasoning_output_tokens = thoughts or None
     record.cache_read_input_tokens = get(usage, "cached_content_token_count") or None
 
@@ -200,6 +200,7 @@ def output_messages(candidates: Any) -> list[dict[str, Any]] | None:
 
 def read_response(record: CallRecord, response: Any, meta: Callable[[Any], Any], capture: bool) -> None:
     """A complete response; ``meta(response)`` holds ``response_id``/``model_version`` (a raw proto in vertexai)."""
+    read_usage(record, get(response, "usage_metadata"))  # first: the fields below may not parse
     raw = meta(response)
     record.response_id = get(raw, "response_id") or None
     record.response_model = get(raw, "model_version") or None
@@ -208,7 +209,6 @@ def read_response(record: CallRecord, response: Any, meta: Callable[[Any], Any],
     if any(reasons):
         record.finish_reasons = [reason or "" for reason in reasons]
     record.tool_call_ids = tool_call_ids(candidates)
-    read_usage(record, get(response, "usage_metadata"))
     if capture:
         record.output_messages = output_messages(candidates)
 

@@ -37,7 +37,7 @@ def chat_usage(record: CallRecord, usage: Any) -> None:
     """Chat Completions / legacy completions / embeddings usage (``prompt_tokens`` ...)."""
     if usage is None:
         return
-    record.input_tokens = usage.prompt_tokens
+    record.input_tokens = getattr(usage, "prompt_tokens", None)
     record.output_tokens = getattr(usage, "completion_tokens", None)
     cached = _field(_field(usage, "prompt_tokens_details"), "cached_tokens")
     if cached is not None:
@@ -52,8 +52,8 @@ def responses_usage(record: CallRecord, usage: Any) -> None:
     """Responses API usage (``input_tokens`` ...)."""
     if usage is None:
         return
-    record.input_tokens = usage.input_tokens
-    record.output_tokens = usage.output_tokens
+    record.input_tokens = getattr(usage, "input_tokens", None)
+    record.output_tokens = getattr(usage, "output_tokens", None)
     cached = _field(_field(usage, "input_tokens_details"), "cached_tokens")
     if cached is not None:
         record.cache_read_input_tokens = cached
@@ -79,10 +79,15 @@ def _service_tier(record: CallRecord, result: Any) -> None:
         record.attributes[SYSTEM_FINGERPRINT] = fingerprint
 
 
+# Each reader takes usage first, read on its own: a body whose other fields the client could not parse (no
+# ``choices``, a ``null`` output) still yields its tokens, and the rest fails apart from them.
+
+
 def read_chat(record: CallRecord, result: Any, capture: bool) -> None:
+    chat_usage(record, getattr(result, "usage", None))
     record.response_id = result.id
     record.response_model = result.model
-    choices = result.choices
+    choices = result.choices or ()
     record.finish_reasons = [choice.finish_reason or "" for choice in choices]
     ids: list[str] = []
     for choice in choices:
@@ -90,17 +95,16 @@ def read_chat(record: CallRecord, result: Any, capture: bool) -> None:
             ids.append(call.id)
     if ids:
         record.tool_call_ids = ids
-    chat_usage(record, result.usage)
     _service_tier(record, result)
     if capture:
         record.output_messages = [_content.chat_output(c.message, c.finish_reason) for c in choices]
 
 
 def read_completion(record: CallRecord, result: Any, capture: bool) -> None:
+    chat_usage(record, getattr(result, "usage", None))
     record.response_id = result.id
     record.response_model = result.model
-    record.finish_reasons = [choice.finish_reason or "" for choice in result.choices]
-    chat_usage(record, result.usage)
+    record.finish_reasons = [choice.finish_reason or "" for choice in result.choices or ()]
     _service_tier(record, result)
     if capture:
         record.output_messages = [
@@ -116,6 +120,7 @@ def responses_finish_reason(result: Any) -> str:
 
 
 def read_responses(record: CallRecord, result: Any, capture: bool) -> None:
+    responses_usage(record, getattr(result, "usage", None))
     record.response_id = result.id
     record.response_model = result.model
     reason = responses_finish_reason(result)
@@ -123,7 +128,6 @@ def read_responses(record: CallRecord, result: Any, capture: bool) -> None:
     ids = [item.call_id for item in result.output or () if getattr(item, "type", None) == "function_call"]
     if ids:
         record.tool_call_ids = ids
-    responses_usage(record, result.usage)
     tier = getattr(result, "service_tier", None)
     if tier is not None:
         record.attributes[RESPONSE_SERVICE_TIER] = tier
@@ -135,11 +139,11 @@ def read_responses(record: CallRecord, result: Any, capture: bool) -> None:
 
 
 def read_embeddings(record: CallRecord, result: Any, capture: bool) -> None:
-    record.response_model = result.model
-    usage = result.usage
+    usage = getattr(result, "usage", None)
     if usage is not None:
-        record.input_tokens = usage.prompt_tokens
+        record.input_tokens = getattr(usage, "prompt_tokens", None)
         _provider_cost(record, usage)
+    record.response_model = result.model
 
 
 READERS = {CHAT: read_chat, RESPONSES: read_responses, EMBEDDINGS: read_embeddings, COMPLETIONS: read_completion}

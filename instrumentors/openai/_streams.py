@@ -40,9 +40,11 @@ class ChatStream:
         self.legacy = legacy
 
     def add(self, chunk: Any) -> bool:
-        if self.response_id is None:
-            self.response_id = chunk.id
-            self.model = chunk.model
+        if not (self.response_id and self.model):
+            # Azure OpenAI streams open with a prompt-filter chunk whose id and model are "": take each from the
+            # first chunk that has it.
+            self.response_id = self.response_id or getattr(chunk, "id", None) or None
+            self.model = self.model or getattr(chunk, "model", None) or None
         choices = chunk.choices
         for choice in choices:
             if choice.finish_reason is not None:

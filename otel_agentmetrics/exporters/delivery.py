@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from .. import _fork
 from .. import semconv as sc
 from .._config import ConfigError
 from ..version import __version__
@@ -43,6 +43,11 @@ class DropCounter:
         self._counter: Any = None
         self._last_warning: dict[str, float] = {}
         self._lock = threading.Lock()
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0  # the child's own drops
 
     def add(self, count: int, reason: str) -> None:
         if count <= 0:
@@ -76,6 +81,12 @@ class DropCounter:
             )
 
 
+def lost_counter(exporter: SpanExporter) -> Any:
+    """The exporter's own count of what never reached it, if it keeps one (the local store does: its
+    ``dropped_spans`` is what ``agentmetrics report``, the dashboard and ``/health`` show)."""
+    return getattr(exporter, "count_lost", None)
+
+
 class CountingSpanExporter(SpanExporter):
     """Wraps a span exporter: spans whose export fails are counted as dropped."""
 
@@ -92,6 +103,9 @@ class CountingSpanExporter(SpanExporter):
         except Exception:
             logger.debug("span exporter %r raised", self.exporter, exc_info=True)
             result = SpanExportResult.FAILURE
+            count_lost = lost_counter(self.exporter)
+            if count_lost is not None:
+                count_lost(len(spans))  # it raised before counting them itself (a FAILURE result is counted there)
         if result is not SpanExportResult.SUCCESS:
             self.dropped.add(len(spans), EXPORT_FAILED)
         return result
@@ -113,6 +127,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: SpanExporter, destination: str) -> None:
         self.dropped = DropCounter("traces", destination)
         self.capacity = _env_positive_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+        self._count_lost = lost_counter(exporter)
         self._waiting = 0
         self._tally_lock = threading.Lock()
         counting = CountingSpanExporter(exporter, self.dropped, self._handed_over)
@@ -124,15 +139,13 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY and OTEL_BSP_EXPORT_TIMEOUT to positive whole "
                 "numbers, the batch no larger than the queue"
             ) from None
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
+        self.flush_in_child = destination == "agentmetrics"
+        """Whether a multiprocessing child writes each span as it ends (the local store: a fast local write)."""
+        _fork.reset_in_child(self)
 
-            def _reset_in_child() -> None:  # the SDK empties the queue in a forked child
-                processor = ref()
-                if processor is not None:
-                    processor._waiting = 0
-
-            os.register_at_fork(after_in_child=_reset_in_child)
+    def after_fork_in_child(self) -> None:
+        self._tally_lock = threading.Lock()
+        self._waiting = 0  # the SDK empties the queue in a forked child
 
     def on_end(self, span: ReadableSpan) -> None:
         if span.context is not None and span.context.trace_flags.sampled:
@@ -142,7 +155,12 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
                     self._waiting += 1
             if full:
                 self.dropped.add(1, QUEUE_FULL)
+                if self._count_lost is not None:
+                    self._count_lost(1)
         super().on_end(span)
+        if _fork.state.exit_unseen and self.flush_in_child:
+            # A multiprocessing child ends through os._exit, or is killed by Pool.terminate(): write it now.
+            self.force_flush()
 
     def _handed_over(self, count: int) -> None:
         with self._tally_lock:

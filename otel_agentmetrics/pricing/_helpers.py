@@ -6,6 +6,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from .. import _fork
 from ._pricer import Pricer, Quote
 
 _pricers: dict[str | None, Pricer] = {}
@@ -18,6 +19,12 @@ def use_pricer(pricer: Pricer | None) -> None:
     applies; ``None`` goes back to one pricer per price file). Set from start-up, so pricing never imports it."""
     global _active
     _active = pricer
+
+
+@_fork.on_fork_in_child
+def _fresh_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
 
 
 def _pricer(prices: str | os.PathLike[str] | None) -> Pricer:

@@ -74,6 +74,18 @@ class Quote:
 _UNKNOWN: Final = Quote(Rates(), "", "", None, "")
 
 
+_FORK_WAIT_S = 10.0
+
+
+def _finish_before_fork(ref: weakref.ref[Pricer]) -> None:
+    """Let a load in progress finish before the process forks (bounded). The loader thread imports modules; a
+    fork in the middle leaves the child with those modules' import locks held by a thread it does not have
+    (CPython resets only the global import lock), and the child's first import of one of them hangs for good."""
+    pricer = ref()
+    if pricer is not None and pricer._loading and not pricer._loaded.is_set():
+        pricer._loaded.wait(_FORK_WAIT_S)
+
+
 def _restart_in_child(ref: weakref.ref[Pricer]) -> None:
     """A process forked while the table was loading (gunicorn ``--preload``) has no loader thread: start one."""
     pricer = ref()
@@ -111,7 +123,11 @@ class Pricer:
             # script that exits at once waits for the load instead (tens of milliseconds).
             threading.Thread(target=self._load, name="agentmetrics-prices", daemon=False).start()
             if hasattr(os, "register_at_fork"):
-                os.register_at_fork(after_in_child=functools.partial(_restart_in_child, weakref.ref(self)))
+                ref = weakref.ref(self)
+                os.register_at_fork(
+                    before=functools.partial(_finish_before_fork, ref),
+                    after_in_child=functools.partial(_restart_in_child, ref),
+                )
 
     def load(self) -> PriceTable | None:
         """Load the price table now, or wait for the background load (CLI, :func:`cost`); ``None`` if it failed."""

@@ -8,6 +8,7 @@ calls of a trace served. Everything else (HTTP client spans, database spans ...)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -25,22 +26,29 @@ _HTTP_ROUTE = "http.route"
 _HTTP_STATUS = ("http.response.status_code", "http.status_code")
 
 
+_SQLITE_INT_MAX = 2**63 - 1
+
+
 def _int(value: Any) -> int | None:
+    """A whole number SQLite can store (another instrumentation's span may carry anything), else ``None``."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if -_SQLITE_INT_MAX <= number <= _SQLITE_INT_MAX else None
 
 
 def _float(value: Any) -> float | None:
+    """A finite number, else ``None``: an infinite cost or latency would poison every sum over it."""
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if math.isfinite(number) else None
 
 
 def _str(value: Any) -> str | None:

@@ -174,6 +174,7 @@ class Dashboard:
                     "uptime_s": s.uptime_s,
                     "calls": s.overall.calls,
                     "active_calls": s.active_calls,
+                    "dropped_spans": s.dropped_spans,
                 }
                 return _json(body_data, 503 if s.health.status == "unhealthy" else 200)
         except (FileNotFoundError, LookupError) as error:

@@ -22,10 +22,12 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from .. import _fork
 from .. import semconv as sc
 from .._guard import internal_error
 from . import store
 from .convert import to_row
+from .store import SpanRow
 from .timeparse import parse_duration
 
 logger = logging.getLogger("otel_agentmetrics")
@@ -63,26 +65,43 @@ class LocalStoreSpanExporter(SpanExporter):
         self.active_calls = 0
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._lost_lock = threading.Lock()  # not _lock: that one is held through slow writes
         self._started_ns = time.time_ns()
         self._host = socket.gethostname()
         self._next_purge = 0.0
         self._warned = False
         self._closed = False
+        self._inherited: list[sqlite3.Connection] = []
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        """A forked child is a writer of its own: its own connection (SQLite forbids using the parent's), its own
+        heartbeat row and counts."""
+        self._lock = threading.Lock()
+        self._lost_lock = threading.Lock()
+        if self._conn is not None:
+            self._inherited.append(self._conn)  # kept, never closed or used: closing it could disturb the parent
+            self._conn = None
+        self._started_ns = time.time_ns()
+        self.dropped_spans = 0
+        self.active_calls = 0
+        self._next_purge = 0.0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._closed:
             return SpanExportResult.FAILURE
-        try:
-            rows = [row for row in (to_row(span) for span in spans) if row is not None]
-        except Exception:
-            internal_error("converting spans for the local store")
-            return SpanExportResult.FAILURE
+        rows, unusable = self._rows(spans)
         service = rows[0].service if rows else None
         with self._lock:
             try:
                 conn = self._connection()
                 if rows:
-                    store.insert(conn, rows)
+                    try:
+                        store.insert(conn, rows)
+                    except store.UNSTORABLE:  # one row SQLite cannot take must not cost the others theirs
+                        unusable += store.insert_each(conn, rows)
+                if unusable:
+                    self._drop_unusable(unusable)
                 memory, cpu = self._sampler.sample() if self._sampler is not None else (None, None)
                 store.record_writer(
                     conn,
@@ -103,6 +122,38 @@ class LocalStoreSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
+    def count_lost(self, count: int) -> None:
+        """Spans that never reached this exporter (its batch queue was full, or the export raised): counted in
+        ``dropped_spans`` with its own failures, written with the next heartbeat. Called from the app's threads."""
+        with self._lost_lock:
+            self.dropped_spans += count
+
+    def _rows(self, spans: Sequence[ReadableSpan]) -> tuple[list[SpanRow], int]:
+        """The rows of the spans the store keeps, and how many spans could not become one (each on its own)."""
+        rows: list[SpanRow] = []
+        unusable = 0
+        for span in spans:
+            try:
+                row = to_row(span)
+            except Exception:
+                unusable += 1
+                internal_error("converting a span for the local store")
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows, unusable
+
+    def _drop_unusable(self, count: int) -> None:
+        self.count_lost(count)
+        log = logger.debug if self._warned else logger.warning
+        self._warned = True
+        log(
+            "otel-agentmetrics: %d span(s) carried values the store cannot keep and were dropped (%d so far); "
+            "the other spans were written",
+            count,
+            self.dropped_spans,
+        )
+
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             existed = self.path.exists()
@@ -112,7 +163,7 @@ class LocalStoreSpanExporter(SpanExporter):
         return self._conn
 
     def _drop(self, count: int, error: Exception) -> None:
-        self.dropped_spans += count
+        self.count_lost(count)
         if self._conn is not None and not isinstance(error, sqlite3.OperationalError):
             self._reset()
         log = logger.debug if self._warned else logger.warning
@@ -159,6 +210,10 @@ class ActiveCallsProcessor(SpanProcessor):
 
     def __init__(self, exporter: LocalStoreSpanExporter) -> None:
         self._exporter = exporter
+        self._lock = threading.Lock()
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:

@@ -230,7 +230,7 @@ function draw(data) {
   const badge = $("health"); badge.className = "badge " + s.health.status;
   badge.textContent = s.health.status.toUpperCase();
   $("meta").textContent = (s.uptime_s == null ? "no process writing now" : "uptime " + dur(s.uptime_s)) +
-    " · updated " +
+    (s.dropped_spans ? " · " + num(s.dropped_spans) + " spans lost (not stored)" : "") + " · updated " +
     new Date(s.generated_at * 1000).toLocaleTimeString() + " · " + s.store;
   const kpi = (label, value, sub) => '<div class="kpi"><div class="label">' + esc(label) +
     '</div><div class="value">' + value + '</div><div class="sub">' + (sub || "") + "</div></div>";

@@ -89,6 +89,8 @@ def overview(s: Summary) -> list[tuple[str, str]]:
         ("Cost", money(o.cost_usd) + (f" ({o.unpriced_calls} calls with no known price)" if o.unpriced_calls else "")),
         ("Models used", ", ".join(s.models_used) or "-"),
     ]
+    if s.dropped_spans:  # calls missing from every figure above: say so where the figures are
+        rows.append(("Lost spans", f"{s.dropped_spans:,} not stored (queue full or write failed; see the app's log)"))
     if s.processes:
         memory = sum(p.memory_bytes or 0 for p in s.processes)
         cpu = sum(p.cpu_utilization or 0.0 for p in s.processes)

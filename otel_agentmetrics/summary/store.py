@@ -191,6 +191,21 @@ def insert(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> None:
     with_retries(write)
 
 
+UNSTORABLE = (OverflowError, ValueError, TypeError, sqlite3.InterfaceError)
+"""What a row SQLite cannot bind raises (a whole number past 64 bits, say): that row's fault, not the store's."""
+
+
+def insert_each(conn: sqlite3.Connection, rows: Sequence[SpanRow]) -> int:
+    """Append rows one transaction each, skipping those SQLite cannot take; returns how many were skipped."""
+    skipped = 0
+    for row in rows:
+        try:
+            insert(conn, [row])
+        except UNSTORABLE:
+            skipped += 1
+    return skipped
+
+
 def record_writer(
     conn: sqlite3.Connection,
     host: str,
