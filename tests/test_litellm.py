@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # never fetch the price map at import
-if os.environ.get("AGENTMETRICS_LITELLM_ENV"):  # tests/litellm-env.sh: LiteLLM must be there
+if os.environ.get("LITELLM_TESTS_REQUIRED"):  # set by tests/litellm-env.sh: LiteLLM must be there
     import litellm
     import openai
 else:
