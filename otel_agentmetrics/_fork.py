@@ -82,10 +82,19 @@ def _in_multiprocessing_child(_: Any) -> None:
     Finalize(None, _flush_at_exit, exitpriority=-10)
 
 
-def _flush_at_exit() -> None:
-    from ._setup import _shutdown_owned
+_exit_flush: Callable[[], None] | None = None
 
-    _shutdown_owned()
+
+def flush_children_with(flush: Callable[[], None]) -> None:
+    """What a multiprocessing child runs as it exits: start-up hands in the shutdown of the providers it made
+    (handed in rather than imported, so this low-level module imports nothing of ours above it)."""
+    global _exit_flush
+    _exit_flush = flush
+
+
+def _flush_at_exit() -> None:
+    if _exit_flush is not None:
+        _exit_flush()
 
 
 if hasattr(os, "register_at_fork"):

@@ -100,6 +100,9 @@ def _shutdown_owned() -> None:
     _owned_providers.clear()
 
 
+_fork.flush_children_with(_shutdown_owned)  # a multiprocessing child, which leaves through os._exit, flushes too
+
+
 def instrument(
     *,
     tracer_provider: Any = None,
