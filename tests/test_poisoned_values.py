@@ -263,3 +263,45 @@ def test_cohere_fractional_count_is_dropped_not_truncated(otel):
     assert span.attributes["gen_ai.usage.output_tokens"] == 418
     assert span.attributes["gen_ai.response.id"] == CHAT["id"]
     assert rejected(otel) == {"input_tokens": 1}
+
+
+@pytest.mark.parametrize("choices", ['"0"', "0", "[1]", '[{"index": "a", "finish_reason": []}]', '{"a": 1}'])
+def test_wrongly_shaped_choices_cost_the_choices_alone(setup, caplog, choices):
+    otel, bodies, client = setup
+    bodies.queue.append(completion().replace(b'"choices": [', b'"choices": ' + choices.encode() + b', "x": ['))
+    with caplog.at_level(logging.DEBUG, logger="otel_agentmetrics"):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    span = otel.only_span()
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-9x"
+    assert span.attributes["gen_ai.response.model"] == MODEL
+    assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (9, 2)
+    assert token_sums(otel) == {"input": 9, "output": 2}
+    assert [r.getMessage() for r in caplog.records if "internal error" in r.getMessage()] == []
+
+
+def test_a_stream_chunk_of_the_wrong_shape_costs_that_chunk_alone(otel, caplog):
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(otel.tracer_provider, otel.meter_provider), settings=resolve())
+    head = '"id": "chatcmpl-9x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"'
+    events = [
+        '{HEAD, "choices": null}',
+        '{HEAD, "choices": ["0", {"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}]}',
+        '{HEAD, "choices": [{"index": 0, "delta": true, "finish_reason": "stop"}]}',
+        '{HEAD, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11}}',
+    ]
+    sse = "".join(f"data: {event.replace('HEAD', head)}\n\n" for event in events) + "data: [DONE]\n\n"
+
+    def answer(request: Any) -> Any:
+        return openai_httpx.Response(200, headers={"content-type": "text/event-stream"}, content=sse.encode())
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="otel_agentmetrics"):
+            chunks = list(client_answering(answer).chat.completions.create(model=MODEL, messages=MESSAGES, stream=True))
+    finally:
+        instrumentor.uninstrument()
+    assert len(chunks) == 4
+    span = otel.only_span()
+    assert span.attributes["gen_ai.response.id"] == "chatcmpl-9x"
+    assert span.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+    assert (span.attributes["gen_ai.usage.input_tokens"], span.attributes["gen_ai.usage.output_tokens"]) == (9, 2)
+    assert [r.getMessage() for r in caplog.records if "internal error" in r.getMessage()] == []

@@ -61,17 +61,17 @@ def fill_message(record: CallRecord, message: Any, capture: bool) -> None:
     record.response_id = getattr(message, "id", None)
     record.response_model = getattr(message, "model", None)
     stop_reason = getattr(message, "stop_reason", None)
-    if stop_reason is not None:
+    if isinstance(stop_reason, str):
         record.finish_reasons = [stop_reason]
     usage = Usage()
     usage.take(getattr(message, "usage", None))
     usage.fill(record)
     blocks = getattr(message, "content", None)
-    if blocks:
-        ids = [block.id for block in blocks if getattr(block, "type", None) in TOOL_USE_TYPES]
-        record.tool_call_ids = ids or None
+    if blocks and isinstance(blocks, list):  # the client does not validate: "content" may hold any JSON value
+        ids = [getattr(block, "id", None) for block in blocks if getattr(block, "type", None) in TOOL_USE_TYPES]
+        record.tool_call_ids = [i for i in ids if isinstance(i, str)] or None
     if capture:
-        if blocks is not None:
+        if isinstance(blocks, list | str):
             record.output_messages = content.output_message(blocks, stop_reason)
         elif isinstance(text := getattr(message, "completion", None), str):
             record.output_messages = content.output_message(text, stop_reason)

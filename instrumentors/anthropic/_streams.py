@@ -20,29 +20,36 @@ class MessageStream:
         self.model: str | None = None
         self.stop_reason: str | None = None
         self.usage = Usage()
-        self.tool_call_ids: list[str] = []
+        self.tool_call_ids: list[Any] = []  # as sent; checked in finish()
         self.blocks = content.StreamedBlocks() if capture else None
 
     def add(self, event: Any) -> bool:
-        kind = event.type
-        if kind == "content_block_delta":
-            if self.blocks is not None:
-                self.blocks.delta(event.index, event.delta)
-        elif kind == "content_block_start":
-            block = event.content_block
-            if block.type in TOOL_USE_TYPES:
-                self.tool_call_ids.append(block.id)
-            if self.blocks is not None:
-                self.blocks.start(event.index, block)
-        elif kind == "message_start":
-            message = event.message
-            self.response_id = message.id
-            self.model = message.model
-            # Its output count is a placeholder: only message_delta's is final.
-            self.usage.take(message.usage, output=False)
-        elif kind == "message_delta":
-            self.stop_reason = getattr(event.delta, "stop_reason", None) or self.stop_reason
-            self.usage.take(getattr(event, "usage", None))
+        # The client does not validate events: a field of the wrong shape (a ``null`` message, a block that is a
+        # list) costs what that event would have added. Delta events, the frequent ones, read plain attributes
+        # inside the try (free when nothing raises); the rare ones read each field on its own.
+        try:
+            kind = event.type
+            if kind == "content_block_delta":
+                if self.blocks is not None:
+                    self.blocks.delta(event.index, event.delta)
+            elif kind == "content_block_start":
+                block = event.content_block
+                if getattr(block, "type", None) in TOOL_USE_TYPES:
+                    self.tool_call_ids.append(getattr(block, "id", None))
+                if self.blocks is not None:
+                    self.blocks.start(event.index, block)
+            elif kind == "message_start":
+                message = getattr(event, "message", None)
+                self.response_id = getattr(message, "id", None)
+                self.model = getattr(message, "model", None)
+                # Its output count is a placeholder: only message_delta's is final.
+                self.usage.take(getattr(message, "usage", None), output=False)
+            elif kind == "message_delta":
+                stop_reason = getattr(getattr(event, "delta", None), "stop_reason", None)
+                self.stop_reason = stop_reason if isinstance(stop_reason, str) and stop_reason else self.stop_reason
+                self.usage.take(getattr(event, "usage", None))
+        except (AttributeError, TypeError):
+            pass
         return True
 
     def finish(self, record: CallRecord) -> None:
@@ -51,9 +58,13 @@ class MessageStream:
         if self.stop_reason is not None:
             record.finish_reasons = [self.stop_reason]
         self.usage.fill(record)
-        record.tool_call_ids = self.tool_call_ids or None
+        record.tool_call_ids = [i for i in self.tool_call_ids if isinstance(i, str)] or None
         if self.blocks is not None:
-            message: dict[str, Any] = {"role": "assistant", "parts": self.blocks.parts()}
+            try:
+                parts = self.blocks.parts()
+            except (AttributeError, TypeError):  # a streamed piece of the wrong type
+                parts = []
+            message: dict[str, Any] = {"role": "assistant", "parts": parts}
             if self.stop_reason is not None:
                 message["finish_reason"] = self.stop_reason
             record.output_messages = [message]

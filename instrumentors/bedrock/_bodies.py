@@ -22,13 +22,11 @@ _INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"
 
 def load_json(body: Any) -> Any:
     """The JSON of a request or response body given as bytes or str; ``None`` for anything else (files)."""
-    if isinstance(body, bytes | bytearray | memoryview):
-        body = bytes(body).decode("utf-8")
-    if not isinstance(body, str):
+    if not isinstance(body, bytes | bytearray | memoryview | str):
         return None
     try:
-        return json.loads(body)
-    except ValueError:
+        return json.loads(body if isinstance(body, str) else bytes(body).decode("utf-8"))
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
         return None
 
 
@@ -125,16 +123,26 @@ def read_response(record: CallRecord, body: Any) -> None:
     reasons = _finish_reasons(body)
     if reasons:
         record.finish_reasons = reasons
-    tool_ids = [block["id"] for block in body.get("content") or () if block.get("type") == "tool_use"]
+    # Any field may hold any JSON value (a server or proxy that does not follow the schema): ids are read only
+    # where the shapes are as documented.
+    tool_ids = [block.get("id") for block in _dicts(body.get("content")) if block.get("type") == "tool_use"]
+    output = body.get("output")
+    message = output.get("message") if isinstance(output, dict) else None
     tool_ids += [
-        block["toolUse"]["toolUseId"]
-        for block in ((body.get("output") or {}).get("message") or {}).get("content") or ()
-        if "toolUse" in block
+        block["toolUse"].get("toolUseId")
+        for block in _dicts(message.get("content") if isinstance(message, dict) else None)
+        if isinstance(block.get("toolUse"), dict)
     ]
-    if tool_ids:
-        record.tool_call_ids = tool_ids
+    strings = [tool_id for tool_id in tool_ids if isinstance(tool_id, str)]
+    if strings:
+        record.tool_call_ids = strings
     if record.input_tokens is None and record.output_tokens is None:
         _body_usage(record, body)
+
+
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    """The objects in a list field; nothing when the field is not a list."""
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 def _finish_reasons(body: dict[str, Any]) -> list[str] | None:
@@ -177,7 +185,7 @@ def _body_usage(record: CallRecord, body: dict[str, Any]) -> None:
         record.input_tokens = body["inputTextTokenCount"]
         results = body.get("results")
         if isinstance(results, list):
-            record.output_tokens = count_sum(0, *(result.get("tokenCount") for result in results))
+            record.output_tokens = count_sum(0, *(result.get("tokenCount") for result in _dicts(results)))
 
 
 class InvokeStream:

@@ -72,70 +72,97 @@ def _provider_cost(record: CallRecord, usage: Any) -> None:
 
 def _service_tier(record: CallRecord, result: Any) -> None:
     tier = getattr(result, "service_tier", None)
-    if tier is not None:
+    if isinstance(tier, str):
         record.attributes[RESPONSE_SERVICE_TIER] = tier
     fingerprint = getattr(result, "system_fingerprint", None)
-    if fingerprint is not None:
+    if isinstance(fingerprint, str):
         record.attributes[SYSTEM_FINGERPRINT] = fingerprint
 
 
 # Each reader takes usage first, read on its own: a body whose other fields the client could not parse (no
-# ``choices``, a ``null`` output) still yields its tokens, and the rest fails apart from them.
+# ``choices``, a ``null`` output) still yields its tokens. The client does not validate what it reads, so any
+# field may hold any JSON value: a field of the wrong shape is left out (the record checks the types of ids,
+# models and counts), and the rest of the call's telemetry is kept.
+
+
+def _items(value: Any) -> Any:
+    """A list field, or nothing when the server sent something else there (``"choices": "0"``)."""
+    return value if isinstance(value, list) else ()
+
+
+def _reason(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _ids(values: Any) -> list[str] | None:
+    """The string ids among ``values``; ``None`` when there are none."""
+    return [value for value in values if isinstance(value, str)] or None
 
 
 def read_chat(record: CallRecord, result: Any, capture: bool) -> None:
     chat_usage(record, getattr(result, "usage", None))
-    record.response_id = result.id
-    record.response_model = result.model
-    choices = result.choices or ()
-    record.finish_reasons = [choice.finish_reason or "" for choice in choices]
-    ids: list[str] = []
-    for choice in choices:
-        for call in getattr(choice.message, "tool_calls", None) or ():
-            ids.append(call.id)
-    if ids:
-        record.tool_call_ids = ids
+    record.response_id = getattr(result, "id", None)
+    record.response_model = getattr(result, "model", None)
+    choices = _items(getattr(result, "choices", None))
+    record.finish_reasons = [_reason(getattr(choice, "finish_reason", None)) for choice in choices]
+    record.tool_call_ids = _ids(
+        getattr(call, "id", None)
+        for choice in choices
+        for call in _items(getattr(getattr(choice, "message", None), "tool_calls", None))
+    )
     _service_tier(record, result)
     if capture:
-        record.output_messages = [_content.chat_output(c.message, c.finish_reason) for c in choices]
+        record.output_messages = [
+            _content.chat_output(getattr(c, "message", None), getattr(c, "finish_reason", None)) for c in choices
+        ]
 
 
 def read_completion(record: CallRecord, result: Any, capture: bool) -> None:
     chat_usage(record, getattr(result, "usage", None))
-    record.response_id = result.id
-    record.response_model = result.model
-    record.finish_reasons = [choice.finish_reason or "" for choice in result.choices or ()]
+    record.response_id = getattr(result, "id", None)
+    record.response_model = getattr(result, "model", None)
+    choices = _items(getattr(result, "choices", None))
+    record.finish_reasons = [_reason(getattr(choice, "finish_reason", None)) for choice in choices]
     _service_tier(record, result)
     if capture:
         record.output_messages = [
-            {"role": "assistant", "parts": [{"type": "text", "content": c.text}], "finish_reason": c.finish_reason}
-            for c in result.choices
+            {
+                "role": "assistant",
+                "parts": [{"type": "text", "content": getattr(c, "text", None)}],
+                "finish_reason": getattr(c, "finish_reason", None),
+            }
+            for c in choices
         ]
 
 
 def responses_finish_reason(result: Any) -> str:
     details = getattr(result, "incomplete_details", None)
     reason = getattr(details, "reason", None) if details is not None else None
-    return reason or getattr(result, "status", None) or "completed"
+    if isinstance(reason, str) and reason:
+        return reason
+    status = getattr(result, "status", None)
+    return status if isinstance(status, str) and status else "completed"
 
 
 def read_responses(record: CallRecord, result: Any, capture: bool) -> None:
     responses_usage(record, getattr(result, "usage", None))
-    record.response_id = result.id
-    record.response_model = result.model
+    record.response_id = getattr(result, "id", None)
+    record.response_model = getattr(result, "model", None)
     reason = responses_finish_reason(result)
     record.finish_reasons = [reason]
-    ids = [item.call_id for item in result.output or () if getattr(item, "type", None) == "function_call"]
-    if ids:
-        record.tool_call_ids = ids
+    output = _items(getattr(result, "output", None))
+    record.tool_call_ids = _ids(
+        getattr(item, "call_id", None) for item in output if getattr(item, "type", None) == "function_call"
+    )
     tier = getattr(result, "service_tier", None)
-    if tier is not None:
+    if isinstance(tier, str):
         record.attributes[RESPONSE_SERVICE_TIER] = tier
     conversation = getattr(result, "conversation", None)
     if conversation is not None and record.conversation_id is None:
-        record.conversation_id = getattr(conversation, "id", None)
+        conversation_id = getattr(conversation, "id", None)
+        record.conversation_id = conversation_id if isinstance(conversation_id, str) else None
     if capture:
-        record.output_messages = _content.responses_output(result.output, reason)
+        record.output_messages = _content.responses_output(output, reason)
 
 
 def read_embeddings(record: CallRecord, result: Any, capture: bool) -> None:
@@ -143,7 +170,7 @@ def read_embeddings(record: CallRecord, result: Any, capture: bool) -> None:
     if usage is not None:
         record.input_tokens = getattr(usage, "prompt_tokens", None)
         _provider_cost(record, usage)
-    record.response_model = result.model
+    record.response_model = getattr(result, "model", None)
 
 
 READERS = {CHAT: read_chat, RESPONSES: read_responses, EMBEDDINGS: read_embeddings, COMPLETIONS: read_completion}

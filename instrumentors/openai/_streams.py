@@ -14,6 +14,11 @@ from ._request import COMPLETIONS, RESPONSES, OpenAIRecord
 from ._response import chat_usage, read_responses
 
 
+def _text(value: Any) -> str | None:
+    """A non-empty string, or ``None``."""
+    return value if isinstance(value, str) and value else None
+
+
 class _ToolCall:
     __slots__ = ("id", "name", "arguments")
 
@@ -43,24 +48,32 @@ class ChatStream:
         if not (self.response_id and self.model):
             # Azure OpenAI streams open with a prompt-filter chunk whose id and model are "": take each from the
             # first chunk that has it.
-            self.response_id = self.response_id or getattr(chunk, "id", None) or None
-            self.model = self.model or getattr(chunk, "model", None) or None
-        choices = chunk.choices
-        for choice in choices:
-            if choice.finish_reason is not None:
-                self.reasons[choice.index] = choice.finish_reason
-            if self.legacy:
-                if self.texts is not None and choice.text:
-                    self.texts.setdefault(choice.index, []).append(choice.text)
-                continue
-            delta = choice.delta
-            if delta is None:
-                continue
-            if delta.tool_calls:
-                self._tool_fragments(choice.index, delta.tool_calls)
-            if self.texts is not None and delta.content:
-                self.texts.setdefault(choice.index, []).append(delta.content)
-        usage = chunk.usage
+            self.response_id = self.response_id or _text(getattr(chunk, "id", None))
+            self.model = self.model or _text(getattr(chunk, "model", None))
+        try:
+            choices = chunk.choices
+            for choice in choices:
+                if choice.finish_reason is not None:
+                    self.reasons[choice.index] = choice.finish_reason
+                if self.legacy:
+                    if self.texts is not None and choice.text:
+                        self.texts.setdefault(choice.index, []).append(choice.text)
+                    continue
+                delta = choice.delta
+                if delta is None:
+                    continue
+                if delta.tool_calls:
+                    self._tool_fragments(choice.index, delta.tool_calls)
+                if self.texts is not None and delta.content:
+                    self.texts.setdefault(choice.index, []).append(delta.content)
+        except (AttributeError, TypeError):
+            # The client does not validate chunks: a field of the wrong shape (``"choices": null``, a choice that
+            # is a string) costs what this chunk would have added, and usage is still read.
+            choices = getattr(chunk, "choices", None)
+        try:
+            usage = chunk.usage
+        except AttributeError:
+            return True
         if usage is not None:
             self.usage = usage
             return not (self.hide_usage and not choices)
@@ -87,15 +100,19 @@ class ChatStream:
     def finish(self, record: CallRecord) -> None:
         record.response_id = self.response_id
         record.response_model = self.model
-        reasons = self.reasons
+        chat_usage(record, self.usage)
+        # What ``add`` kept unchecked is checked here, once: a finish reason or index of the wrong type is left out.
+        reasons = self.reasons = {i: r for i, r in self.reasons.items() if type(i) is int and isinstance(r, str)}
         if reasons:
             record.finish_reasons = [reasons[i] for i in sorted(reasons)]
         if self.tools:
-            ids = [call.id for call in self.tools.values() if call.id]
+            ids = [call.id for call in self.tools.values() if isinstance(call.id, str) and call.id]
             record.tool_call_ids = ids or None
-        chat_usage(record, self.usage)
         if self.texts is not None:
-            record.output_messages = self._output_messages()
+            try:
+                record.output_messages = self._output_messages()
+            except (AttributeError, TypeError):  # a text or tool fragment of the wrong type
+                record.output_messages = None
 
     def _output_messages(self) -> list[dict[str, Any]]:
         indexes = sorted(set(self.reasons) | set(self.texts or ()) | {i for i, _ in self.tools or ()})
@@ -129,17 +146,17 @@ class ResponsesStream:
     def add(self, event: Any) -> bool:
         kind = getattr(event, "type", None)
         if kind in self._FINAL:
-            self.response = event.response
+            self.response = getattr(event, "response", None)
         elif kind == "response.created":
-            self.created = event.response
+            self.created = getattr(event, "response", None)
         return True
 
     def finish(self, record: CallRecord) -> None:
         if self.response is not None:
             read_responses(record, self.response, self.capture)
         elif self.created is not None:
-            record.response_id = self.created.id
-            record.response_model = self.created.model
+            record.response_id = getattr(self.created, "id", None)
+            record.response_model = getattr(self.created, "model", None)
 
 
 def accumulator(record: OpenAIRecord, capture: bool) -> Any:
