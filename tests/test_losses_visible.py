@@ -143,6 +143,9 @@ def test_what_an_unreachable_collector_never_got_reaches_the_store_report_dashbo
     page = dashboard.handle("GET", "/", {}, {}).body.decode()
     assert '"export_dropped": {"metrics": {"otlp": 3}, "traces": {"otlp": 12}}' in page
     assert "not delivered to" in page
+    metrics_text = dashboard.handle("GET", "/metrics", {}, {}).body.decode()
+    assert 'agentmetrics_export_undelivered_total{signal="traces",destination="otlp"} 12' in metrics_text
+    assert 'agentmetrics_export_undelivered_total{signal="metrics",destination="otlp"} 3' in metrics_text
 
 
 def test_nothing_undelivered_adds_no_report_line(tmp_path, monkeypatch):

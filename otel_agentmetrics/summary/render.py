@@ -332,4 +332,9 @@ def to_prometheus(s: Summary) -> str:
     )  # fmt: skip
     family("agentmetrics_spans_dropped_total", "counter", "Spans the store could not write.",
            [({}, float(s.dropped_spans))])  # fmt: skip
+    family(
+        "agentmetrics_export_undelivered_total", "counter", "Spans and metric points other destinations never got.",
+        [({"signal": signal, "destination": d}, float(v)) for signal, by_d in sorted(s.export_dropped.items())
+         for d, v in sorted(by_d.items())],
+    )  # fmt: skip
     return "\n".join(out) + "\n"
