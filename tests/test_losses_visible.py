@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shutil
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -102,6 +105,18 @@ def test_a_batch_whose_export_raised_is_counted_by_the_store(tmp_path, monkeypat
     assert processor.dropped.total == 5
 
 
+def header_line(page: str, summary_json: dict) -> str:
+    """The page's own script (run by Node) drawing the header's part about undelivered telemetry."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    num = re.search(r"^const num = .*;$", page, re.M)
+    function = re.search(r"^function undelivered\(s\) \{.*?^\}$", page, re.M | re.S)
+    assert num and function
+    script = f"{num.group()}\n{function.group()}\nprocess.stdout.write(undelivered({json.dumps(summary_json)}));"
+    return subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=20, check=True).stdout
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -142,7 +157,9 @@ def test_what_an_unreachable_collector_never_got_reaches_the_store_report_dashbo
     assert json.loads(health.body)["export_dropped"] == {"traces": {"otlp": 12}, "metrics": {"otlp": 3}}
     page = dashboard.handle("GET", "/", {}, {}).body.decode()
     assert '"export_dropped": {"metrics": {"otlp": 3}, "traces": {"otlp": 12}}' in page
-    assert "not delivered to" in page
+    assert header_line(page, json.loads(dashboard.handle("GET", "/api/summary", {}, {}).body)) == (
+        " · 12 spans not delivered to otlp · 3 metric points not delivered to otlp"
+    )
     metrics_text = dashboard.handle("GET", "/metrics", {}, {}).body.decode()
     assert 'agentmetrics_export_undelivered_total{signal="traces",destination="otlp"} 12' in metrics_text
     assert 'agentmetrics_export_undelivered_total{signal="metrics",destination="otlp"} 3' in metrics_text

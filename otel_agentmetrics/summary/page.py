@@ -226,7 +226,8 @@ const runQuery = DATA.query.token ? "?token=" + encodeURIComponent(DATA.query.to
 function undelivered(s) {  // what an OTLP collector (or another destination) never got
   const items = {traces: "spans", metrics: "metric points"};
   const parts = [];
-  for (const [signal, byDest] of Object.entries(s.export_dropped || {}))
+  const bySignal = Object.entries(s.export_dropped || {}).sort(([a], [b]) => (a !== "traces") - (b !== "traces"));
+  for (const [signal, byDest] of bySignal)
     for (const [dest, count] of Object.entries(byDest))
       if (count) parts.push(num(count) + " " + (items[signal] || signal) + " not delivered to " + dest);
   return parts.length ? " · " + parts.join(" · ") : "";
