@@ -6,6 +6,7 @@ need=()
 # (Each area adds its packages here: e.g. `command -v prometheus >/dev/null || need+=(prometheus)`.)
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || need+=(chromium)  # dashboard tests
 command -v promtool >/dev/null || need+=(prometheus)  # Prometheus server and promtool (ops kit tests)
+command -v node >/dev/null || need+=(nodejs)  # runs the dashboard page's own script (losses test)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   echo "tests/system-deps.sh: installing Debian packages system-wide (apt-get, as root): ${need[*]}" >&2
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

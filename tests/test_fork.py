@@ -85,6 +85,7 @@ def test_a_child_forked_while_another_thread_holds_every_lock_of_ours_does_not_h
         """
         from opentelemetry import trace
         from otel_agentmetrics import _active, _setup, _tool_links
+        from otel_agentmetrics.exporters import delivery
         from otel_agentmetrics.pricing import _helpers
 
         telemetry = otel_agentmetrics.instrument()
@@ -95,6 +96,7 @@ def test_a_child_forked_while_another_thread_holds_every_lock_of_ours_does_not_h
         locks = [
             telemetry.metrics._lock, telemetry.labels._lock, batch._tally_lock, batch.dropped._lock,
             active._lock, active._exporter._lock, _tool_links._lock, _active._lock, _setup._lock, _helpers._lock,
+            delivery._undelivered_lock,
         ]
         held, release = threading.Event(), threading.Event()
 

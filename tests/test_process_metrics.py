@@ -63,7 +63,7 @@ def test_a_store_from_before_gets_the_new_columns(tmp_path: Path) -> None:
     conn = store.connect(path)
     try:
         columns = [row[1] for row in conn.execute("PRAGMA table_info(writers)")]
-        assert columns[-2:] == ["memory_bytes", "cpu_seconds"]
+        assert columns[-3:] == ["memory_bytes", "cpu_seconds", "export_dropped"]
         assert conn.execute("SELECT memory_bytes FROM writers").fetchone()[0] is None
     finally:
         conn.close()

@@ -272,17 +272,24 @@ def test_a_store_from_before_the_stopped_column_still_reads_and_upgrades(tmp_pat
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
     old_schema = store.SCHEMA
-    for added in ("    stopped_ns INTEGER,\n", "    memory_bytes INTEGER,\n", "    cpu_seconds REAL,\n"):
+    for added in (
+        "    stopped_ns INTEGER,\n",
+        "    memory_bytes INTEGER,\n",
+        "    cpu_seconds REAL,\n",
+        "    export_dropped TEXT,\n",
+    ):
         assert added in old_schema
         old_schema = old_schema.replace(added, "")
     conn.executescript(old_schema)
     conn.execute("INSERT INTO writers VALUES ('h', 1, 's', ?, ?, 0, 0)", (time.time_ns() - 10**9, time.time_ns()))
     conn.commit()
     conn.close()
-    assert summary(path).uptime_s is not None  # read as it is, without the column
-    store.connect(path).close()  # a writer opens it: the column is added
+    old = summary(path)  # read as it is, without the columns
+    assert old.uptime_s is not None and old.export_dropped == {}
+    store.connect(path).close()  # a writer opens it: the columns are added
     conn = sqlite3.connect(path)
-    assert "stopped_ns" in [row[1] for row in conn.execute("PRAGMA table_info(writers)")]
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(writers)")]
+    assert "stopped_ns" in columns and "export_dropped" in columns
     conn.close()
 
 

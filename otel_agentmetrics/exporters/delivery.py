@@ -3,8 +3,10 @@
 Spans wait in the SDK's batch queue (``OTEL_BSP_MAX_QUEUE_SIZE``, 2048 by default) and leave it from a
 background thread; metrics are cumulative and sent by the periodic reader's thread. What cannot be delivered is
 dropped, and every drop is counted in ``agentmetrics.export.dropped`` (by signal and ``error.type``) and logged
-at most once a minute, so a silent gap in a dashboard has a visible cause. At exit the final flush gets a time
-budget, so a hung collector cannot hold the process.
+at most once a minute, so a silent gap in a dashboard has a visible cause. Drops on the way to other destinations
+than the local store (an OTLP collector down or refusing) are also kept in a process-wide tally,
+:func:`undelivered`, that the store's heartbeat writes, so the report, the dashboard and ``/health`` show them.
+At exit the final flush gets a time budget, so a hung collector cannot hold the process.
 """
 
 from __future__ import annotations
@@ -32,13 +34,32 @@ QUEUE_FULL = "queue_full"
 EXPORT_FAILED = "export_failed"
 _WARN_EVERY = 60.0
 
+_undelivered: dict[tuple[str, str], int] = {}
+_undelivered_lock = threading.Lock()
+
+
+def undelivered() -> dict[tuple[str, str], int]:
+    """What this process could not deliver so far, by (signal, destination): ``{("traces", "otlp"): 12}``.
+    Losses of a destination that counts its own (the local store's ``dropped_spans``) are not in it."""
+    with _undelivered_lock:
+        return dict(_undelivered)
+
+
+@_fork.on_fork_in_child
+def _reset_undelivered_in_child() -> None:
+    global _undelivered_lock
+    _undelivered_lock = threading.Lock()
+    _undelivered.clear()  # the child's own losses only
+
 
 class DropCounter:
     """The ``agentmetrics.export.dropped`` counter, created on first use from the global meter provider."""
 
-    def __init__(self, signal: str, destination: str) -> None:
+    def __init__(self, signal: str, destination: str, tallied: bool = True) -> None:
         self.signal = signal  # "traces" or "metrics", as OTEL_*_EXPORTER name them
         self.destination = destination
+        self.tallied = tallied
+        """Whether drops go to :func:`undelivered` (not when the destination counts them itself)."""
         self.total = 0
         self._counter: Any = None
         self._last_warning: dict[str, float] = {}
@@ -58,6 +79,10 @@ class DropCounter:
             warn = now - self._last_warning.get(reason, -_WARN_EVERY) >= _WARN_EVERY
             if warn:
                 self._last_warning[reason] = now
+        if self.tallied:
+            key = (self.signal, self.destination)
+            with _undelivered_lock:
+                _undelivered[key] = _undelivered.get(key, 0) + count
         try:
             if self._counter is None:
                 meter = metrics.get_meter("otel_agentmetrics", __version__)
@@ -125,9 +150,9 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
     """
 
     def __init__(self, exporter: SpanExporter, destination: str) -> None:
-        self.dropped = DropCounter("traces", destination)
-        self.capacity = _env_positive_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         self._count_lost = lost_counter(exporter)
+        self.dropped = DropCounter("traces", destination, tallied=self._count_lost is None)
+        self.capacity = _env_positive_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         self._waiting = 0
         self._tally_lock = threading.Lock()
         counting = CountingSpanExporter(exporter, self.dropped, self._handed_over)

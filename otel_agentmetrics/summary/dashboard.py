@@ -175,6 +175,7 @@ class Dashboard:
                     "calls": s.overall.calls,
                     "active_calls": s.active_calls,
                     "dropped_spans": s.dropped_spans,
+                    "export_dropped": s.export_dropped,
                 }
                 return _json(body_data, 503 if s.health.status == "unhealthy" else 200)
         except (FileNotFoundError, LookupError) as error:

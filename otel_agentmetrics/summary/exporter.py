@@ -2,7 +2,8 @@
 
 It runs on the batch processor's worker thread, never on the app's. It never raises: a locked, read-only or full
 disk drops the batch, counts the spans in ``dropped_spans`` (also written to the store when it recovers, so the
-report shows it) and logs once. ``OTEL_TRACES_EXPORTER=agentmetrics`` reaches it through the
+report shows it) and logs once. Its heartbeat also carries what the process could not deliver elsewhere (an OTLP
+collector down), so the report shows those losses too. ``OTEL_TRACES_EXPORTER=agentmetrics`` reaches it through the
 ``opentelemetry_traces_exporter`` entry point; ``instrument()`` uses it by default.
 """
 
@@ -25,6 +26,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from .. import _fork
 from .. import semconv as sc
 from .._guard import internal_error
+from ..exporters.delivery import undelivered
 from . import store
 from .convert import to_row
 from .store import SpanRow
@@ -113,6 +115,7 @@ class LocalStoreSpanExporter(SpanExporter):
                     self.dropped_spans,
                     memory,
                     cpu,
+                    export_dropped=undelivered(),
                 )
                 if time.monotonic() >= self._next_purge:
                     self._next_purge = time.monotonic() + _PURGE_EVERY_S
@@ -188,7 +191,15 @@ class LocalStoreSpanExporter(SpanExporter):
             if self._conn is not None:  # the last heartbeat: this program stops writing now
                 try:
                     store.record_writer(
-                        self._conn, self._host, os.getpid(), None, self._started_ns, 0, self.dropped_spans, stopped=True
+                        self._conn,
+                        self._host,
+                        os.getpid(),
+                        None,
+                        self._started_ns,
+                        0,
+                        self.dropped_spans,
+                        stopped=True,
+                        export_dropped=undelivered(),
                     )
                 except sqlite3.Error:
                     logger.debug("otel-agentmetrics: could not mark the store writer stopped", exc_info=True)

@@ -223,6 +223,15 @@ function chart(points, series, fmt, counts) {
   return out + '<text x="' + (L + 8) + '" y="' + (T + 10) + '">' + legend + "</text></svg>";
 }
 const runQuery = DATA.query.token ? "?token=" + encodeURIComponent(DATA.query.token) : "";
+function undelivered(s) {  // what an OTLP collector (or another destination) never got
+  const items = {traces: "spans", metrics: "metric points"};
+  const parts = [];
+  const bySignal = Object.entries(s.export_dropped || {}).sort(([a], [b]) => (a !== "traces") - (b !== "traces"));
+  for (const [signal, byDest] of bySignal)
+    for (const [dest, count] of Object.entries(byDest))
+      if (count) parts.push(num(count) + " " + (items[signal] || signal) + " not delivered to " + dest);
+  return parts.length ? " · " + parts.join(" · ") : "";
+}
 let cachedKnown = true;  // Prometheus has no cached-token counts: shown as "-", not 0
 function draw(data) {
   const s = data.summary, o = s.overall;
@@ -230,7 +239,8 @@ function draw(data) {
   const badge = $("health"); badge.className = "badge " + s.health.status;
   badge.textContent = s.health.status.toUpperCase();
   $("meta").textContent = (s.uptime_s == null ? "no process writing now" : "uptime " + dur(s.uptime_s)) +
-    (s.dropped_spans ? " · " + num(s.dropped_spans) + " spans lost (not stored)" : "") + " · updated " +
+    (s.dropped_spans ? " · " + num(s.dropped_spans) + " spans lost (not stored)" : "") + undelivered(s) +
+    " · updated " +
     new Date(s.generated_at * 1000).toLocaleTimeString() + " · " + s.store;
   const kpi = (label, value, sub) => '<div class="kpi"><div class="label">' + esc(label) +
     '</div><div class="value">' + value + '</div><div class="sub">' + (sub || "") + "</div></div>";

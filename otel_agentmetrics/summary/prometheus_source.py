@@ -50,6 +50,7 @@ ABSENT = (
     "cached_tokens",
     "reasoning_tokens",
     "endpoint_model_calls",
+    "export_dropped",  # agentmetrics_export_dropped has no destination label; its trace drops are in dropped_spans
 )
 
 MODEL_CALLS = "gen_ai_client_operation_duration_seconds"

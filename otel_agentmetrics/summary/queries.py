@@ -173,6 +173,7 @@ def summary(
         rows = _load(conn, _since_ns(None if f.since is None else max(f.since, health_window), now), f.service)
         uptime, active, dropped = _writers(conn, now, f.service)
         processes = _processes(conn, now, f.service)
+        export_dropped = _export_dropped(conn)
     finally:
         conn.close()
     data = _Data(rows, f, _since_ns(f.since, now))
@@ -211,7 +212,21 @@ def summary(
         ),
         instance_label=by,
         processes=processes,
+        export_dropped=export_dropped,
     )
+
+
+def _export_dropped(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
+    """Every writer's undelivered telemetry added up, like ``dropped_spans`` (not limited to the window)."""
+    if not store.has_column(conn, "writers", "export_dropped"):  # a store from before the column, read as it is
+        return {}
+    total: dict[str, dict[str, int]] = {}
+    for (text,) in conn.execute("SELECT export_dropped FROM writers WHERE export_dropped IS NOT NULL"):
+        for signal, by_destination in store.decode_export_dropped(text).items():
+            into = total.setdefault(signal, {})
+            for destination, count in by_destination.items():
+                into[destination] = into.get(destination, 0) + count
+    return total
 
 
 def _writers(conn: sqlite3.Connection, now: float, service: str | None) -> tuple[float | None, int, int]:

@@ -91,6 +91,8 @@ def overview(s: Summary) -> list[tuple[str, str]]:
     ]
     if s.dropped_spans:  # calls missing from every figure above: say so where the figures are
         rows.append(("Lost spans", f"{s.dropped_spans:,} not stored (queue full or write failed; see the app's log)"))
+    if undelivered(s):  # the collector (OTLP ...) lacks these: what it shows is short by that much
+        rows.append(("Not delivered", undelivered(s)))
     if s.processes:
         memory = sum(p.memory_bytes or 0 for p in s.processes)
         cpu = sum(p.cpu_utilization or 0.0 for p in s.processes)
@@ -98,6 +100,19 @@ def overview(s: Summary) -> list[tuple[str, str]]:
     if s.source != "store":
         rows.append(("Source", source_line(s)))
     return rows
+
+
+_ITEMS = {"traces": "spans", "metrics": "metric points"}
+
+
+def undelivered(s: Summary) -> str:
+    """What other destinations never got, non-zero only: ``12 spans to otlp · 30 metric points to otlp``."""
+    return " · ".join(
+        f"{count:,} {_ITEMS.get(signal, signal)} to {destination}"
+        for signal, by_destination in sorted(s.export_dropped.items(), key=lambda item: item[0] != "traces")
+        for destination, count in sorted(by_destination.items())
+        if count
+    )
 
 
 def size(count: int | None) -> str:
@@ -317,4 +332,9 @@ def to_prometheus(s: Summary) -> str:
     )  # fmt: skip
     family("agentmetrics_spans_dropped_total", "counter", "Spans the store could not write.",
            [({}, float(s.dropped_spans))])  # fmt: skip
+    family(
+        "agentmetrics_export_undelivered_total", "counter", "Spans and metric points other destinations never got.",
+        [({"signal": signal, "destination": d}, float(v)) for signal, by_d in sorted(s.export_dropped.items())
+         for d, v in sorted(by_d.items())],
+    )  # fmt: skip
     return "\n".join(out) + "\n"

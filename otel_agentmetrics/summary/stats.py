@@ -206,6 +206,9 @@ class Summary:
     instance_label: str | None = None
     processes: list[ProcessStats] = field(default_factory=list)
     """The running processes' memory and CPU, when they report them."""
+    export_dropped: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Telemetry the writers could not deliver to other destinations, by signal and destination:
+    ``{"traces": {"otlp": 12}}`` (an OTLP collector down or refusing, its queue full)."""
     absent: list[str] = field(default_factory=list)
     """What this source cannot know (``recent_runs``, ``recent_errors`` ... from Prometheus): shown as absent,
     never as zero."""

@@ -8,6 +8,7 @@ a few retries lets several processes write at once without losing rows. Each spa
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import sys
@@ -109,11 +110,17 @@ CREATE TABLE IF NOT EXISTS writers (
     stopped_ns INTEGER,
     memory_bytes INTEGER,
     cpu_seconds REAL,
+    export_dropped TEXT,
     PRIMARY KEY (host, pid, started_ns)
 );
 """
 
-_ADDED_WRITER_COLUMNS = {"stopped_ns": "INTEGER", "memory_bytes": "INTEGER", "cpu_seconds": "REAL"}
+_ADDED_WRITER_COLUMNS = {
+    "stopped_ns": "INTEGER",
+    "memory_bytes": "INTEGER",
+    "cpu_seconds": "REAL",
+    "export_dropped": "TEXT",
+}
 """Columns later than the first release of the file: added to stores created before them."""
 
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -218,20 +225,56 @@ def record_writer(
     cpu_seconds: float | None = None,
     *,
     stopped: bool = False,
+    export_dropped: dict[tuple[str, str], int] | None = None,
 ) -> None:
-    """The writing process's heartbeat: uptime, calls in flight, dropped spans and (with process metrics on) its
-    memory and CPU come from here. ``stopped`` is its last one, at shutdown, so uptime ends when the program
-    does; memory and CPU keep their last reading then."""
+    """The writing process's heartbeat: uptime, calls in flight, dropped spans, what it could not deliver to other
+    destinations (``export_dropped``, by signal and destination) and (with process metrics on) its memory and CPU
+    come from here. ``stopped`` is its last one, at shutdown, so uptime ends when the program does; memory and CPU
+    keep their last reading then."""
     now = time.time_ns()
+    undelivered = encode_export_dropped(export_dropped) if export_dropped else None
     conn.execute(
         "INSERT INTO writers (host, pid, service, started_ns, seen_ns, active_calls, dropped_spans, memory_bytes, "
-        "cpu_seconds, stopped_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (host, pid, started_ns) DO UPDATE "
+        "cpu_seconds, stopped_ns, export_dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (host, pid, started_ns) DO UPDATE "
         "SET seen_ns = excluded.seen_ns, active_calls = excluded.active_calls, "
         "dropped_spans = excluded.dropped_spans, service = COALESCE(excluded.service, writers.service), "
         "memory_bytes = COALESCE(excluded.memory_bytes, writers.memory_bytes), "
-        "cpu_seconds = COALESCE(excluded.cpu_seconds, writers.cpu_seconds), stopped_ns = excluded.stopped_ns",
-        (host, pid, service, started_ns, now, active, dropped, memory_bytes, cpu_seconds, now if stopped else None),
+        "cpu_seconds = COALESCE(excluded.cpu_seconds, writers.cpu_seconds), stopped_ns = excluded.stopped_ns, "
+        "export_dropped = COALESCE(excluded.export_dropped, writers.export_dropped)",
+        (
+            host,
+            pid,
+            service,
+            started_ns,
+            now,
+            active,
+            dropped,
+            memory_bytes,
+            cpu_seconds,
+            now if stopped else None,
+            undelivered,
+        ),
     )
+
+
+def encode_export_dropped(counts: dict[tuple[str, str], int]) -> str:
+    """``{("traces", "otlp"): 12}`` as the column keeps it: ``{"traces": {"otlp": 12}}``."""
+    nested: dict[str, dict[str, int]] = {}
+    for (signal, destination), count in sorted(counts.items()):
+        nested.setdefault(signal, {})[destination] = count
+    return json.dumps(nested, separators=(",", ":"))
+
+
+def decode_export_dropped(text: str | None) -> dict[str, dict[str, int]]:
+    """The column's value read back; a value this release cannot read counts as nothing."""
+    try:
+        data = json.loads(text) if text else {}
+        return {
+            str(signal): {str(dest): int(count) for dest, count in by_dest.items()} for signal, by_dest in data.items()
+        }
+    except (ValueError, TypeError, AttributeError):
+        return {}
 
 
 def purge(conn: sqlite3.Connection, retention_s: float) -> int:
@@ -248,4 +291,6 @@ def clear(conn: sqlite3.Connection, older_than_s: float | None = None) -> int:
         return purge(conn, older_than_s)
     deleted = conn.execute("DELETE FROM spans").rowcount
     conn.execute("UPDATE writers SET dropped_spans = 0")
+    if has_column(conn, "writers", "export_dropped"):
+        conn.execute("UPDATE writers SET export_dropped = NULL")
     return int(deleted)
