@@ -44,20 +44,25 @@ def _note_failure(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, .
     return wrapped(*args, **kwargs)
 
 
+def _open_run(telemetry: Telemetry, starting_agent: Any, kwargs: dict[str, Any], what: str) -> Any:
+    """The agent run of one ``Runner`` call, or ``None`` (fail open: the user's run goes on untraced)."""
+    try:
+        conversation_id = kwargs.get("conversation_id")
+        return start_agent(
+            telemetry,
+            getattr(starting_agent, "name", None) or "agent",
+            conversation_id if isinstance(conversation_id, str) else None,
+            description=getattr(starting_agent, "handoff_description", None) or None,
+        )
+    except Exception:
+        internal_error(what)
+        return None
+
+
 def _runner(telemetry: Telemetry) -> Callable[..., Any]:
     async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            starting_agent = args[0] if args else kwargs.get("starting_agent")
-            conversation_id = kwargs.get("conversation_id")
-            run = start_agent(
-                telemetry,
-                getattr(starting_agent, "name", None) or "agent",
-                conversation_id if isinstance(conversation_id, str) else None,
-                description=getattr(starting_agent, "handoff_description", None) or None,
-            )
-        except Exception:
-            internal_error("opening an Agents SDK run")
-            run = None
+        starting_agent = args[0] if args else kwargs.get("starting_agent")
+        run = _open_run(telemetry, starting_agent, kwargs, "opening an Agents SDK run")
         if run is None:
             return await wrapped(*args, **kwargs)
         return await acall(run, wrapped, args, kwargs)
@@ -71,18 +76,7 @@ def _streamed_loop(telemetry: Telemetry) -> Callable[..., Any]:
 
     async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         result = kwargs.get("streamed_result")
-        try:
-            starting_agent = kwargs.get("starting_agent")
-            conversation_id = kwargs.get("conversation_id")
-            run = start_agent(
-                telemetry,
-                getattr(starting_agent, "name", None) or "agent",
-                conversation_id if isinstance(conversation_id, str) else None,
-                description=getattr(starting_agent, "handoff_description", None) or None,
-            )
-        except Exception:
-            internal_error("opening an Agents SDK streamed run")
-            run = None
+        run = _open_run(telemetry, kwargs.get("starting_agent"), kwargs, "opening an Agents SDK streamed run")
         if run is None:
             return await wrapped(*args, **kwargs)
         with run.activate():
