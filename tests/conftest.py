@@ -59,3 +59,14 @@ def otel() -> Iterator[Telemetry]:
     yield telemetry
     telemetry.tracer_provider.shutdown()
     telemetry.meter_provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_undelivered_from_other_tests() -> Iterator[None]:
+    """Each test stands for an app of its own: the process-wide tally of telemetry other destinations never got
+    (exporters/delivery.py) starts empty, or a store a test writes would report another test's losses."""
+    from otel_agentmetrics.exporters import delivery
+
+    with delivery._undelivered_lock:
+        delivery._undelivered.clear()
+    yield
