@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import openai
+import pytest
 
 from otel_agentmetrics import _active
 from otel_agentmetrics._telemetry import Telemetry
@@ -87,3 +88,25 @@ def by_name(spans: list[Any], name: str) -> list[Any]:
 def point_map(points: list[Any]) -> dict[tuple[tuple[str, Any], ...], Any]:
     """Metric points keyed by their sorted attributes."""
     return {tuple(sorted(point.attributes.items())): point for point in points}
+
+
+def children(spans: Any, parent: Any) -> list[Any]:
+    """The finished spans whose parent is ``parent``, in start order."""
+    return sorted(
+        (s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id),
+        key=lambda s: s.start_time,
+    )
+
+
+def assert_rollup(agent_span: Any, chats: Any, tool_calls: int, errors: int) -> None:
+    """An agent span's roll-up matches its model calls (gpt-4o-mini test prices: $0.15/$0.60 per million)."""
+    attrs = agent_span.attributes
+    tokens_in = sum(c.attributes["gen_ai.usage.input_tokens"] for c in chats)
+    tokens_out = sum(c.attributes["gen_ai.usage.output_tokens"] for c in chats)
+    assert (attrs["agentmetrics.agent.model_calls"], attrs["agentmetrics.agent.tool_calls"]) == (len(chats), tool_calls)
+    assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (
+        tokens_in,
+        tokens_out,
+    )
+    assert attrs["agentmetrics.agent.errors"] == errors
+    assert attrs["agentmetrics.agent.cost"] == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6, rel=1e-12)

@@ -20,7 +20,7 @@ from langgraph.pregel.main import Pregel  # noqa: E402
 import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 
-from .scope_kit import by_name, point_map  # noqa: E402
+from .scope_kit import by_name, children, point_map  # noqa: E402
 
 with warnings.catch_warnings():  # moved to ``langchain.agents.create_agent`` in LangGraph 1.0, still shipped
     warnings.simplefilter("ignore")
@@ -64,13 +64,6 @@ def react_agent(llm: StandInServer, tools: object = (get_weather,), **options: o
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return create_react_agent(model, tools, **options)
-
-
-def children(spans, parent):
-    return sorted(
-        (s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id),
-        key=lambda s: s.start_time,
-    )
 
 
 def dollars(chat_span) -> float:

@@ -22,7 +22,7 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.llamaindex import LlamaIndexInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, by_name, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
 
 PRICER = PerMillionPricer(0.15, 0.60)
 
@@ -44,13 +44,6 @@ def traced(otel):
         instrumentor.instrument(telemetry=telemetry)
         yield otel
         instrumentor.uninstrument()
-
-
-def children(spans, parent):
-    return sorted(
-        (s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id),
-        key=lambda s: s.start_time,
-    )
 
 
 class Forecast(Workflow):
@@ -137,19 +130,6 @@ def weather_agent(llm: StandInServer, tool=get_weather, name: str = "forecaster"
         additional_kwargs={"stream_options": {"include_usage": True}},  # the agent streams: no usage otherwise
     )
     return FunctionAgent(tools=[FunctionTool.from_defaults(tool, name="get_weather")], llm=model, name=name)
-
-
-def assert_rollup(agent_span, chats, tool_calls: int, errors: int) -> None:
-    attrs = agent_span.attributes
-    tokens_in = sum(c.attributes["gen_ai.usage.input_tokens"] for c in chats)
-    tokens_out = sum(c.attributes["gen_ai.usage.output_tokens"] for c in chats)
-    assert (attrs["agentmetrics.agent.model_calls"], attrs["agentmetrics.agent.tool_calls"]) == (len(chats), tool_calls)
-    assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (
-        tokens_in,
-        tokens_out,
-    )
-    assert attrs["agentmetrics.agent.errors"] == errors
-    assert attrs["agentmetrics.agent.cost"] == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6, rel=1e-12)
 
 
 @needs_openai_llm

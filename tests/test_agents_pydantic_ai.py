@@ -17,7 +17,7 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.pydantic_ai import PydanticAIInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, by_name, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
 
 PRICER = PerMillionPricer(0.15, 0.60)
 QUESTION = "Is it warm in Lisbon?"
@@ -51,26 +51,6 @@ def weather_agent(llm: StandInServer, name: str | None = "forecaster", fail: Bas
         return f"22 degrees in {city}"
 
     return agent
-
-
-def children(spans, parent):
-    return sorted(
-        (s for s in spans if s.parent is not None and s.parent.span_id == parent.context.span_id),
-        key=lambda s: s.start_time,
-    )
-
-
-def assert_rollup(agent_span, chats, tool_calls: int, errors: int) -> None:
-    attrs = agent_span.attributes
-    tokens_in = sum(c.attributes["gen_ai.usage.input_tokens"] for c in chats)
-    tokens_out = sum(c.attributes["gen_ai.usage.output_tokens"] for c in chats)
-    assert (attrs["agentmetrics.agent.model_calls"], attrs["agentmetrics.agent.tool_calls"]) == (len(chats), tool_calls)
-    assert (attrs["agentmetrics.agent.input_tokens"], attrs["agentmetrics.agent.output_tokens"]) == (
-        tokens_in,
-        tokens_out,
-    )
-    assert attrs["agentmetrics.agent.errors"] == errors
-    assert attrs["agentmetrics.agent.cost"] == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6, rel=1e-12)
 
 
 def test_run_sync_is_one_agent_run_above_its_model_and_tool_calls(traced, llm):
