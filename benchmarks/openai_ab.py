@@ -39,7 +39,7 @@ def _worker(rounds: int) -> dict[str, list[float]]:
 
     from otel_agentmetrics._config import resolve
     from otel_agentmetrics._telemetry import Telemetry
-    from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+    from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
     tracer_provider, meter_provider, reader = sdk_pipeline()
     telemetry = Telemetry(tracer_provider, meter_provider)

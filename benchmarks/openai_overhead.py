@@ -122,7 +122,7 @@ def instrument_variant(variant: str, tracer_provider: Any, meter_provider: Any) 
     if variant == "ours":
         from otel_agentmetrics._config import resolve
         from otel_agentmetrics._telemetry import Telemetry
-        from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+        from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
         OpenAIInstrumentor().instrument(
             telemetry=Telemetry(tracer_provider, meter_provider), settings=resolve(stream_usage=False)

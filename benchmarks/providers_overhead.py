@@ -39,9 +39,9 @@ def scenarios(telemetry: Telemetry) -> dict[str, tuple[Callable[..., Any], Any, 
     import ollama
     from groq.types.chat import ChatCompletion, ChatCompletionChunk
 
-    from otel_agentmetrics.instrumentors._openai_like import ChatAPI
-    from otel_agentmetrics.instrumentors.cohere import _Chat
-    from otel_agentmetrics.instrumentors.ollama import _API
+    from otel_agentmetrics.instrumentors.llm._openai_like import ChatAPI
+    from otel_agentmetrics.instrumentors.llm.cohere import _Chat
+    from otel_agentmetrics.instrumentors.llm.ollama import _API
     from tests.test_cohere import CHAT
     from tests.test_groq import COMPLETION, MESSAGES, MODEL, chunk
 

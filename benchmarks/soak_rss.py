@@ -71,7 +71,7 @@ def _worker(variant: str, calls: int, every: int, collect: int) -> None:
 
     from otel_agentmetrics._config import resolve
     from otel_agentmetrics._telemetry import Telemetry
-    from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+    from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
     httpx = getattr(openai._base_client, "httpx2", None) or openai._base_client.httpx
 

@@ -16,7 +16,7 @@ from typing import Any
 import anthropic
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.anthropic import AnthropicInstrumentor
+from otel_agentmetrics.instrumentors.llm.anthropic import AnthropicInstrumentor
 from otel_agentmetrics.pricing import Pricer
 
 from .replay import Cassette, http_module_of

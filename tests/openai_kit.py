@@ -12,7 +12,7 @@ import yaml
 
 from otel_agentmetrics._config import resolve
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
 from .replay import CASSETTES, Cassette, http_module_of
 

@@ -12,7 +12,7 @@ import pytest
 
 from otel_agentmetrics import _active
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.pricing import Cost, Pricer
 
 from .replay import Cassette, http_module_of

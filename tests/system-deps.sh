@@ -9,7 +9,7 @@ command -v promtool >/dev/null || need+=(prometheus)  # Prometheus server and pr
 command -v node >/dev/null || need+=(nodejs)  # runs the dashboard page's own script (losses test)
 if [ ${#need[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   echo "tests/system-deps.sh: installing Debian packages system-wide (apt-get, as root): ${need[*]}" >&2
-  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 elif [ ${#need[@]} -gt 0 ]; then
   echo "tests/system-deps.sh: not installing ${need[*]} (needs root and apt-get); the tests that use them skip" >&2
 fi

@@ -25,7 +25,7 @@ from crewai.tools import tool  # noqa: E402
 
 import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
-from otel_agentmetrics.instrumentors.crewai import CrewAIInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.crewai import CrewAIInstrumentor  # noqa: E402
 
 from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
 

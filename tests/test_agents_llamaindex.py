@@ -20,7 +20,7 @@ from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step  # n
 
 import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
-from otel_agentmetrics.instrumentors.llamaindex import LlamaIndexInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.llamaindex import LlamaIndexInstrumentor  # noqa: E402
 
 from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
 

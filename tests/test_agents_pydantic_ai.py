@@ -15,7 +15,7 @@ from pydantic_ai.providers.openai import OpenAIProvider  # noqa: E402
 
 import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
-from otel_agentmetrics.instrumentors.pydantic_ai import PydanticAIInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.pydantic_ai import PydanticAIInstrumentor  # noqa: E402
 
 from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
 

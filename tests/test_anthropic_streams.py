@@ -138,7 +138,7 @@ def test_stream_finalize_idempotent(instrumented):
 
 def test_instrumentation_error_is_swallowed(otel, monkeypatch):
     """Fail open: a bug in our stream reading loses telemetry, never an event of the user's stream."""
-    from otel_agentmetrics.instrumentors.anthropic import _streams
+    from otel_agentmetrics.instrumentors.llm.anthropic import _streams
 
     def broken(self, event):
         raise RuntimeError("bug in the accumulator")

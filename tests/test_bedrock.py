@@ -15,8 +15,8 @@ from botocore.response import StreamingBody
 from urllib3 import HTTPResponse
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.bedrock import BedrockInstrumentor
-from otel_agentmetrics.instrumentors.bedrock import _bodies as bedrock_bodies
+from otel_agentmetrics.instrumentors.llm.bedrock import BedrockInstrumentor
+from otel_agentmetrics.instrumentors.llm.bedrock import _bodies as bedrock_bodies
 
 from .replay import CASSETTES
 from .replay_botocore import BedrockReplay

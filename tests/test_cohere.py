@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.cohere import CohereInstrumentor
+from otel_agentmetrics.instrumentors.llm.cohere import CohereInstrumentor
 
 from .wire_format import Wire, cost_points, loaded_pricer, typed_sse, usd
 

@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_agentmetrics._config import resolve
 from otel_agentmetrics._redact import mask_credentials, remove_content, request_strings
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.bedrock import BedrockInstrumentor
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.bedrock import BedrockInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.summary.exporter import LocalStoreSpanExporter
 
 from .otlp_receiver import Received, http_receiver

@@ -23,7 +23,7 @@ from otel_agentmetrics._config import ConfigError, resolve
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.exporters.delivery import CountingBatchSpanProcessor
 from otel_agentmetrics.exporters.prometheus import start_prometheus_reader
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
 from .replay import Cassette, http_module_of
 

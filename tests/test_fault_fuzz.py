@@ -29,10 +29,10 @@ from hypothesis import strategies as st
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
 
-from otel_agentmetrics.instrumentors.anthropic import AnthropicInstrumentor
-from otel_agentmetrics.instrumentors.bedrock import BedrockInstrumentor
-from otel_agentmetrics.instrumentors.google_genai import GoogleGenAIInstrumentor
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.anthropic import AnthropicInstrumentor
+from otel_agentmetrics.instrumentors.llm.bedrock import BedrockInstrumentor
+from otel_agentmetrics.instrumentors.llm.google.genai import GoogleGenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
 from .fault_kit import (
     FUZZ,

@@ -17,7 +17,7 @@ from google.genai import errors, types
 from google.oauth2.credentials import Credentials
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.google.genai import GoogleGenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.google.genai import GoogleGenAIInstrumentor
 
 from .replay import Cassette
 

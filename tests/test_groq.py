@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.groq import GroqInstrumentor
+from otel_agentmetrics.instrumentors.llm.groq import GroqInstrumentor
 
 from .wire_format import Wire, cost_points, loaded_pricer, sse, usd
 

@@ -20,8 +20,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk  # noqa: E402
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 
-from otel_agentmetrics.instrumentors.langchain import LangChainInstrumentor  # noqa: E402
-from otel_agentmetrics.instrumentors.langgraph import LangGraphInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.langchain import LangChainInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.langgraph import LangGraphInstrumentor  # noqa: E402
 
 from .scope_kit import PerMillionPricer, by_name, scoped_telemetry  # noqa: E402
 

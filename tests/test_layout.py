@@ -130,14 +130,88 @@ def test_instrumentors_never_imported_by_the_core() -> None:
     assert {name: deps for name, deps in reaching.items() if deps} == {}
 
 
+KINDS = {"llm", "agents", "retrieval", "protocols"}
+INSTRUMENTORS = "otel_agentmetrics.instrumentors"
+
+
+def _kind(module: str) -> str | None:
+    """``llm`` for ``otel_agentmetrics.instrumentors.llm.openai._raw``; ``None`` for the core."""
+    if not module.startswith(INSTRUMENTORS + "."):
+        return None
+    return module[len(INSTRUMENTORS) + 1 :].split(".")[0]
+
+
+def test_top_level_holds_only_the_kinds() -> None:
+    """The tree is the map: ``instrumentors/`` holds one package per kind and its ``__init__``, nothing else."""
+    folder = SOURCES[INSTRUMENTORS]
+    entries = {path.name for path in folder.iterdir() if path.name != "__pycache__"}
+    assert entries == KINDS | {"__init__.py"}
+    for kind in KINDS:
+        docstring = ast.get_docstring(ast.parse((folder / kind / "__init__.py").read_text(encoding="utf-8")))
+        assert docstring and len(docstring.splitlines()) <= 3, f"{kind}/__init__.py: say in two lines what belongs"
+
+
+def test_no_import_between_kinds() -> None:
+    """An integration of one kind never imports another kind's module; what two kinds share lives in the core."""
+    graph = import_graph()
+    crossing = {
+        name: sorted(dep for dep in deps if _kind(dep) not in (None, _kind(name)))
+        for name, deps in graph.items()
+        if _kind(name)
+    }
+    assert {name: deps for name, deps in crossing.items() if deps} == {}
+
+
+def test_the_kind_checks_find_a_crossing() -> None:
+    """The crossing check itself: an agent framework reaching into an LLM client's reader is caught."""
+    graph = import_graph()
+    graph[f"{INSTRUMENTORS}.agents.crewai"] = graph[f"{INSTRUMENTORS}.agents.crewai"] | {
+        f"{INSTRUMENTORS}.llm._openai_like"
+    }
+    crossing = [
+        name for name, deps in graph.items() if _kind(name) and any(_kind(d) not in (None, _kind(name)) for d in deps)
+    ]
+    assert crossing == [f"{INSTRUMENTORS}.agents.crewai"]
+
+
+def test_every_entry_point_loads() -> None:
+    """Entry-point names are the users' switches (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``): each one loads."""
+    import tomllib
+    from importlib import import_module
+
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+    entry_points = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
+    ours = entry_points["opentelemetry_instrumentor"]
+    assert len(ours) >= 17
+    for name, target in ours.items():
+        assert name.startswith("agentmetrics_")
+        module, _, attribute = target.partition(":")
+        assert _kind(module) in KINDS, target
+        assert issubclass(getattr(import_module(module), attribute), BaseInstrumentor), target
+
+
 def test_old_import_paths_still_work() -> None:
-    """The Google instrumentors moved into ``instrumentors/google/``; imports written against the old paths work."""
-    from otel_agentmetrics.instrumentors import google_genai, vertexai
-    from otel_agentmetrics.instrumentors.google.genai import GoogleGenAIInstrumentor
-    from otel_agentmetrics.instrumentors.google.vertexai import VertexAIInstrumentor
+    """Paths of before the grouping by kind give the very same module, with a DeprecationWarning, for one release."""
+    import importlib
+    import warnings
+
+    from otel_agentmetrics.instrumentors import MOVED
+
+    for old, new in MOVED.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            aliased = importlib.import_module(f"{INSTRUMENTORS}.{old}")
+        assert aliased is importlib.import_module(f"{INSTRUMENTORS}.{new}")
+        assert aliased.__spec__.name == f"{INSTRUMENTORS}.{new}"
+        assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), old
+    from otel_agentmetrics.instrumentors import google_genai
+    from otel_agentmetrics.instrumentors.llm.google.genai import GoogleGenAIInstrumentor
+    from otel_agentmetrics.instrumentors.llm.openai import _raw
+    from otel_agentmetrics.instrumentors.openai import _raw as old_raw  # a submodule by its old path: no 2nd copy
 
     assert google_genai.GoogleGenAIInstrumentor is GoogleGenAIInstrumentor
-    assert vertexai.VertexAIInstrumentor is VertexAIInstrumentor
+    assert old_raw is _raw
 
 
 def test_every_instrumentor_package_is_packaged() -> None:

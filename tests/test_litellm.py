@@ -31,8 +31,8 @@ else:
     openai = pytest.importorskip("openai")
 
 from otel_agentmetrics._telemetry import Telemetry  # noqa: E402
-from otel_agentmetrics.instrumentors.litellm import LiteLLMInstrumentor  # noqa: E402
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.llm.litellm import LiteLLMInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor  # noqa: E402
 
 from .replay import Cassette, http_module_of  # noqa: E402
 from .wire_format import cost_points, loaded_pricer, usd  # noqa: E402
@@ -175,7 +175,7 @@ def test_error_is_recorded_and_reraised(instrumented):
 
 
 def test_warns_when_litellms_own_otel_callback_is_on(instrumented, monkeypatch, caplog):
-    from otel_agentmetrics.instrumentors import litellm as ours
+    from otel_agentmetrics.instrumentors.llm import litellm as ours
 
     monkeypatch.setattr(ours, "_warned_otel", False)
     monkeypatch.setattr(litellm, "success_callback", ["otel"])

@@ -15,7 +15,7 @@ import pytest
 from mistralai.client import Mistral, basesdk, errors
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.mistralai import MistralAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.mistralai import MistralAIInstrumentor
 
 from .wire_format import Wire, cost_points, loaded_pricer, sse, usd
 

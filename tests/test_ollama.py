@@ -20,7 +20,7 @@ import ollama
 import pytest
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.ollama import OllamaInstrumentor
+from otel_agentmetrics.instrumentors.llm.ollama import OllamaInstrumentor
 
 from .wire_format import loaded_pricer
 

@@ -15,7 +15,7 @@ from wrapt import FunctionWrapper
 
 from otel_agentmetrics._telemetry import Call, Telemetry
 from otel_agentmetrics._wrapping import async_wrapper, sync_wrapper
-from otel_agentmetrics.instrumentors.groq import GroqInstrumentor
+from otel_agentmetrics.instrumentors.llm.groq import GroqInstrumentor
 from otel_agentmetrics.record import CallRecord
 
 from .test_groq import COMPLETION, MESSAGES, MODEL

@@ -290,7 +290,7 @@ def test_embeddings_parameters(instrumented):  # noqa: F811
 
 def test_instrumentation_bug_never_reaches_the_user(instrumented, monkeypatch):  # noqa: F811
     """With the test-only re-raise switch off, a failing reader is logged and the call goes on unchanged."""
-    from otel_agentmetrics.instrumentors.openai import _response
+    from otel_agentmetrics.instrumentors.llm.openai import _response
 
     monkeypatch.delenv("AGENTMETRICS_RAISE_INTERNAL_ERRORS")
 

@@ -13,7 +13,7 @@ from typing import Any
 import openai
 import pytest
 
-from otel_agentmetrics.instrumentors.openai._endpoint import provider_for
+from otel_agentmetrics.instrumentors.llm.openai._endpoint import provider_for
 
 from .openai_kit import client_answering, httpx, instrument
 from .openai_kit import instrumented as instrumented  # noqa: F401  (fixture)

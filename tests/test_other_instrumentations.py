@@ -26,7 +26,7 @@ import pytest
 from otel_agentmetrics._config import resolve
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.instrumentation import shared_telemetry
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.pricing import Pricer
 
 from .openai_kit import client_for, recorded
@@ -147,7 +147,7 @@ def _entry_point(module: str) -> Any:
     return found
 
 
-OURS_EP, CONTRIB_EP = "otel_agentmetrics.instrumentors.openai", "opentelemetry.instrumentation.openai_v2"
+OURS_EP, CONTRIB_EP = "otel_agentmetrics.instrumentors.llm.openai", "opentelemetry.instrumentation.openai_v2"
 
 
 @pytest.mark.parametrize("order", [(CONTRIB_EP, OURS_EP), (OURS_EP, CONTRIB_EP)], ids=["contrib-first", "ours-first"])
@@ -205,7 +205,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otel_agentmetrics._config import resolve
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.pricing import Pricer
 from tests.openai_kit import client_for, recorded
 
@@ -335,7 +335,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._config import resolve
-from otel_agentmetrics.instrumentors.anthropic import AnthropicInstrumentor
+from otel_agentmetrics.instrumentors.llm.anthropic import AnthropicInstrumentor
 from tests.anthropic_kit import HELLO, MODEL, cassette_client, loaded_pricer
 
 spans = InMemorySpanExporter()

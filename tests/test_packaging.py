@@ -90,7 +90,7 @@ def test_wheel_contains_every_module_and_entry_point(dist: Path) -> None:
     assert not missing, f"not in the wheel (add the package to pyproject's packages list): {missing}"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = wheel.read(entry_points).decode()
-    assert "agentmetrics_openai = otel_agentmetrics.instrumentors.openai:OpenAIInstrumentor" in text
+    assert "agentmetrics_openai = otel_agentmetrics.instrumentors.llm.openai:OpenAIInstrumentor" in text
     assert "agentmetrics = otel_agentmetrics.distro:AgentMetricsDistro" in text
     assert "agentmetrics = otel_agentmetrics.distro:configure_if_unset" in text
     assert "opentelemetry_configurator" not in text  # one configurator runs; ours would race the SDK's
@@ -108,7 +108,7 @@ def test_wheel_installs_into_a_clean_venv_and_runs(dist: Path, tmp_path: Path) -
     imported = _run(
         python,
         "-c",
-        "import otel_agentmetrics, otel_agentmetrics.instrumentors.openai as o; "
+        "import otel_agentmetrics, otel_agentmetrics.instrumentors.llm.openai as o; "
         "print(otel_agentmetrics.__file__); print(o.__file__); print(otel_agentmetrics.__version__)",
         cwd=tmp_path,  # not the work tree, whose otel_agentmetrics/ would shadow the installed one
     ).stdout.split()

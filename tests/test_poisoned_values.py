@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_agentmetrics._config import resolve
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.record import MAX_TOKENS, CallRecord, checked, count_sum
 from otel_agentmetrics.summary import store
 from otel_agentmetrics.summary.exporter import LocalStoreSpanExporter
@@ -244,7 +244,7 @@ def test_cohere_fractional_count_is_dropped_not_truncated(otel):
     import cohere
     import httpx
 
-    from otel_agentmetrics.instrumentors.cohere import CohereInstrumentor
+    from otel_agentmetrics.instrumentors.llm.cohere import CohereInstrumentor
 
     from .test_cohere import CHAT
     from .wire_format import Wire

@@ -14,7 +14,7 @@ import pytest
 from otel_agentmetrics import _telemetry
 from otel_agentmetrics._config import resolve
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.pricing import Pricer, _pricer
 from otel_agentmetrics.record import CallRecord
 

@@ -14,9 +14,9 @@ import ollama
 from mistralai.client import Mistral, basesdk, models
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.groq import GroqInstrumentor
-from otel_agentmetrics.instrumentors.mistralai import MistralAIInstrumentor
-from otel_agentmetrics.instrumentors.ollama import OllamaInstrumentor
+from otel_agentmetrics.instrumentors.llm.groq import GroqInstrumentor
+from otel_agentmetrics.instrumentors.llm.mistralai import MistralAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.ollama import OllamaInstrumentor
 
 from .test_groq import COMPLETION
 from .test_mistral import COMPLETION as MISTRAL_COMPLETION

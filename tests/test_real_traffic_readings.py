@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.groq import GroqInstrumentor
+from otel_agentmetrics.instrumentors.llm.groq import GroqInstrumentor
 
 from .openai_kit import client_answering, instrumented  # noqa: F401 - fixture
 from .openai_kit import httpx as openai_httpx

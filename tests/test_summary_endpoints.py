@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor  # noqa: E402
 from otel_agentmetrics._config import resolve  # noqa: E402
 from otel_agentmetrics._telemetry import Telemetry  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor  # noqa: E402
 from otel_agentmetrics.summary import dashboard_app  # noqa: E402
 from otel_agentmetrics.summary.exporter import LocalStoreSpanExporter  # noqa: E402
 

@@ -12,7 +12,7 @@ pytest.importorskip("langchain_core")
 from langchain_core.tools import StructuredTool, ToolException, tool  # noqa: E402
 
 import otel_agentmetrics as agentmetrics  # noqa: E402
-from otel_agentmetrics.instrumentors.langchain import LangChainInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.langchain import LangChainInstrumentor  # noqa: E402
 
 from .scope_kit import by_name, point_map, scoped_telemetry  # noqa: E402
 

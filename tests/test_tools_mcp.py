@@ -14,7 +14,7 @@ from mcp.server.mcpserver import MCPServer  # noqa: E402
 from mcp.server.mcpserver.exceptions import ToolError  # noqa: E402
 
 import otel_agentmetrics as agentmetrics  # noqa: E402
-from otel_agentmetrics.instrumentors.mcp import MCPInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.protocols.mcp import MCPInstrumentor  # noqa: E402
 
 from .scope_kit import point_map, scoped_telemetry  # noqa: E402
 

@@ -12,7 +12,7 @@ agents = pytest.importorskip("agents")
 from agents import Agent, OpenAIChatCompletionsModel, RunConfig, Runner, function_tool  # noqa: E402
 
 import otel_agentmetrics as agentmetrics  # noqa: E402
-from otel_agentmetrics.instrumentors.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
+from otel_agentmetrics.instrumentors.agents.openai_agents import OpenAIAgentsInstrumentor  # noqa: E402
 
 from .scope_kit import TOOL_LOOP_IDS, PerMillionPricer, by_name, openai_client, point_map, scoped_telemetry  # noqa: E402
 

@@ -32,7 +32,7 @@ from vertexai.generative_models import (
 )
 
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.instrumentors.google.vertexai import VertexAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.google.vertexai import VertexAIInstrumentor
 
 from .replay import CASSETTES
 

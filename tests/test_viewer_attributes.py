@@ -49,7 +49,7 @@ CHAT_COST = (12 * 0.15 + 5 * 0.60) / 1e6  # gpt-4o-mini, 12 + 5 tokens: https://
 
 
 def _priced_call(otel, **options):
-    from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+    from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
     settings = resolve(**options)
     telemetry = build_telemetry(settings, otel.tracer_provider, otel.meter_provider)

@@ -26,7 +26,7 @@ import otel_agentmetrics as agentmetrics
 from otel_agentmetrics._active import use
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._viewers import cost_attributes
-from otel_agentmetrics.instrumentors.openai import OpenAIInstrumentor
+from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 
 from .scope_kit import PerMillionPricer, openai_client
 from .test_agents import run_loop

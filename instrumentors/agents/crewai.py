@@ -19,10 +19,9 @@ from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import acall, call
 from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics._tool_layer import async_tool_wrapper, sync_tool_wrapper
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
-
-from ._tool_layer import async_tool_wrapper, sync_tool_wrapper
 
 DEFAULT_CREW_NAME = "crew"  # ``Crew.name``'s default
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_crewai_tool_call_id", default=None)

@@ -21,10 +21,9 @@ from typing import Any
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics._tool_layer import async_tool_wrapper, sync_tool_wrapper
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
-
-from ._tool_layer import async_tool_wrapper, sync_tool_wrapper
 
 DEFAULT_AGENT_NAME = "Agent"  # ``llama_index.core.agent.workflow.base_agent.DEFAULT_AGENT_NAME``
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_llamaindex_tool_call_id", default=None)

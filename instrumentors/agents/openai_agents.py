@@ -16,10 +16,9 @@ from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import acall
 from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics._tool_layer import async_tool_wrapper, report_error
 from otel_agentmetrics.agents import start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
-
-from ._tool_layer import async_tool_wrapper, report_error
 
 # The runner and the realtime session both invoke function tools through this function; the runner's module
 # holds its own reference, so both names are patched (the same tool run is never opened twice: see tools.py).

@@ -7,7 +7,7 @@
   request through the shared wrapper, so the SDK's ``MessageStream`` reads its raw events from our stream proxy
   and ``text_stream``, ``get_final_message()`` and plain iteration all flow through one proxy.
 - :func:`sdk_span_handoff` replaces the SDK's own call span (anthropic >= 2.12) by our span's context for the calls
-  we instrument; see the module docstring of :mod:`otel_agentmetrics.instrumentors.anthropic` for why.
+  we instrument; see the module docstring of :mod:`otel_agentmetrics.instrumentors.llm.anthropic` for why.
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ from typing import Any
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._telemetry import Telemetry
+from otel_agentmetrics._tool_layer import async_tool_wrapper, report_error
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
-
-from ._tool_layer import async_tool_wrapper, report_error
 
 
 def _describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, str | None, str | None, Any]:
