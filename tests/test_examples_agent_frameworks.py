@@ -33,3 +33,9 @@ def _run(name: str, tmp_path: Path, **env: str) -> str:
 def test_agno_agent(tmp_path: Path) -> None:
     assert _run("agno_agent.py", tmp_path, AGNO_TELEMETRY="false") == ANSWER
     _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
+
+
+@_needs("smolagents")
+def test_smolagents_agent(tmp_path: Path) -> None:
+    assert _run("smolagents_agent.py", tmp_path) == ANSWER
+    _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])

@@ -3,7 +3,8 @@
 It speaks the documented wire formats: ``POST /v1/chat/completions`` (OpenAI chat completions, plain and
 server-sent-event streams with the usage chunk) and ``POST /v1/messages`` (Anthropic Messages, plain and
 streamed events). Answers are canned but shaped by the request: when tools are offered and no tool result came
-back yet, the model asks for the first tool; unknown models get the provider's 404 error body. Token counts are
+back yet, the model asks for the first tool (a tool result handed back as text, ``Observation: ...``, counts, and a
+``final_answer`` tool is called with the answer); unknown models get the provider's 404 error body. Token counts are
 estimated from the text (about four characters a token) so dollars come out realistic. Anthropic prompt caching
 is honoured: the prefix up to the last ``cache_control`` block is written to the cache the first time it is seen
 (``cache_creation_input_tokens``) and read from it afterwards (``cache_read_input_tokens``).
@@ -55,6 +56,21 @@ def _city(text: str) -> str:
         if not re.search(r"(^|[.?!:]\s*)$", text[: match.start()]):
             return match.group(0)
     return "Lisbon"
+
+
+FINAL_ANSWER = "final_answer"
+
+
+def _text_tool_result(messages: list[dict[str, Any]]) -> str | None:
+    """A tool's result (or error) handed back in text, as smolagents does: the last user message (which may hold
+    several, merged) ends with a line ``Observation:`` or ``Error:`` and what follows it."""
+    if not messages or messages[-1].get("role") != "user":
+        return None
+    text = _text_of(messages[-1].get("content"))
+    at, mark = max((text.rfind(mark), mark) for mark in ("Observation:\n", "Error:\n"))
+    if at < 0 or (at > 0 and text[at - 1] != "\n"):
+        return None
+    return text[at + len(mark) :].split("\nNow let's retry", 1)[0].strip()
 
 
 def _answer(last: str, tool_result: str | None) -> str:
@@ -142,10 +158,21 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages") or []
         prompt = tokens(json.dumps(messages)) + (tokens(json.dumps(body["tools"])) if body.get("tools") else 0)
         tool_result = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "tool"), None)
+        if tool_result is None:
+            tool_result = _text_tool_result(messages)
         base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": OPENAI_MODELS[model]}
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         tools = body.get("tools") or []
-        if tools and tool_result is None:
+        # A ``final_answer`` tool (smolagents ends a run by calling it) is called only to answer.
+        answer_tool = next((t for t in tools if t["function"]["name"] == FINAL_ANSWER), None)
+        tools = [t for t in tools if t is not answer_tool]
+        if answer_tool is not None and (tool_result is not None or not tools):
+            last = _text_of(messages[-1].get("content")) if messages else ""
+            arguments = json.dumps({"answer": _answer(last, tool_result)})
+            call = {"name": FINAL_ANSWER, "arguments": arguments}
+            message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:20]}", "type": "function", "function": call}]
+            finish, completion = "tool_calls", tokens(arguments) + 8
+        elif tools and tool_result is None:
             name, schema = tools[0]["function"]["name"], tools[0]["function"].get("parameters")
             last = _text_of(messages[-1].get("content")) if messages else ""
             arguments = json.dumps(_tool_arguments(name, last, schema))
