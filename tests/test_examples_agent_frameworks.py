@@ -39,3 +39,9 @@ def test_agno_agent(tmp_path: Path) -> None:
 def test_smolagents_agent(tmp_path: Path) -> None:
     assert _run("smolagents_agent.py", tmp_path) == ANSWER
     _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
+
+
+@_needs("strands")
+def test_strands_agent(tmp_path: Path) -> None:
+    assert _run("strands_agent.py", tmp_path) == ANSWER
+    _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
