@@ -10,8 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from otel_agentmetrics.summary import summary
+
 from .examples_kit import EXAMPLES
-from .test_examples_frameworks import ANSWER, _check_one_agent_run, _needs
+from .test_examples_frameworks import ANSWER, _check_one_agent_run, _needs, _spans
 
 
 def _run(name: str, tmp_path: Path, **env: str) -> str:
@@ -45,3 +49,25 @@ def test_smolagents_agent(tmp_path: Path) -> None:
 def test_strands_agent(tmp_path: Path) -> None:
     assert _run("strands_agent.py", tmp_path) == ANSWER
     _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
+
+
+GEMINI_2_5_FLASH = (0.30, 2.50)  # USD per million tokens: input, output (published prices)
+
+
+@_needs("google.adk")
+def test_adk_agent(tmp_path: Path) -> None:
+    assert _run("adk_agent.py", tmp_path) == ANSWER
+    spans = _spans(tmp_path)
+    runs = [s for s in spans if s["kind"] == "agent"]
+    models = [s for s in spans if s["kind"] == "model"]
+    assert [s["name"] for s in runs] == ["invoke_agent forecaster"]  # ADK's own spans stand down: one run
+    assert [s["name"] for s in spans if s["kind"] == "tool"] == ["execute_tool get_weather"]
+    assert [m["name"] for m in models] == ["generate_content gemini-2.5-flash"] * 2
+    for model in models:
+        tokens_in, tokens_out = int(model["input_tokens"]), int(model["output_tokens"])  # type: ignore[call-overload]
+        assert tokens_in > 0 and tokens_out > 0
+        dollars = (tokens_in * GEMINI_2_5_FLASH[0] + tokens_out * GEMINI_2_5_FLASH[1]) / 1e6
+        assert model["cost"] == pytest.approx(dollars, rel=1e-9)
+    (stats,) = summary(tmp_path / "store.sqlite3").by_agent
+    assert (stats.name, stats.model_calls) == ("forecaster", 2)
+    assert stats.cost_usd == pytest.approx(sum(float(m["cost"]) for m in models), rel=1e-9)  # type: ignore[arg-type]
