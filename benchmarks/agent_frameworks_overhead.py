@@ -13,12 +13,16 @@ Scenarios, each timed uninstrumented and under ``instrument()`` in alternating r
   the tool span (2 steps: the run and the tool).
 - ``langchain in-house model``: a custom ``BaseChatModel`` answering at once (no network), invoked alone: the
   model-call span recorded from LangChain's usage (1 step).
+- ``agno agent run``, ``smolagents tool agent``, ``strands agent``, ``adk agent``: an agent of each with one tool
+  against the same stand-in (``OpenAIChat``, ``OpenAIServerModel``, ``OpenAIModel``; ADK's ``Gemini`` through
+  google-genai to the stand-in's Gemini route): two model calls and a tool run per run (3 steps). Each runs where
+  its framework is installed (Strands and ADK in their side venvs: run this file with that venv's python).
 
 Spans go through a batch processor to a dropping exporter and metrics to an in-memory reader (what a real setup
 pays, minus the network). Prints the median CPU time per run over the rounds (process time, so that other
 processes on the machine weigh less), the overhead, and the overhead per step.
 
-    python benchmarks/agent_frameworks_overhead.py [--rounds 5] [--runs 200]
+    python benchmarks/agent_frameworks_overhead.py [--rounds 5] [--runs 200] [--only agno,strands]
 
 A benchmark, not a test: nothing here asserts.
 """
@@ -158,6 +162,81 @@ def in_house_model() -> Callable[[], Any]:
     return lambda: model.invoke(QUESTION)
 
 
+def agno_run(server: StandInServer) -> Callable[[], Any]:
+    from agno.agent import Agent
+    from agno.models.openai import OpenAIChat
+
+    model = OpenAIChat(id="gpt-4o-mini", base_url=server.openai_url, api_key="bench")
+    agent = Agent(name="forecaster", model=model, tools=[get_weather], telemetry=False)
+    return lambda: agent.run(QUESTION)
+
+
+def smolagents_run(server: StandInServer) -> Callable[[], Any]:
+    from smolagents import OpenAIServerModel, ToolCallingAgent, tool
+
+    model = OpenAIServerModel("gpt-4o-mini", api_base=server.openai_url, api_key="bench")
+    agent = ToolCallingAgent(tools=[tool(weather_with_args)], model=model, name="forecaster", verbosity_level=0)
+    return lambda: agent.run(QUESTION)
+
+
+def weather_with_args(city: str) -> str:
+    """Current weather for a city.
+
+    Args:
+        city: the city to look up.
+    """
+    return f"22 degrees and sunny in {city}"
+
+
+def strands_run(server: StandInServer) -> Callable[[], Any]:
+    from strands import Agent, tool
+    from strands.models.openai import OpenAIModel
+
+    model = OpenAIModel(client_args={"base_url": server.openai_url, "api_key": "bench"}, model_id="gpt-4o-mini")
+    agent = Agent(model=model, tools=[tool(get_weather)], name="forecaster", callback_handler=None)
+    return lambda: agent("Is it warm in Lisbon?")
+
+
+def adk_run(server: StandInServer) -> Callable[[], Any]:
+    import os
+
+    from google.adk.agents import LlmAgent
+    from google.adk.models.google_llm import Gemini
+    from google.adk.runners import InMemoryRunner
+    from google.genai import types
+
+    os.environ.setdefault("GOOGLE_API_KEY", "bench")
+    model = Gemini(model="gemini-2.5-flash", base_url=server.gemini_url)
+    runner = InMemoryRunner(LlmAgent(name="forecaster", model=model, tools=[get_weather]), app_name="bench")
+    message = types.Content(role="user", parts=[types.Part(text=QUESTION)])
+    loop = asyncio.new_event_loop()
+
+    async def once() -> None:
+        session = await runner.session_service.create_session(app_name="bench", user_id="u")
+        async for _ in runner.run_async(user_id="u", session_id=session.id, new_message=message):
+            pass
+
+    return lambda: loop.run_until_complete(once())
+
+
+# Scenarios that run where their framework is installed: (name, steps, module, builder).
+OPTIONAL: list[tuple[str, int, str, Callable[[StandInServer], Callable[[], Any]]]] = [
+    ("agno agent run", 3, "agno", agno_run),
+    ("smolagents tool agent", 3, "smolagents", smolagents_run),
+    ("strands agent", 3, "strands", strands_run),
+    ("adk agent", 3, "google.adk", adk_run),
+]
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def _per_run(run: Callable[[], Any], runs: int) -> float:
     # CPU time of this process (the stand-in server's threads included, the same in both columns): what tracing
     # adds is CPU work, and on a shared machine wall time mostly measures the other processes.
@@ -186,6 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--only", default="", help="comma-separated words: the scenarios whose name has one of them")
     options = parser.parse_args()
 
     tracer_provider = TracerProvider()
@@ -202,6 +282,8 @@ def main() -> None:
     )
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
     print(", ".join(f"{name} {version(name)}" for name in packages))
+    frameworks = {"agno": "agno", "smolagents": "smolagents", "strands-agents": "strands", "google-adk": "google.adk"}
+    print("; ".join(f"{name} {version(name)}" for name, module in frameworks.items() if _installed(module)))
     print(f"{'scenario':<28}{'steps':>6}{'plain/run':>12}{'traced/run':>12}{'overhead':>11}{'per step':>11}")
     with StandInServer(latency=(0.0, 0.0), chunk_delay=0.0) as server:
         scenarios: list[tuple[str, int, Callable[[], Any]]] = [
@@ -212,6 +294,12 @@ def main() -> None:
             ("llamaindex workflow", 2, llamaindex_workflow()),
             ("langchain in-house model", 1, in_house_model()),
         ]
+        wanted = [word for word in options.only.split(",") if word]
+        if wanted:
+            scenarios = [s for s in scenarios if any(word in s[0] for word in wanted)]
+        for name, steps, module, build in OPTIONAL:
+            if _installed(module) and (not wanted or any(word in name for word in wanted)):
+                scenarios.append((name, steps, build(server)))
         for name, steps, run in scenarios:
             plain, traced = measure(run, options.rounds, options.runs, providers)
             overhead = traced - plain
