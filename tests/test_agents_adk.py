@@ -1,6 +1,7 @@
 """Google ADK through the real ``google-adk`` package: an ``LlmAgent`` with one tool whose ``Gemini`` model calls the
 real ``google-genai`` client against the local stand-in server (its Gemini ``generateContent`` route), run by an
-``InMemoryRunner``; plain, failing, with ADK's own tracing on, and as the sub-agent of a ``SequentialAgent``.
+``InMemoryRunner``; plain, failing, with ADK's own tracing on, and as the sub-agent of a ``SequentialAgent``; and
+one whose ``LiteLlm`` model reaches the stand-in's OpenAI-compatible endpoint through the real ``litellm``.
 
 Runs where ADK is installed (``bash tests/adk-env.sh``: google-adk pins websockets<16, while the main environment
 has websockets 17).
@@ -185,3 +186,28 @@ def test_uninstrument_restores_adk(otel):
         assert adk_tracing.tracer is not originals[2]
         instrumentor.uninstrument()
     assert (BaseAgent.run_async, _caller._call_tool_async, adk_tracing.tracer) == originals
+
+
+def test_an_openai_compatible_endpoint_through_litellm(otel, llm, monkeypatch):
+    # ADK reaches OpenAI-compatible endpoints through LiteLlm: the litellm instrumentor's span is the model call.
+    pytest.importorskip("litellm", reason="installed by tests/adk-env.sh")
+    from google.adk.models.lite_llm import LiteLlm
+
+    from otel_agentmetrics.instrumentors.llm.litellm import LiteLLMInstrumentor
+
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    with scoped_telemetry(otel, PRICER) as telemetry:
+        instrumentors = [LiteLLMInstrumentor(), ADKInstrumentor()]
+        for instrumentor in instrumentors:
+            instrumentor.instrument(telemetry=telemetry)
+        model = LiteLlm(model="openai/gpt-4o-mini", api_base=llm.openai_url, api_key="test")
+        agent = LlmAgent(name="forecaster", description="Tells the weather", model=model, tools=[get_weather])
+        answer = run(agent)
+        for instrumentor in instrumentors:
+            instrumentor.uninstrument()
+    assert answer == 'Here is what I found: {"result": "22 degrees in Lisbon"}. Enjoy the trip!'
+    spans = otel.finished()
+    agent_span = only_run(spans)
+    chat = "chat openai/gpt-4o-mini"
+    kids = check_agent_run(spans, agent_span, steps=[chat, "execute_tool get_weather", chat])
+    assert_rollup(agent_span, [kids[0], kids[2]], tool_calls=1, errors=0)
