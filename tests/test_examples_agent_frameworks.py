@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from otel_agentmetrics.summary import summary
+from otel_agentmetrics.summary.queries import run_detail
+from otel_agentmetrics.summary.run_page import tree
 
 from .examples_kit import EXAMPLES
 from .test_examples_frameworks import ANSWER, _check_one_agent_run, _needs, _spans
@@ -33,22 +35,35 @@ def _run(name: str, tmp_path: Path, **env: str) -> str:
     return result.stdout
 
 
+def _check_run_page(tmp_path: Path, model_call: str = "chat gpt-4o-mini") -> None:
+    """The run page's tree of the one run: the agent above its model call, tool run and model call, in order."""
+    (run,) = [s for s in _spans(tmp_path) if s["kind"] == "agent"]
+    detail = run_detail(tmp_path / "store.sqlite3", str(run["trace_id"]))
+    assert (detail["model_calls"], detail["tool_calls"], detail["failed"]) == (2, 1, 0)
+    (root,) = tree(detail["spans"])
+    assert root.span["name"] == "invoke_agent forecaster"
+    assert [step.span["name"] for step in root.children] == [model_call, "execute_tool get_weather", model_call]
+
+
 @_needs("agno")
 def test_agno_agent(tmp_path: Path) -> None:
     assert _run("agno_agent.py", tmp_path, AGNO_TELEMETRY="false") == ANSWER
     _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
+    _check_run_page(tmp_path)
 
 
 @_needs("smolagents")
 def test_smolagents_agent(tmp_path: Path) -> None:
     assert _run("smolagents_agent.py", tmp_path) == ANSWER
     _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
+    _check_run_page(tmp_path)
 
 
 @_needs("strands")
 def test_strands_agent(tmp_path: Path) -> None:
     assert _run("strands_agent.py", tmp_path) == ANSWER
     _check_one_agent_run(tmp_path, "forecaster", ["get_weather"])
+    _check_run_page(tmp_path)
 
 
 GEMINI_2_5_FLASH = (0.30, 2.50)  # USD per million tokens: input, output (published prices)
@@ -71,3 +86,4 @@ def test_adk_agent(tmp_path: Path) -> None:
     (stats,) = summary(tmp_path / "store.sqlite3").by_agent
     assert (stats.name, stats.model_calls) == ("forecaster", 2)
     assert stats.cost_usd == pytest.approx(sum(float(m["cost"]) for m in models), rel=1e-9)  # type: ignore[arg-type]
+    _check_run_page(tmp_path, "generate_content gemini-2.5-flash")
