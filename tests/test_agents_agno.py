@@ -169,3 +169,18 @@ def test_uninstrument_restores_agno(otel, llm):
         assert _run._run is not originals[0]
         instrumentor.uninstrument()
     assert (_run._run, _run._arun_stream, function.FunctionCall.execute, function.log_exception) == originals
+
+
+def test_an_exception_agno_only_logs_does_not_fail_the_tool(traced, llm):
+    # A post-hook that raises is logged by Agno and swallowed: the tool ran fine, its span is not failed.
+    from agno.tools import tool
+
+    def audit(*args, **kwargs) -> None:
+        raise RuntimeError("audit log unreachable")
+
+    audited = tool(name="get_weather", description="Current weather for a city.", post_hook=audit)(get_weather)
+    agent = forecaster(llm, audited)
+    assert agent.run("Is it warm in Lisbon?", session_id="s-1").content == ANSWER
+    spans = traced.finished()
+    tool_span = check_agent_run(spans, only_run(spans))
+    assert "error.type" not in tool_span.attributes

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import _aiterate, _iterate, acall, call
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics._tool_layer import report_error
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.tools import ToolRun, start_tool
 
 DEFAULT_NAMES = {"agent": "agent", "team": "team"}
+# The class of the first exception Agno logged while running the current function call (the tool's own, when it
+# raised; a pre- or post-hook's is logged too, and counts only if the call failed).
+_logged: ContextVar[str | None] = ContextVar("agentmetrics_agno_logged_exception", default=None)
 
 
 def _text(value: Any) -> str | None:
@@ -131,15 +134,14 @@ def _open_tool(telemetry: Telemetry, function_call: Any) -> ToolRun | None:
         return None
 
 
-def _settle(run: ToolRun, function_call: Any, outcome: Any) -> Any:
+def _settle(run: ToolRun, function_call: Any, outcome: Any, logged: str | None) -> Any:
     """After ``FunctionCall.execute``/``aexecute`` returned ``outcome`` (a ``FunctionExecutionResult``): a failure
     Agno made from the tool's exception fails the tool run; a generator result (a team's delegation to a member,
     a streaming tool) is the tool's work still to come, so the run ends when Agno has consumed it. Returns what
     the caller gets: ``outcome``, its generator swapped for one that runs inside the tool run."""
     try:
         if getattr(outcome, "status", None) == "failure":
-            with run.activate():
-                report_error("tool_error")  # unless the exception's class was noted already (_note_exception)
+            run.report_error(logged or "tool_error")
             run.end()
             return outcome
         result = getattr(outcome, "result", None)
@@ -165,13 +167,18 @@ def _execute(telemetry: Telemetry) -> Callable[..., Any]:
         run = _open_tool(telemetry, instance)
         if run is None:
             return wrapped(*args, **kwargs)
-        with run.activate():
-            try:
-                outcome = wrapped(*args, **kwargs)
-            except BaseException as error:
-                run.fail(error)
-                raise
-        return _settle(run, instance, outcome)
+        token = _logged.set(None)
+        try:
+            with run.activate():
+                try:
+                    outcome = wrapped(*args, **kwargs)
+                except BaseException as error:
+                    run.fail(error)
+                    raise
+            logged = _logged.get()
+        finally:
+            _logged.reset(token)
+        return _settle(run, instance, outcome, logged)
 
     return traced
 
@@ -181,13 +188,18 @@ def _aexecute(telemetry: Telemetry) -> Callable[..., Any]:
         run = _open_tool(telemetry, instance)
         if run is None:
             return await wrapped(*args, **kwargs)
-        with run.activate():
-            try:
-                outcome = await wrapped(*args, **kwargs)
-            except BaseException as error:
-                run.fail(error)
-                raise
-        return _settle(run, instance, outcome)
+        token = _logged.set(None)
+        try:
+            with run.activate():
+                try:
+                    outcome = await wrapped(*args, **kwargs)
+                except BaseException as error:
+                    run.fail(error)
+                    raise
+            logged = _logged.get()
+        finally:
+            _logged.reset(token)
+        return _settle(run, instance, outcome, logged)
 
     return traced
 
@@ -195,8 +207,8 @@ def _aexecute(telemetry: Telemetry) -> Callable[..., Any]:
 def _note_exception(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Agno logs a tool's exception (``log_exception(e)``) before turning it into a failed result."""
     error = args[0] if args else None
-    if isinstance(error, BaseException):
-        report_error(type(error).__qualname__)
+    if isinstance(error, BaseException) and _logged.get() is None:
+        _logged.set(type(error).__qualname__)
     return wrapped(*args, **kwargs)
 
 
