@@ -164,4 +164,3 @@ class SmolagentsInstrumentor(AgentMetricsInstrumentor):
         yield "smolagents.agents", "ToolCallingAgent.execute_tool_call", _execute_tool_call(telemetry)
         # A CodeAgent's code calls its tools directly (inside a ToolCallingAgent's call: the same run, one span).
         yield "smolagents.tools", "Tool.__call__", _tool_call(telemetry)
-
