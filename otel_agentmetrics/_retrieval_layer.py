@@ -29,7 +29,7 @@ from typing import Any
 
 from ._guard import internal_error
 from ._telemetry import Telemetry
-from .retrieval import RetrievalCall, RetrievalRecord, open_retrieval
+from .retrieval import RetrievalCall, RetrievalRecord, nesting, open_retrieval
 
 Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], RetrievalRecord | None]
 """``(instance, args, kwargs) -> record``: the request; ``None`` leaves the call alone."""
@@ -56,11 +56,11 @@ def _read(read: Read | None, record: RetrievalRecord, result: Any, capture: bool
 
 
 def _fold(outer: RetrievalCall, describe: Describe, read: Read | None, instance: Any, args: Any, kwargs: Any,
-          result: Any) -> None:  # fmt: skip
+          result: Any, depth: int) -> None:  # fmt: skip
     record = _describe(describe, instance, args, kwargs)
     if record is not None:
         _read(read, record, result, outer.telemetry.capture_content)
-        outer.absorb(record)
+        outer.absorb(record, depth)
 
 
 def sync_wrapper(telemetry: Telemetry, describe: Describe, read: Read | None = None) -> Wrapper:
@@ -69,8 +69,13 @@ def sync_wrapper(telemetry: Telemetry, describe: Describe, read: Read | None = N
     def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         outer = open_retrieval()
         if outer is not None:  # inside another layer's operation: no span of our own, our details fold into it
-            result = wrapped(*args, **kwargs)
-            _fold(outer, describe, read, instance, args, kwargs, result)
+            depth = nesting.get() + 1
+            token = nesting.set(depth)
+            try:
+                result = wrapped(*args, **kwargs)
+            finally:
+                nesting.reset(token)
+            _fold(outer, describe, read, instance, args, kwargs, result, depth)
             return result
         record = _describe(describe, instance, args, kwargs)
         if record is None:
@@ -97,8 +102,13 @@ def async_wrapper(telemetry: Telemetry, describe: Describe, read: Read | None = 
     async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         outer = open_retrieval()
         if outer is not None:
-            result = await wrapped(*args, **kwargs)
-            _fold(outer, describe, read, instance, args, kwargs, result)
+            depth = nesting.get() + 1
+            token = nesting.set(depth)
+            try:
+                result = await wrapped(*args, **kwargs)
+            finally:
+                nesting.reset(token)
+            _fold(outer, describe, read, instance, args, kwargs, result, depth)
             return result
         record = _describe(describe, instance, args, kwargs)
         if record is None:

@@ -117,6 +117,8 @@ def instruments(telemetry: Telemetry) -> RetrievalInstruments:
 
 
 _open: ContextVar[RetrievalCall | None] = ContextVar("agentmetrics_open_retrieval", default=None)
+nesting: ContextVar[int] = ContextVar("agentmetrics_retrieval_nesting", default=0)
+"""How many layers below the open operation's own the running store call is (see :meth:`RetrievalCall.absorb`)."""
 
 _STORE_FIELDS = ("db_system", "collection", "db_operation", "server_address", "server_port")
 _REQUEST_FIELDS = ("top_k", "data_source_id", "query_text")
@@ -133,7 +135,7 @@ class RetrievalCall:
     """One store operation in flight: its span, clock and record. Made current by :meth:`activate` while the
     library's code runs, ended once by :meth:`end` or :meth:`fail`."""
 
-    __slots__ = ("telemetry", "record", "span", "_scopes", "_start", "_ended", "_request")
+    __slots__ = ("telemetry", "record", "span", "_scopes", "_start", "_ended", "_request", "_depths")
 
     def __init__(self, telemetry: Telemetry, record: RetrievalRecord) -> None:
         self.telemetry = telemetry
@@ -141,6 +143,7 @@ class RetrievalCall:
         self._scopes: tuple[Any, ...] = active_scopes.get()
         self._ended = False
         self._request: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._depths: dict[str, int] = {}  # field -> how deep the layer that set it ran (own fields: 0)
         self.span: Span = trace.INVALID_SPAN
         try:
             attrs: dict[str, Any] = {}
@@ -156,32 +159,36 @@ class RetrievalCall:
     def ended(self) -> bool:
         return self._ended
 
-    def activate(self) -> tuple[Any, Any]:
+    def activate(self) -> tuple[Any, Any, Any]:
         """Make this call the open store operation and its span current; returns the tokens for
         :meth:`deactivate` (store calls nested inside fold into this one; HTTP client spans nest under it)."""
-        return _open.set(self), otel_context.attach(trace.set_span_in_context(self.span))
+        return _open.set(self), nesting.set(0), otel_context.attach(trace.set_span_in_context(self.span))
 
     @staticmethod
-    def deactivate(tokens: tuple[Any, Any]) -> None:
-        opened, attached = tokens
+    def deactivate(tokens: tuple[Any, Any, Any]) -> None:
+        opened, depth, attached = tokens
         otel_context.detach(attached)
+        nesting.reset(depth)
         _open.reset(opened)
 
-    def absorb(self, inner: RetrievalRecord) -> None:
-        """Fold the record of a store operation made inside this one (see the module's rules)."""
+    def absorb(self, inner: RetrievalRecord, depth: int = 1) -> None:
+        """Fold the record of a store operation made inside this one (see the module's rules); ``depth`` is how
+        many layers down it ran (1: called by this operation's own layer), so the innermost store's details win
+        whichever layer ends first."""
         try:
             record = self.record
+            depths = self._depths
             for name in _STORE_FIELDS:
                 value = getattr(inner, name)
-                if value is not None:
+                if value is not None and depth >= depths.get(name, 0):
                     setattr(record, name, value)
-            for name in _REQUEST_FIELDS:
-                if getattr(record, name) is None:
-                    setattr(record, name, getattr(inner, name))
-            if record.is_query and inner.is_query:
-                for name in _RESULT_FIELDS:
-                    if getattr(record, name) is None:
-                        setattr(record, name, getattr(inner, name))
+                    depths[name] = depth
+            fields = _REQUEST_FIELDS + _RESULT_FIELDS if record.is_query and inner.is_query else _REQUEST_FIELDS
+            for name in fields:
+                value = getattr(inner, name)
+                if value is not None and (getattr(record, name) is None or depth < depths.get(name, 0)):
+                    setattr(record, name, value)
+                    depths[name] = depth
             for key, value in inner.attributes.items():
                 record.attributes.setdefault(key, value)
         except Exception:
