@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from otel_agentmetrics.instrumentors.retrieval.faiss import FaissInstrumentor
 from otel_agentmetrics.instrumentors.retrieval.lancedb import LanceDBInstrumentor
 from otel_agentmetrics.instrumentors.retrieval.qdrant import QdrantInstrumentor
 
@@ -149,3 +150,36 @@ async def test_lancedb_async(otel: Any, tmp_path: Any) -> None:
         result = await table.query().nearest_to(near(2)).limit(4).to_list()
     assert [r["id"] for r in result] == ["d2", "d3", "d4", "d5"]
     _expect_one_query(otel, "lancedb", "docs", "search", 4, None)
+
+
+def test_faiss_index_search_counts_real_neighbours(otel: Any) -> None:
+    faiss = pytest.importorskip("faiss")
+    import numpy as np
+
+    vectors = np.array([axis(i) for i in range(DIM)], dtype="float32")
+    plain = faiss.IndexFlatL2(DIM)
+    plain.add(vectors)
+    expected = plain.search(np.array([near(1), near(6)], dtype="float32"), 3)
+
+    index = faiss.IndexFlatL2(DIM)
+    with instrumented(otel, FaissInstrumentor(), capture="span_only"):
+        index.add(vectors)
+        distances, labels = index.search(np.array([near(1), near(6)], dtype="float32"), 3)
+        _, padded = index.search(np.array([near(0)], dtype="float32"), DIM + 2)  # more asked than stored
+    assert (distances == expected[0]).all() and (labels == expected[1]).all()
+    assert labels.tolist() == [[1, 2, 3], [6, 7, 0]]
+    first, second = retrieval_spans(otel)
+    assert dict(first.attributes) | {"gen_ai.retrieval.documents": None} == {
+        "gen_ai.operation.name": "retrieval",
+        "db.system.name": "faiss",
+        "db.operation.name": "search",
+        "gen_ai.request.top_k": 3,
+        "db.response.returned_rows": 6,
+        "faiss.index.type": "IndexFlatL2",
+        "gen_ai.retrieval.documents": None,
+    }
+    assert [d["id"] for d in json.loads(first.attributes["gen_ai.retrieval.documents"])] == [1, 2, 3, 6, 7, 0]
+    assert padded.tolist()[0][-2:] == [-1, -1]
+    assert second.attributes["db.response.returned_rows"] == DIM
+    (write,) = [s for s in store_spans(otel) if s.attributes["gen_ai.operation.name"] == "add_documents"]
+    assert write.attributes["db.response.returned_rows"] == DIM
