@@ -183,3 +183,39 @@ def test_faiss_index_search_counts_real_neighbours(otel: Any) -> None:
     assert second.attributes["db.response.returned_rows"] == DIM
     (write,) = [s for s in store_spans(otel) if s.attributes["gen_ai.operation.name"] == "add_documents"]
     assert write.attributes["db.response.returned_rows"] == DIM
+
+
+def test_under_instrument_each_store_gives_one_retrieval_span_with_its_own_system(otel: Any, tmp_path: Any) -> None:
+    """The Done-when, through ``instrument()`` and the entry points: Chroma, Qdrant (local) and LanceDB."""
+    import chromadb
+
+    import otel_agentmetrics
+
+    chroma = chromadb.EphemeralClient().get_or_create_collection("chroma-docs", embedding_function=None)
+    chroma.add(ids=[f"d{i}" for i in range(DIM)], embeddings=[axis(i) for i in range(DIM)])
+    qdrant = qdrant_client.QdrantClient(":memory:")
+    qdrant.create_collection("qdrant-docs", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.DOT))
+    qdrant.upsert("qdrant-docs", points=_points())
+    lance = lancedb.connect(tmp_path / "db").create_table("lance-docs", data=_lance_rows())
+    plain = (
+        chroma.query(query_embeddings=[near(1)], n_results=2),
+        qdrant.query_points("qdrant-docs", query=near(1), limit=3),
+        lance.search(near(1)).limit(4).to_list(),
+    )
+    otel_agentmetrics.instrument(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, store=False)
+    try:
+        traced = (
+            chroma.query(query_embeddings=[near(1)], n_results=2),
+            qdrant.query_points("qdrant-docs", query=near(1), limit=3),
+            lance.search(near(1)).limit(4).to_list(),
+        )
+    finally:
+        otel_agentmetrics.uninstrument()
+    assert traced == plain
+    spans = retrieval_spans(otel)
+    assert [
+        (s.attributes["db.system.name"], s.attributes["db.collection.name"], s.attributes["db.response.returned_rows"])
+        for s in spans
+    ] == [("chroma", "chroma-docs", 2), ("qdrant", "qdrant-docs", 3), ("lancedb", "lance-docs", 4)]
+    points = {p.attributes["db.system.name"]: p.count for p in duration_points(otel)}
+    assert points == {"chroma": 1, "qdrant": 1, "lancedb": 1}
