@@ -34,6 +34,7 @@ allow-listed attribution of the scopes around the call.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -41,11 +42,14 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Span, SpanContext, SpanKind
 
+from . import _fork
 from . import semconv as sc
 from ._context import active_scopes
 from ._guard import internal_error
+from ._metrics import _SERIES_LIMIT, BATCH, _add, _Series, record_series
 from ._telemetry import Telemetry, record_error
 
 QUERY_OPERATIONS = frozenset({sc.OP_RETRIEVAL, sc.OP_SEARCH_MEMORY})
@@ -95,21 +99,97 @@ class RetrievalRecord:
 
 
 class RetrievalInstruments:
-    """The retrieval metrics of one :class:`Telemetry` (created on first use)."""
+    """The retrieval metrics of one :class:`Telemetry` (created on first use), recorded in batches.
+
+    As for model calls (:mod:`otel_agentmetrics._metrics`), an ended operation appends its values to the series
+    they belong to; the points are recorded, each series in one go with the exemplars the SDK would keep, when a
+    reader collects (the in-flight counter's callback runs first) or when :data:`BATCH` operations are waiting.
+    A reader therefore sees every operation that ended before it collected, as if each had been recorded at once.
+    """
 
     def __init__(self, telemetry: Telemetry) -> None:
-        self.duration = telemetry.meter.create_histogram(
+        meter = telemetry.meter
+        self.duration = meter.create_histogram(
             sc.METRIC_DB_OPERATION_DURATION,
             unit="s",
             description="Duration of vector-store and retrieval operations, by operation, store and collection.",
             explicit_bucket_boundaries_advisory=sc.DB_DURATION_BUCKETS,
         )
-        self.returned_rows = telemetry.meter.create_histogram(
+        self.returned_rows = meter.create_histogram(
             sc.METRIC_DB_RETURNED_ROWS,
             unit="{row}",
             description="Rows (documents, points, vectors) returned by vector-store and retrieval operations.",
             explicit_bucket_boundaries_advisory=sc.ROW_BUCKETS,
         )
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+        self._series: dict[tuple[Any, ...], _Series] = {}
+        self._waiting: list[_Series] = []
+        self._waiting_count = 0
+        meter.create_observable_up_down_counter(
+            sc.METRIC_STORE_OPERATIONS_ACTIVE,
+            callbacks=[self._observe],
+            unit="{operation}",
+            description="Store operations (retrievals, writes) in flight, by gen_ai.operation.name.",
+        )
+        self._meter = meter
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight, self._series, self._waiting, self._waiting_count = {}, {}, [], 0
+
+    def started(self, operation: str) -> None:
+        with self._lock:
+            self._in_flight[operation] = self._in_flight.get(operation, 0) + 1
+
+    def ended(self, started_as: str, attrs: dict[str, Any], record: RetrievalRecord, context: SpanContext) -> None:
+        """Out of flight (under the operation it started as), and its duration and rows added to the waiting
+        points; ``attrs`` are the metric attributes without ``error.type``."""
+        key = tuple(attrs.items())
+        rows = record.returned_rows
+        with self._lock:
+            self._in_flight[started_as] = self._in_flight.get(started_as, 1) - 1
+            if len(self._series) >= _SERIES_LIMIT:
+                self._series.clear()  # series still waiting keep their values; only the index is rebuilt
+            timed = self._get(self.duration, key, record.error_type, attrs)
+            _add(self._waiting, timed, record.duration or 0.0, context)
+            if rows is not None:
+                _add(self._waiting, self._get(self.returned_rows, key, None, attrs), rows, context)
+            self._waiting_count += 1
+            full = self._waiting_count >= BATCH
+        if full:
+            self.record_ended()
+
+    def _get(self, histogram: Any, key: tuple[Any, ...], error_type: str | None, attrs: dict[str, Any]) -> _Series:
+        series_key = (histogram is self.duration, key, error_type)
+        series = self._series.get(series_key)
+        if series is None:
+            labels = attrs if error_type is None else {**attrs, sc.ERROR_TYPE: error_type}
+            series = self._series[series_key] = _Series(histogram, labels)
+        return series
+
+    def record_ended(self) -> None:
+        """Record the points of every operation that ended so far; each value is taken once."""
+        with self._lock:
+            taken = [(series.histogram, series.attributes, series.values, series.contexts) for series in self._waiting]
+            for series in self._waiting:
+                series.values, series.contexts = [], []
+            self._waiting = []
+            self._waiting_count = 0
+        for histogram, attributes, values, contexts in taken:
+            try:
+                record_series(histogram, attributes, values, contexts)
+            except Exception:
+                internal_error("recording a batch of retrieval points")
+
+    def _observe(self, options: CallbackOptions) -> list[Observation]:
+        try:
+            self.record_ended()
+        except Exception:
+            internal_error("recording ended store operations before a collection")
+        with self._lock:
+            return [Observation(count, {sc.OPERATION_NAME: op}) for op, count in self._in_flight.items()]
 
 
 def instruments(telemetry: Telemetry) -> RetrievalInstruments:
@@ -135,7 +215,18 @@ class RetrievalCall:
     """One store operation in flight: its span, clock and record. Made current by :meth:`activate` while the
     library's code runs, ended once by :meth:`end` or :meth:`fail`."""
 
-    __slots__ = ("telemetry", "record", "span", "_scopes", "_start", "_ended", "_request", "_depths")
+    __slots__ = (
+        "telemetry",
+        "record",
+        "span",
+        "_scopes",
+        "_start",
+        "_ended",
+        "_request",
+        "_depths",
+        "_started",
+        "_instruments",
+    )
 
     def __init__(self, telemetry: Telemetry, record: RetrievalRecord) -> None:
         self.telemetry = telemetry
@@ -145,12 +236,17 @@ class RetrievalCall:
         self._request: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         self._depths: dict[str, int] = {}  # field -> how deep the layer that set it ran (own fields: 0)
         self.span: Span = trace.INVALID_SPAN
+        self._started: dict[str, Any] = {}  # what the span started with: only changes are set at the end
+        self._instruments: RetrievalInstruments | None = None
         try:
             attrs: dict[str, Any] = {}
             for scope in self._scopes:  # attribution first, so the call's own attributes win a clash
                 attrs.update(scope.span_attributes)
-            attrs.update(_attributes(record))
+            self._started = _attributes(record)
+            attrs.update(self._started)
             self.span = telemetry.tracer.start_span(_span_name(record), kind=SpanKind.CLIENT, attributes=attrs)
+            self._instruments = instruments(telemetry)
+            self._instruments.started(record.operation)
         except Exception:
             internal_error("starting a retrieval span")
         self._start = time.perf_counter()
@@ -219,7 +315,8 @@ class RetrievalCall:
             if error is not None:
                 record.error_type = type(error).__qualname__
             if span.is_recording():
-                attrs = _attributes(record)
+                started = self._started
+                attrs = {k: v for k, v in _attributes(record).items() if started.get(k) != v}
                 if record.returned_rows is not None:
                     attrs[sc.DB_RESPONSE_RETURNED_ROWS] = record.returned_rows
                 if record.error_type is not None:
@@ -234,7 +331,9 @@ class RetrievalCall:
                     if content and capture.on_event:
                         span.add_event(sc.CONTENT_EVENT, content)
                 span.set_attributes(attrs)
-                span.update_name(_span_name(record))
+                name = _span_name(record)
+                if name != span.name:  # type: ignore[attr-defined]
+                    span.update_name(name)
                 if error is not None:
                     record_error(telemetry, span, error, None if telemetry.capture_content else self._request)
             self._record_metrics()
@@ -255,6 +354,9 @@ class RetrievalCall:
                 internal_error("a scope's after_retrieval")
 
     def _record_metrics(self) -> None:
+        found = self._instruments
+        if found is None:
+            return
         record = self.record
         attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation}
         if record.db_system is not None:
@@ -267,13 +369,7 @@ class RetrievalCall:
             attrs[sc.SERVER_ADDRESS] = record.server_address
         if self._scopes:
             attrs.update(self.telemetry.labels.select(self._scopes))
-        found = instruments(self.telemetry)
-        rows = record.returned_rows
-        if rows is not None:
-            found.returned_rows.record(rows, attrs)
-        if record.error_type is not None:
-            attrs[sc.ERROR_TYPE] = record.error_type
-        found.duration.record(record.duration or 0.0, attrs)
+        found.ended(self._started.get(sc.OPERATION_NAME, record.operation), attrs, record, self.span.get_span_context())
 
 
 def start_retrieval(telemetry: Telemetry, record: RetrievalRecord) -> RetrievalCall | None:

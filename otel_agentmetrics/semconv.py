@@ -172,5 +172,6 @@ AGENT_RETRIEVAL_DURATION: Final = "agentmetrics.agent.retrieval_duration"  # sec
 # The database conventions' client metrics, with gen_ai.operation.name added so retrievals and writes split.
 METRIC_DB_OPERATION_DURATION: Final = "db.client.operation.duration"
 METRIC_DB_RETURNED_ROWS: Final = "db.client.response.returned_rows"
+METRIC_STORE_OPERATIONS_ACTIVE: Final = "agentmetrics.store_operations.active"
 DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)  # the database conventions' advice
 ROW_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
