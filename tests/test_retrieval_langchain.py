@@ -117,3 +117,29 @@ def test_chroma_retriever_gives_one_span_with_chromas_details(otel: Any) -> None
     )
     (point,) = [p for p in duration_points(otel) if p.attributes.get("db.system.name") == "chroma"]
     assert point.attributes["db.collection.name"] == name
+
+
+def test_concurrent_retrievals_in_threads_and_tasks_each_get_their_own_span(otel: Any) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = InMemoryVectorStore(HashEmbeddings())
+    store.add_documents(_documents())
+    retriever = store.as_retriever(search_kwargs={"k": 2})
+    with instrumented(otel, LangChainRetrievalInstrumentor()):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = list(pool.map(retriever.invoke, TEXTS * 4))
+
+        async def many() -> list[Any]:
+            return await asyncio.gather(*(retriever.ainvoke(t) for t in TEXTS))
+
+        gathered = asyncio.run(many())
+    assert [docs[0].page_content for docs in found] == TEXTS * 4
+    assert [docs[0].page_content for docs in gathered] == TEXTS
+    spans = retrieval_spans(otel)
+    assert len(spans) == len(TEXTS) * 5  # one per invoke: none folded into another running at the same time
+    assert all(s.attributes["db.response.returned_rows"] == 2 and s.parent is None for s in spans)
+    (point,) = duration_points(otel)
+    assert point.count == len(TEXTS) * 5
+    (active,) = otel.metric_points("agentmetrics.store_operations.active")
+    assert (dict(active.attributes), active.value) == ({"gen_ai.operation.name": "retrieval"}, 0)
