@@ -4,6 +4,7 @@ tree, the exports, and an older store without the retrieval columns."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -112,3 +113,44 @@ def test_an_older_store_without_the_retrieval_columns_still_reads(tmp_path: Path
     store.connect(path).close()  # a writer opening it adds them
     columns = {row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(spans)")}
     assert {"db_system", "collection", "returned_rows"} <= columns
+
+
+def test_a_browser_shows_the_retrieval_table(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    from opentelemetry.trace import SpanKind
+
+    from otel_agentmetrics.summary import make_server
+
+    from . import summary_kit
+    from .test_dashboard import _FLAGS, _chromium
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (tests/system-deps.sh installs it)")
+    path = tmp_path / "spans.sqlite3"
+    m = summary_kit.SpanMaker(path)
+    ago = lambda seconds: seconds - (time.time() - summary_kit.NOW)  # noqa: E731 - seconds back from the real clock
+    attrs = {"gen_ai.operation.name": "retrieval", "db.system.name": "qdrant", "db.collection.name": "notes"}
+    with m.agent("researcher", at=ago(60), duration=2):
+        m._span("retrieval notes", SpanKind.CLIENT, {**attrs, "db.response.returned_rows": 5}, ago(59), 0.012, None)
+        m._span("retrieval notes", SpanKind.CLIENT, attrs, ago(58), 0.3, ("TimeoutError", "store timed out"))
+    m.close()
+    srv = make_server("127.0.0.1", 0, path, refresh_s=0)
+    srv.start_in_thread()
+    try:
+        dom = subprocess.run(
+            [browser, *_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", srv.url + "?since=1h"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        ).stdout.split("<script>")[0]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert '<section id="retrieval"><h2>Retrieval</h2>' in dom
+    row = dom.split('<section id="retrieval">')[1].split("</tbody>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    assert cells[:6] == ["retrieval", "qdrant", "notes", "2", '<span class="fail">1</span>', "50.0%"]
+    assert cells[-1] == "5"
