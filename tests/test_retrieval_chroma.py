@@ -127,3 +127,76 @@ def test_uninstrument_restores_the_methods(otel: Any) -> None:
     assert Collection.__dict__["query"] is original
     _collection().query(query_embeddings=[near(0)], n_results=1)
     assert store_spans(otel) == []
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real Chroma server (``chroma run``, the package's own) on a free loopback port."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    command = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if command is None:
+        pytest.skip("the chroma command (chromadb's server) is not on PATH")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path_factory.mktemp("chroma")
+    server = subprocess.Popen(
+        [command, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_http_client_spans_carry_the_servers_address(otel: Any, chroma_server: int) -> None:
+    client = chromadb.HttpClient(host="127.0.0.1", port=chroma_server)
+    collection = client.get_or_create_collection(f"remote-{uuid.uuid4().hex[:6]}", embedding_function=None)
+    _fill(collection)
+    with instrumented(otel, ChromaInstrumentor()):
+        result = collection.query(query_embeddings=[near(6)], n_results=2)
+    assert result["ids"] == [["d6", "d7"]]
+    (span,) = retrieval_spans(otel)
+    assert (span.attributes["server.address"], span.attributes["server.port"]) == ("127.0.0.1", chroma_server)
+    (point,) = duration_points(otel)
+    assert point.attributes["server.address"] == "127.0.0.1"
+
+
+async def test_async_collection_query_and_write(otel: Any, chroma_server: int) -> None:
+    client = await chromadb.AsyncHttpClient(host="127.0.0.1", port=chroma_server)
+    name = f"async-{uuid.uuid4().hex[:6]}"
+    collection = await client.get_or_create_collection(name, embedding_function=None)
+    with instrumented(otel, ChromaInstrumentor()):
+        await collection.add(ids=[f"d{i}" for i in range(DIM)], embeddings=[axis(i) for i in range(DIM)])
+        result = await collection.query(query_embeddings=[near(3)], n_results=4)
+        with pytest.raises(Exception) as caught:  # noqa: B017 - whatever the server answers for a wrong dimension
+            await collection.query(query_embeddings=[[1.0, 0.0]], n_results=1)
+    assert result["ids"] == [["d3", "d4", "d5", "d6"]]
+    write, query, failed = store_spans(otel)
+    assert (write.attributes["gen_ai.operation.name"], write.attributes["db.response.returned_rows"]) == (
+        "add_documents",
+        DIM,
+    )
+    assert query.attributes["db.response.returned_rows"] == 4
+    assert query.attributes["db.collection.name"] == name
+    assert query.attributes["server.port"] == chroma_server
+    assert failed.attributes["error.type"] == type(caught.value).__qualname__
