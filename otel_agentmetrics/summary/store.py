@@ -189,6 +189,8 @@ def span_columns(conn: sqlite3.Connection, wanted: str) -> str:
     """``wanted`` (a comma-separated column list) for a SELECT on ``spans``, with the columns an older store
     lacks read as ``NULL``."""
     present = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
+    if not present:  # no table yet (a writer is creating the file): the query fails as it would have anyway
+        return wanted
     names = [name.strip() for name in wanted.split(",")]
     return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
 
