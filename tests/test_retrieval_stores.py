@@ -219,3 +219,27 @@ def test_under_instrument_each_store_gives_one_retrieval_span_with_its_own_syste
     ] == [("chroma", "chroma-docs", 2), ("qdrant", "qdrant-docs", 3), ("lancedb", "lance-docs", 4)]
     points = {p.attributes["db.system.name"]: p.count for p in duration_points(otel)}
     assert points == {"chroma": 1, "qdrant": 1, "lancedb": 1}
+
+
+def test_lancedb_full_text_and_hybrid_searches_are_one_span_each(otel: Any, tmp_path: Any) -> None:
+    import warnings
+
+    rows = [
+        {"id": f"d{i}", "vector": axis(i), "text": f"document {i} about {'cats' if i % 2 else 'dogs'}"}
+        for i in range(DIM)
+    ]
+    table = lancedb.connect(tmp_path / "db").create_table("docs", data=rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # create_fts_index's deprecation in favour of create_index(config=FTS())
+        table.create_fts_index("text")
+    expected_hybrid = table.search(query_type="hybrid").vector(near(1)).text("cats").limit(3).to_list()
+    with instrumented(otel, LanceDBInstrumentor(), capture="span_only"):
+        fts = table.search("cats", query_type="fts").limit(10).to_list()
+        hybrid = table.search(query_type="hybrid").vector(near(1)).text("cats").limit(3).to_list()
+    assert sorted(r["id"] for r in fts) == ["d1", "d3", "d5", "d7"]
+    assert [r["id"] for r in hybrid] == [r["id"] for r in expected_hybrid]
+    full_text, both = retrieval_spans(otel)  # the hybrid's inner vector and full-text queries folded into it
+    assert full_text.attributes["db.response.returned_rows"] == 4
+    assert full_text.attributes["gen_ai.retrieval.query.text"] == "cats"
+    assert (both.attributes["db.response.returned_rows"], both.attributes["gen_ai.request.top_k"]) == (3, 3)
+    assert both.attributes["gen_ai.retrieval.query.text"] == "cats"

@@ -6,12 +6,16 @@ search runs a vector and a full-text query inside, which fold into its one span)
 (``await table.query().nearest_to(...).limit(k).to_list()``). ``db.collection.name`` is the table's name and
 ``db.response.returned_rows`` the rows of the result. A query builder that is only built, never run, records
 nothing. ``to_batches`` (a reader the caller drains) is not recorded: its rows are not known when it returns.
+The pool a hybrid search runs its two legs in (``lancedb.query.ThreadPoolExecutor``) is given the caller's
+context per task, so the legs fold into the hybrid's span.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from otel_agentmetrics import semconv as sc
@@ -42,7 +46,10 @@ def _search(builder: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Retr
     limit = getattr(builder, "_limit", None)
     if isinstance(limit, int):
         record.top_k = limit
-    for attribute in ("_str_query", "_query_string", "_text"):
+    attributes: tuple[str, ...] = ("_str_query", "_query_string", "_text")
+    if type(builder).__name__ == "LanceFtsQueryBuilder":
+        attributes += ("_query",)  # the full-text builder keeps its text there (a vector builder, its vector)
+    for attribute in attributes:
         text = getattr(builder, attribute, None)
         if isinstance(text, str) and text:
             record.query_text = text
@@ -79,6 +86,18 @@ def _write(db_operation: str) -> Callable[[Any, tuple[Any, ...], dict[str, Any]]
     return describe
 
 
+class _ContextPool(ThreadPoolExecutor):
+    """The pool a hybrid search runs its vector and full-text legs in, each leg in a copy of the caller's context:
+    the legs then fold into the hybrid search's span instead of opening two spans of their own."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
+def _pool(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return _ContextPool(*args, **kwargs)
+
+
 class LanceDBInstrumentor(AgentMetricsInstrumentor):
     """Instruments ``lancedb`` searches and table writes (sync and async)."""
 
@@ -88,6 +107,7 @@ class LanceDBInstrumentor(AgentMetricsInstrumentor):
         for builder in _SYNC_BUILDERS:
             yield "lancedb.query", f"{builder}.to_arrow", sync_wrapper(telemetry, _search, _rows)
         yield "lancedb.query", "AsyncQueryBase.to_arrow", async_wrapper(telemetry, _search, _rows)
+        yield "lancedb.query", "ThreadPoolExecutor", _pool  # lancedb.query's own name for it: the hybrid's pool
         for name in _WRITES:
             yield "lancedb.table", f"LanceTable.{name}", sync_wrapper(telemetry, _write(name))
             yield "lancedb.table", f"AsyncTable.{name}", async_wrapper(telemetry, _write(name))
