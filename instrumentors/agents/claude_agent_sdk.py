@@ -19,6 +19,9 @@ client library in this process. Everything is read from the messages the SDK han
 - Provider: ``anthropic``, or ``aws.bedrock`` / ``gcp.vertex_ai`` when the CLI is set to use them
   (``CLAUDE_CODE_USE_BEDROCK`` / ``CLAUDE_CODE_USE_VERTEX`` in the options' ``env`` or the environment).
 
+- The ``mcp`` package's own ``tools/call`` server span is not opened inside the Claude Agent SDK's in-process
+  (SDK MCP) servers: that tool call is already our ``execute_tool`` span. Other MCP servers keep theirs.
+
 Not used: ``ResultMessage.total_cost_usd`` and ``model_usage`` (the CLI's own price table; ours prices each call),
 subagents' separate identity (their calls and tools count in the run that started them).
 """
@@ -27,8 +30,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
+
+from opentelemetry import trace
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
@@ -41,6 +48,7 @@ from otel_agentmetrics.tools import ToolRun, start_tool
 
 AGENT_NAME = "claude_code"
 _HIDE = "_agentmetrics_hide_stream_events"  # set on a ClaudeSDKClient whose partial messages we turned on
+_in_sdk_mcp_server: ContextVar[bool] = ContextVar("agentmetrics_in_sdk_mcp_server", default=False)
 
 
 def _provider(options: Any) -> str:
@@ -321,6 +329,33 @@ async def _traced_receive(
         await messages.aclose()
 
 
+# -- SDK MCP servers: the tool call is ours (from the messages), not a second span from mcp's own tracing --------
+
+
+async def _bridge(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``SdkMcpBridge.handle``: one message from the CLI to an in-process MCP server. mcp runs the server's handler
+    in the context the message was sent from (its memory transport carries it), so the mark reaches it."""
+    token = _in_sdk_mcp_server.set(True)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _in_sdk_mcp_server.reset(token)
+
+
+@contextmanager
+def _no_span() -> Iterator[Any]:
+    yield trace.INVALID_SPAN
+
+
+def _mcp_server_span(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """mcp's ``otel_span`` in its server middleware: inside an SDK MCP server of the Claude Agent SDK the tool call
+    already is our ``execute_tool`` span (with the model's tool-call id), so mcp's ``tools/call`` span is not
+    opened there; every other MCP server keeps its spans."""
+    if _in_sdk_mcp_server.get():
+        return _no_span()
+    return wrapped(*args, **kwargs)
+
+
 class ClaudeAgentSDKInstrumentor(AgentMetricsInstrumentor):
     """Instruments ``claude-agent-sdk`` queries and client responses."""
 
@@ -330,3 +365,5 @@ class ClaudeAgentSDKInstrumentor(AgentMetricsInstrumentor):
         yield "claude_agent_sdk._internal.client", "InternalClient.process_query", _process_query(telemetry)
         yield "claude_agent_sdk.client", "ClaudeSDKClient.connect", _connect
         yield "claude_agent_sdk.client", "ClaudeSDKClient.receive_messages", _receive(telemetry)
+        yield "claude_agent_sdk._internal.sdk_mcp_bridge", "SdkMcpBridge.handle", _bridge
+        yield "mcp.server._otel", "otel_span", _mcp_server_span
