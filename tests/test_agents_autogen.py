@@ -136,3 +136,38 @@ def test_uninstrument_gives_autogen_its_spans_back(otel, llm, monkeypatch):
     theirs = sorted(s.name for s in genai_spans(otel.finished()))
     assert theirs == ["execute_tool get_weather", "invoke_agent forecaster"]
     assert {s.instrumentation_scope.name for s in genai_spans(otel.finished())} == {"autogen-core"}
+
+
+def test_autogen_team_example(tmp_path):
+    """examples/autogen_team.py as a user runs it (it starts the stand-in itself), read back from the store."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from otel_agentmetrics.summary import summary
+
+    from .examples_kit import EXAMPLES
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3")}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "autogen_team.py")],
+        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
+    finally:
+        conn.close()
+    by_kind = {kind: [r["name"] for r in rows if r["kind"] == kind] for kind in ("agent", "tool", "model")}
+    assert by_kind == {
+        "agent": ["invoke_agent weather_desk", "invoke_agent forecaster"],
+        "tool": ["execute_tool get_weather"],
+        "model": ["chat gpt-4o-mini", "chat gpt-4o-mini"],
+    }
+    (desk,) = [a for a in summary(tmp_path / "store.sqlite3").by_agent if a.name == "weather_desk"]
+    models = [r for r in rows if r["kind"] == "model"]
+    assert desk.model_calls == 2
+    assert desk.cost_usd == pytest.approx(sum(float(m["cost"]) for m in models), rel=1e-9)
