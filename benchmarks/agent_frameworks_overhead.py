@@ -23,6 +23,9 @@ Scenarios, each timed uninstrumented and under ``instrument()`` in alternating r
 - ``claude agent sdk messages``: the messages of one real Claude Code CLI run (two model requests, one tool, with
   the partial messages we ask for), recorded once from the bundled CLI against the stand-in and then replayed
   through the SDK-facing wrapper: only our reading of the messages is timed, not the CLI (3 steps).
+- ``autogen team``: an AutoGen ``RoundRobinGroupChat`` of one ``AssistantAgent`` with a tool against the stand-in
+  (team run, agent turn, two model calls and a tool run: 5 steps). Only where AutoGen is installed (its venv:
+  ``~/.cache/otel-agentmetrics/venv-autogen-*/bin/python benchmarks/agent_frameworks_overhead.py``).
 
 Spans go through a batch processor to a dropping exporter and metrics to an in-memory reader (what a real setup
 pays, minus the network). Prints the median CPU time per run over the rounds (process time, so that other
@@ -283,6 +286,30 @@ def claude_agent_sdk_messages(server: StandInServer) -> Callable[[], Any] | None
     return lambda: loop.run_until_complete(once())
 
 
+def autogen_team(server: StandInServer) -> Callable[[], Any] | None:
+    try:
+        from autogen_agentchat.agents import AssistantAgent
+        from autogen_agentchat.teams import RoundRobinGroupChat
+        from autogen_ext.models.openai import OpenAIChatCompletionClient
+    except ImportError:
+        return None
+
+    async def weather(city: str) -> str:
+        """Current weather for a city."""
+        return get_weather(city)
+
+    client = OpenAIChatCompletionClient(model="gpt-4o-mini", base_url=server.openai_url, api_key="bench")
+    agent = AssistantAgent("forecaster", model_client=client, tools=[weather], reflect_on_tool_use=True)
+    team = RoundRobinGroupChat([agent], max_turns=1, name="weather_desk")
+    loop = asyncio.new_event_loop()
+
+    async def once() -> None:
+        await team.reset()
+        await team.run(task=QUESTION)
+
+    return lambda: loop.run_until_complete(once())
+
+
 def _per_run(run: Callable[[], Any], runs: int) -> float:
     # CPU time of this process (the stand-in server's threads included, the same in both columns): what tracing
     # adds is CPU work, and on a shared machine wall time mostly measures the other processes.
@@ -307,10 +334,19 @@ def measure(run: Callable[[], Any], rounds: int, runs: int, providers: tuple[Any
     return statistics.median(plain), statistics.median(traced)
 
 
+def _installed(name: str) -> bool:
+    try:
+        version(name)
+    except Exception:
+        return False
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--only", default="", help="run only the scenarios whose name contains this")
     options = parser.parse_args()
 
     tracer_provider = TracerProvider()
@@ -328,6 +364,7 @@ def main() -> None:
         "haystack-ai",
         "claude-agent-sdk",
     )
+    packages += tuple(name for name in ("autogen-agentchat",) if _installed(name))
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
     print(", ".join(f"{name} {version(name)}" for name in packages))
     print(f"{'scenario':<28}{'steps':>6}{'plain/run':>12}{'traced/run':>12}{'overhead':>11}{'per step':>11}")
@@ -344,10 +381,15 @@ def main() -> None:
             ("llamaindex custom llm", 1, llamaindex_custom_llm()),
             ("haystack agent", 3, haystack_agent(server)),
         ]
+        team = autogen_team(server)
+        if team is not None:
+            scenarios.append(("autogen team", 5, team))
         claude = claude_agent_sdk_messages(server)
         if claude is not None:
             scenarios.append(("claude agent sdk messages", 3, claude))
         for name, steps, run in scenarios:
+            if options.only not in name:
+                continue
             plain, traced = measure(run, options.rounds, options.runs, providers)
             overhead = traced - plain
             print(
