@@ -174,3 +174,43 @@ def test_uninstrument_restores_dspy(otel):
         assert ReAct.__dict__["forward"] is not original[0]
         instrumentor.uninstrument()
     assert (ReAct.__dict__["forward"], Tool.__dict__["__call__"]) == original
+
+
+def test_dspy_react_example(tmp_path):
+    """examples/dspy_react.py as a user runs it (it starts the demo stand-in itself), read back from the store."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from otel_agentmetrics.summary import summary
+
+    from .examples_kit import EXAMPLES
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3"),
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "dspy_react.py")],
+        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
+    finally:
+        conn.close()
+    by_kind = {kind: [r["name"] for r in rows if r["kind"] == kind] for kind in ("agent", "tool", "model")}
+    assert by_kind == {
+        "agent": ["invoke_agent Forecast"],
+        "tool": ["execute_tool get_weather"],
+        "model": ["chat gpt-4o-mini"] * 3,
+    }
+    models = [r for r in rows if r["kind"] == "model"]
+    for m in models:  # gpt-4o-mini: $0.15 / $0.075 cached / $0.60 per million tokens
+        cached = int(m["cache_read_tokens"] or 0)
+        dollars = (int(m["input_tokens"]) - cached) * 0.15 + cached * 0.075 + int(m["output_tokens"]) * 0.60
+        assert m["cost"] == pytest.approx(dollars / 1e6, rel=1e-9)
+    (stats,) = [a for a in summary(tmp_path / "store.sqlite3").by_agent if a.name == "Forecast"]
+    assert stats.model_calls == 3
+    assert stats.cost_usd == pytest.approx(sum(float(m["cost"]) for m in models), rel=1e-9)
