@@ -26,6 +26,9 @@ Scenarios, each timed uninstrumented and under ``instrument()`` in alternating r
 - ``autogen team``: an AutoGen ``RoundRobinGroupChat`` of one ``AssistantAgent`` with a tool against the stand-in
   (team run, agent turn, two model calls and a tool run: 5 steps). Only where AutoGen is installed (its venv:
   ``~/.cache/otel-agentmetrics/venv-autogen-*/bin/python benchmarks/agent_frameworks_overhead.py``).
+- ``dspy react``: a ``dspy.ReAct`` agent with one tool against the stand-in, DSPy's own engine, cache off (agent
+  run, three model calls recorded from DSPy's usage report, a tool run: 5 steps). Only where DSPy is installed
+  (its venv, as for AutoGen).
 
 Spans go through a batch processor to a dropping exporter and metrics to an in-memory reader (what a real setup
 pays, minus the network). Prints the median CPU time per run over the rounds (process time, so that other
@@ -310,6 +313,28 @@ def autogen_team(server: StandInServer) -> Callable[[], Any] | None:
     return lambda: loop.run_until_complete(once())
 
 
+def dspy_react(server: StandInServer) -> Callable[[], Any] | None:
+    try:
+        import dspy
+    except ImportError:
+        return None
+
+    class Forecast(dspy.Signature):
+        """Answer weather questions."""
+
+        question: str = dspy.InputField()
+        answer: str = dspy.OutputField()
+
+    lm = dspy.LM("openai/gpt-4o-mini", api_base=server.openai_url, api_key="bench", cache=False)
+    agent = dspy.ReAct(Forecast, tools=[get_weather], max_iters=3)
+
+    def once() -> Any:
+        with dspy.context(lm=lm):
+            return agent(question=QUESTION)
+
+    return once
+
+
 def _per_run(run: Callable[[], Any], runs: int) -> float:
     # CPU time of this process (the stand-in server's threads included, the same in both columns): what tracing
     # adds is CPU work, and on a shared machine wall time mostly measures the other processes.
@@ -364,7 +389,7 @@ def main() -> None:
         "haystack-ai",
         "claude-agent-sdk",
     )
-    packages += tuple(name for name in ("autogen-agentchat",) if _installed(name))
+    packages += tuple(name for name in ("autogen-agentchat", "dspy") if _installed(name))
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
     print(", ".join(f"{name} {version(name)}" for name in packages))
     print(f"{'scenario':<28}{'steps':>6}{'plain/run':>12}{'traced/run':>12}{'overhead':>11}{'per step':>11}")
@@ -381,6 +406,9 @@ def main() -> None:
             ("llamaindex custom llm", 1, llamaindex_custom_llm()),
             ("haystack agent", 3, haystack_agent(server)),
         ]
+        react = dspy_react(server)
+        if react is not None:
+            scenarios.append(("dspy react", 5, react))
         team = autogen_team(server)
         if team is not None:
             scenarios.append(("autogen team", 5, team))
