@@ -133,6 +133,36 @@ def _tool_arguments(name: str, last: str, schema: dict[str, Any] | None = None) 
     }
 
 
+def _dspy_answer(messages: list[dict[str, Any]]) -> str | None:
+    """A DSPy chat-adapter answer (``[[ ## field ## ]]`` sections) when the request is DSPy's, else ``None``: a
+    ReAct step asks for the first tool listed, then for ``finish``; any other DSPy program gets its output fields,
+    the last one the answer built from the tool's observation (so ``examples/dspy_react.py`` runs offline)."""
+    system = _text_of(messages[0].get("content")) if messages else ""
+    if "[[ ## completed ## ]]" not in system or "Your output fields are:" not in system:
+        return None
+    user = _text_of(messages[-1].get("content"))
+    fields = re.findall(r"^\d+\. `(\w+)`", system.split("Your output fields are:", 1)[1].split("All interactions")[0],
+                        re.MULTILINE)  # fmt: skip
+    question = user.split("[[ ## trajectory ## ]]")[0]
+    observation = re.search(r"\[\[ ## observation_\d+ ## \]\]\s*(.*?)\s*(?:\[\[ ##|$)", user, re.DOTALL)
+    values: dict[str, str] = {}
+    if "next_tool_name" in fields:
+        tool = re.search(r"\(1\) (\w+), whose description", system)
+        if observation is None and tool is not None:
+            declared = re.search(r"\(1\) \w+, whose description .*?It takes arguments (\{.*?\})\.", system, re.DOTALL)
+            names = re.findall(r"'(\w+)': \{", declared.group(1)) if declared else []
+            args = {name: _city(question) if name == "city" else "example" for name in names}
+            values = {"next_thought": "Let me check that.", "next_tool_name": tool.group(1),
+                      "next_tool_args": json.dumps(args)}  # fmt: skip
+        else:
+            values = {"next_thought": "I have what I need.", "next_tool_name": "finish", "next_tool_args": "{}"}
+    else:
+        found = observation.group(1).strip().splitlines()[0] if observation else None
+        for name in fields:
+            values[name] = "From the observation." if name == "reasoning" else _answer(question, found)
+    return "\n\n".join(f"[[ ## {name} ## ]]\n{values.get(name, '')}" for name in fields) + "\n\n[[ ## completed ## ]]"
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: StandInServer
     protocol_version = "HTTP/1.1"
@@ -179,12 +209,16 @@ class _Handler(BaseHTTPRequestHandler):
         # A ``final_answer`` tool (smolagents ends a run by calling it) is called only to answer.
         answer_tool = next((t for t in tools if t["function"]["name"] == FINAL_ANSWER), None)
         tools = [t for t in tools if t is not answer_tool]
+        dspy_text = None if tools or answer_tool else _dspy_answer(messages)
         if answer_tool is not None and (tool_result is not None or not tools):
             last = _text_of(messages[-1].get("content")) if messages else ""
             arguments = json.dumps({"answer": _answer(last, tool_result)})
             call = {"name": FINAL_ANSWER, "arguments": arguments}
             message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:20]}", "type": "function", "function": call}]
             finish, completion = "tool_calls", tokens(arguments) + 8
+        elif dspy_text is not None:
+            message["content"] = dspy_text
+            finish, completion = "stop", tokens(dspy_text)
         elif tools and tool_result is None:
             name, schema = tools[0]["function"]["name"], tools[0]["function"].get("parameters")
             last = _text_of(messages[-1].get("content")) if messages else ""
