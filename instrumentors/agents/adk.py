@@ -139,7 +139,10 @@ class ADKInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         yield "google.adk.agents.base_agent", "BaseAgent.run_async", _run_async(telemetry)
-        yield "google.adk.flows.llm_flows.tools._caller", "_call_tool_async", _call_tool(telemetry)
+        # Where a tool runs; the live (bidi) caller and the ``functions`` module hold their own references to it.
+        for module in ("_caller", "_live_caller"):
+            yield f"google.adk.flows.llm_flows.tools.{module}", "_call_tool_async", _call_tool(telemetry)
+        yield "google.adk.flows.llm_flows.functions", "_call_tool_async", _call_tool(telemetry)
 
     def _instrument(self, **kwargs: Any) -> None:
         super()._instrument(**kwargs)
