@@ -130,6 +130,14 @@ def test_strands_own_tracing_alone_doubles_the_model_calls(strands_tracing, otel
     assert names.count("chat") == 2 and names.count("chat gpt-4o-mini") == 2
 
 
+def test_the_agents_trace_attributes_are_on_our_agent_span(strands_tracing, traced, llm):
+    agent = forecaster(llm)
+    agent.trace_attributes = {"session.id": "s-1", "tenant": "acme"}
+    agent("Is it warm in Lisbon?")
+    agent_span = only_run(traced.finished())
+    assert (agent_span.attributes["session.id"], agent_span.attributes["tenant"]) == ("s-1", "acme")
+
+
 def test_stream_async_ends_with_its_stream(traced, llm):
     async def main() -> str:
         events = [event async for event in forecaster(llm).stream_async("Is it warm in Lisbon?")]

@@ -11,7 +11,8 @@ Strands traces itself on the global tracer provider (``invoke_agent``, ``chat``,
 ``execute_event_loop_cycle`` and ``invoke_swarm``/``invoke_graph`` spans) whenever one is set. While this
 instrumentor is on, those spans of Strands' are not started (Strands gets a non-recording span in their place):
 ours stand for them, one agent span per run and one span per model call, with tokens, dollars and the roll-up,
-the same tree whether Strands' tracing is on or off. Strands' own metrics (``strands.*``) are left as they are.
+the same tree whether Strands' tracing is on or off; an agent's ``trace_attributes`` go on our agent span.
+Strands' own metrics (``strands.*``) are left as they are.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
     try:
         name = _text(getattr(agent, "name", None)) or "agent"
         agent_id = _text(getattr(agent, "agent_id", None))
-        return start_agent(
+        run = start_agent(
             telemetry,
             name,
             agent_id=agent_id if agent_id != _DEFAULT_AGENT_ID else None,
@@ -58,15 +59,29 @@ def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
     except Exception:
         internal_error("opening a Strands agent run")
         return None
+    _keep_trace_attributes(run, agent)
+    return run
+
+
+def _keep_trace_attributes(run: AgentRun | None, owner: Any) -> None:
+    """The agent's (swarm's, graph's) ``trace_attributes``, which Strands would put on its own span: on ours."""
+    try:
+        attributes = getattr(owner, "trace_attributes", None)
+        if run is not None and attributes:
+            run.span.set_attributes({key: value for key, value in dict(attributes).items() if isinstance(key, str)})
+    except Exception:
+        internal_error("reading Strands trace_attributes")
 
 
 def _open_team(telemetry: Telemetry, team: Any) -> AgentRun | None:
     try:
         name = _text(getattr(team, "id", None)) or type(team).__name__.lower()
-        return start_agent(telemetry, name, default_name=name in DEFAULT_NAMES)
+        run = start_agent(telemetry, name, default_name=name in DEFAULT_NAMES)
     except Exception:
         internal_error("opening a Strands multi-agent run")
         return None
+    _keep_trace_attributes(run, team)
+    return run
 
 
 def _stream(telemetry: Telemetry, open_run: Callable[[Telemetry, Any], AgentRun | None]) -> Callable[..., Any]:
