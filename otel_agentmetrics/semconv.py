@@ -137,3 +137,16 @@ COST_BUCKETS: Final = (
     0.000001, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 25.0,
 )  # fmt: skip
+
+# MCP (Model Context Protocol) spans and metrics, from the OpenTelemetry MCP conventions.
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+MCP_RESOURCE_URI: Final = "mcp.resource.uri"
+JSONRPC_REQUEST_ID: Final = "jsonrpc.request.id"
+RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+NETWORK_TRANSPORT: Final = "network.transport"
+PROMPT_NAME: Final = "gen_ai.prompt.name"
+METRIC_MCP_CLIENT_DURATION: Final = "mcp.client.operation.duration"
+METRIC_MCP_SERVER_DURATION: Final = "mcp.server.operation.duration"
+MCP_DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
