@@ -3,4 +3,4 @@
 # the main environment has mcp 2.x, which traces itself; both majors are in use, so both are tested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MCP_TESTS_REQUIRED=1 exec bash tests/side-env.sh mcp1 'mcp>=1.30,<2' tests/test_mcp_two_process.py tests/test_tools_mcp.py "$@"
+MCP_TESTS_REQUIRED=1 exec bash tests/side-env.sh mcp1 'mcp>=1.30,<2' tests/test_mcp_two_process.py "$@"

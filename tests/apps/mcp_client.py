@@ -24,6 +24,8 @@ if mode == "instrumented":
 
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 
+HTTP_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
 
 def _seen(result: Any) -> dict[str, Any]:
     structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
@@ -49,8 +51,12 @@ async def connect(target: str) -> Any:
             yield streams[0], streams[1]
     else:
         from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
 
-        async with streamable_http_client(target) as streams:
+        # What an HTTP-level tracer in front of the client would send: a server without a parent in _meta (a
+        # plain client's requests) takes this one; an instrumented client's _meta wins over it.
+        http = create_mcp_http_client(headers={"traceparent": HTTP_TRACEPARENT})
+        async with http, streamable_http_client(target, http_client=http) as streams:
             yield streams[0], streams[1]
 
 
