@@ -28,9 +28,26 @@ def test_mcp_two_process(server: StandInServer, tmp_path: Path) -> None:
         "1 tool call, 0 errors; the model call it made is the server's",
     ]
     (agent,) = stored_spans(tmp_path, "agent")
-    tools = {(row["service"], row["name"]): row for row in stored_spans(tmp_path, "tool")}
-    client_tool = tools[("travel-agent", "tools/call advise")]
-    server_tool = tools[("travel-mcp-server", "tools/call advise")]
+    # The tool ran once: the client's span is the tool run; the server's handling is the server's endpoint.
+    (client_tool,) = stored_spans(tmp_path, "tool")
+    assert (client_tool["service"], client_tool["name"], client_tool["tool_name"]) == (
+        "travel-agent",
+        "tools/call advise",
+        "advise",
+    )
+    endpoints = {row["route"]: row for row in stored_spans(tmp_path, "request")}
+    # mcp 2.x's call_tool lists the tools first (for their output schemas).
+    assert (
+        {"MCP initialize", "MCP tools/call advise"}
+        <= set(endpoints)
+        <= {
+            "MCP initialize",
+            "MCP tools/list",
+            "MCP tools/call advise",
+        }
+    )
+    server_tool = endpoints["MCP tools/call advise"]
+    assert server_tool["service"] == "travel-mcp-server" and server_tool["ok"] == 1
     (model,) = stored_spans(tmp_path, "model")
     assert agent["service"] == "travel-agent" and model["service"] == "travel-mcp-server"
     # One trace: agent -> client tools/call -> server tools/call -> the server's model call.

@@ -3,7 +3,8 @@
 Any instrumentation that follows the GenAI conventions works: model calls (any ``gen_ai.operation.name`` that is
 not a tool or agent run, or an older span with only ``gen_ai.system``), ``execute_tool`` and ``invoke_agent``
 spans. Web-framework SERVER spans with an ``http.route`` are kept too, so the summary can say which endpoint the
-calls of a trace served. Everything else (HTTP client spans, database spans ...) is skipped.
+calls of a trace served, and so are an MCP server's request spans, as its endpoints (``MCP tools/call add``).
+Everything else (HTTP client spans, database spans ...) is skipped.
 """
 
 from __future__ import annotations
@@ -55,7 +56,18 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _mcp_route(span: ReadableSpan, attrs: Any) -> str | None:
+    """An MCP server's handling of a request is the server's endpoint (``MCP tools/call add``), not a second run of
+    the tool the client's span already counts; notifications are left out."""
+    method = attrs.get(sc.MCP_METHOD_NAME)
+    if span.kind != SpanKind.SERVER or not isinstance(method, str) or method.startswith("notifications/"):
+        return None
+    return f"MCP {span.name}"
+
+
 def _kind(span: ReadableSpan, attrs: Any) -> str | None:
+    if attrs.get(sc.MCP_METHOD_NAME) is not None and span.kind == SpanKind.SERVER:
+        return "request" if _mcp_route(span, attrs) else None
     operation = attrs.get(sc.OPERATION_NAME)
     if operation == sc.OP_EXECUTE_TOOL:
         return "tool"
@@ -121,7 +133,7 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         response_model=_str(attrs.get(sc.RESPONSE_MODEL)),
         tool_name=_str(attrs.get(sc.TOOL_NAME)),
         agent_name=_str(attrs.get(sc.AGENT_NAME)),
-        route=_str(attrs.get(_HTTP_ROUTE)),
+        route=_str(attrs.get(_HTTP_ROUTE)) or _mcp_route(span, attrs),
         input_tokens=_int(attrs.get(sc.USAGE_INPUT_TOKENS, attrs.get(_LEGACY_INPUT_TOKENS))),
         output_tokens=_int(attrs.get(sc.USAGE_OUTPUT_TOKENS, attrs.get(_LEGACY_OUTPUT_TOKENS))),
         cache_read_tokens=_int(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),

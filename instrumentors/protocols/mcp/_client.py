@@ -189,11 +189,22 @@ def _tool_output(result: Any) -> Any:
 
 
 def _with_context(request: Any) -> Any:
-    """mcp 1.x: a copy of the request whose ``params._meta`` carries the current trace context."""
+    """mcp 1.x: a copy of the request whose ``params._meta`` carries the current trace context (the caller's
+    request object is left as it was)."""
     carrier: dict[str, str] = {}
     inject(carrier)
     if not carrier:
         return request
+    root = getattr(request, "root", None)
+    params = getattr(request if root is None else root, "params", None)
+    meta_type = getattr(type(params), "Meta", None)
+    if params is not None and meta_type is not None and hasattr(params, "model_copy"):
+        # Shallow copies: nothing of the request is validated or dumped twice.
+        old = params.meta.model_dump(by_alias=True, exclude_none=True) if params.meta is not None else {}
+        params = params.model_copy(update={"meta": meta_type.model_validate({**old, **carrier})})
+        if root is None:
+            return request.model_copy(update={"params": params})
+        return request.model_copy(update={"root": root.model_copy(update={"params": params})})
     data = request.model_dump(by_alias=True, mode="json", exclude_none=True)
     params = data.get("params") or {}
     params["_meta"] = {**(params.get("_meta") or {}), **carrier}
