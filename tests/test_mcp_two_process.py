@@ -1,9 +1,9 @@
 """MCP across two real processes, both exporting OTLP to one receiver: one trace from the client's call through the
 server and back, on whichever major of ``mcp`` is installed (2.x here, 1.x in the venv of ``tests/mcp1-env.sh``).
 
-Per transport (stdio, streamable HTTP), an instrumented and a plain client app (``tests/apps/mcp_client.py``) each
+Per transport (stdio, streamable HTTP, SSE), an instrumented and a plain client app (``tests/apps/mcp_client.py``) each
 talk to an instrumented and a plain server app (``tests/apps/mcp_server.py``): over stdio each client starts its
-servers, over HTTP both clients share two running servers. Over stdio a server exports only because the
+servers, over HTTP and SSE both clients share two running servers. Over stdio a server exports only because the
 instrumented client passes its ``OTEL_*`` settings on (the mcp stdio client passes an allow-list of variables).
 Every pairing must give the caller exactly what two plain peers give.
 """
@@ -47,9 +47,9 @@ def environment(endpoint: str) -> dict[str, str]:
 
 
 @contextmanager
-def http_server(mode: str, env: dict[str, str]) -> Iterator[str]:
+def http_server(transport: str, mode: str, env: dict[str, str]) -> Iterator[str]:
     process = subprocess.Popen(
-        [sys.executable, str(APPS / "mcp_server.py"), "http", mode],
+        [sys.executable, str(APPS / "mcp_server.py"), transport, mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -59,7 +59,7 @@ def http_server(mode: str, env: dict[str, str]) -> Iterator[str]:
         assert process.stdout is not None
         line = process.stdout.readline()
         assert line.startswith("port "), (line, process.stderr.read() if process.poll() is not None else "")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/mcp"
+        yield f"http://127.0.0.1:{int(line.split()[1])}/{'mcp' if transport == 'http' else 'sse'}"
     finally:
         process.send_signal(signal.SIGTERM)  # the app stops uvicorn and exits normally: its last export runs
         _, stderr = process.communicate(timeout=30)
@@ -86,7 +86,7 @@ class World:
         return bytes(agent.trace_id)
 
 
-@pytest.fixture(scope="module", params=["stdio", "http"])
+@pytest.fixture(scope="module", params=["stdio", "http", "sse"])
 def world(request) -> World:
     transport = request.param
     with http_receiver() as (endpoint, received):
@@ -95,7 +95,7 @@ def world(request) -> World:
             if transport == "stdio":
                 targets = [[mode, mode] for mode in MODES]
             else:
-                targets = [[mode, servers.enter_context(http_server(mode, env))] for mode in MODES]
+                targets = [[mode, servers.enter_context(http_server(transport, mode, env))] for mode in MODES]
             clients = {
                 mode: subprocess.Popen(
                     [sys.executable, str(APPS / "mcp_client.py"), transport, mode, json.dumps(targets)],
@@ -154,8 +154,10 @@ def test_both_instrumented_one_trace(world):
     assert server_attrs["gen_ai.operation.name"] == "execute_tool"
     assert server_call.parent_span_id == client_call.span_id
     assert server_attrs["jsonrpc.request.id"] == client_attrs["jsonrpc.request.id"]
-    if world.transport == "http":
-        assert server_attrs["network.transport"] == "tcp" and len(server_attrs["mcp.session.id"]) > 8
+    if world.transport != "stdio":
+        assert server_attrs["network.transport"] == "tcp"
+    if world.transport == "http":  # the Mcp-Session-Id header (SSE keeps its session in the URL)
+        assert len(server_attrs["mcp.session.id"]) > 8
     # The tool's own work on the server is a child of the server span.
     (nested,) = [s for s in server if s.name == "execute_tool double"]
     assert nested.parent_span_id == server_call.span_id
@@ -197,8 +199,8 @@ def test_mcp_metrics(world):
     served = sum(
         n for k, n in server.items() if dict(k).get("gen_ai.tool.name") == "divide" and dict(k).get("error.type")
     )
-    # The instrumented server served divide to the instrumented client, and over HTTP to the plain one too.
-    assert served == (2 if world.transport == "http" else 1)
+    # The instrumented server served divide to the instrumented client, and over HTTP/SSE to the plain one too.
+    assert served == (1 if world.transport == "stdio" else 2)
 
 
 def test_instrumented_client_plain_server(world):

@@ -1,8 +1,8 @@
 """An MCP client for the two-process tests: runs the server app over stdio, or connects to it over HTTP.
 
-    python tests/apps/mcp_client.py stdio|http instrumented|plain '[["LABEL", "SERVER_MODE or URL"], ...]'
+    python tests/apps/mcp_client.py stdio|http|sse instrumented|plain '[["LABEL", "SERVER_MODE or URL"], ...]'
 
-For each server in turn (over stdio: a server app it starts in that mode; over HTTP: the URL): lists the tools,
+For each server in turn (over stdio: a server app it starts in that mode; over HTTP or SSE: the URL): lists the tools,
 calls ``add(2, 3)`` and ``divide(1, 0)`` (a tool error), inside an agent run ``mcp-user-LABEL`` when
 instrumented. Prints one JSON line: per label, what each call returned, as the caller sees it.
 """
@@ -48,6 +48,11 @@ async def connect(target: str) -> Any:
         server = Path(__file__).with_name("mcp_server.py")
         params = StdioServerParameters(command=sys.executable, args=[str(server), "stdio", target])
         async with stdio_client(params) as streams:
+            yield streams[0], streams[1]
+    elif transport == "sse":
+        from mcp.client.sse import sse_client
+
+        async with sse_client(target, headers={"traceparent": HTTP_TRACEPARENT}) as streams:
             yield streams[0], streams[1]
     else:
         from mcp.client.streamable_http import streamable_http_client

@@ -1,11 +1,11 @@
 """An MCP server for the two-process tests: FastMCP (mcp 1.x) or MCPServer (mcp 2.x), over stdio or streamable HTTP.
 
-    python tests/apps/mcp_server.py stdio|http instrumented|plain
+    python tests/apps/mcp_server.py stdio|http|sse instrumented|plain
 
 ``instrumented`` calls ``instrument()``: OTLP only, configured by the ``OTEL_*`` environment (over stdio, the
 environment an instrumented client passed on); with no endpoint there (a plain client's stdio server), it records
-but exports nowhere. ``http`` listens on an ephemeral loopback port, prints
-``port N`` and serves until SIGTERM/SIGINT, then exits normally so the final export runs.
+but exports nowhere. ``http`` (streamable HTTP, at ``/mcp``) and ``sse`` (at ``/sse``) listen on an ephemeral
+loopback port, print ``port N`` and serve until SIGTERM, then exit normally so the final export runs.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def main() -> None:
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    app = server.streamable_http_app()
+    app = server.streamable_http_app() if transport == "http" else server.sse_app()
     web = Quiet(uvicorn.Config(app, log_level="warning", lifespan="on"))
     signal.signal(signal.SIGTERM, lambda *_: setattr(web, "should_exit", True))
     print(f"port {sock.getsockname()[1]}", flush=True)
