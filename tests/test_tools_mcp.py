@@ -160,3 +160,30 @@ def test_uninstrument_restores_the_sdk(otel):
         jsonrpc_dispatcher.otel_span,
         stdio.get_default_environment,
     ) == originals
+
+
+def test_a_json_rpc_error_answer_is_the_error_on_both_sides(mcp_client):
+    from mcp.shared.exceptions import MCPError
+
+    async def go() -> MCPError:
+        async with Client(server) as client:
+            with pytest.raises(MCPError) as caught:
+                await client.read_resource("file:///missing")
+            return caught.value
+
+    error = asyncio.run(go())
+    assert error.error.code == -32602  # the caller gets the SDK's own exception, unchanged
+    client_span, server_span = sorted(by_name(mcp_client)["resources/read"], key=lambda s: -s.kind.value)
+    assert (client_span.kind, server_span.kind) == (SpanKind.CLIENT, SpanKind.SERVER)
+    assert server_span.parent.span_id == client_span.context.span_id
+    for span in (client_span, server_span):
+        assert span.attributes["mcp.resource.uri"] == "file:///missing"
+        assert span.attributes["error.type"] == "-32602"
+        assert span.attributes["rpc.response.status_code"] == "-32602"
+        assert span.status.status_code.name == "ERROR"
+    (point,) = [
+        p
+        for p in mcp_client.metric_points("mcp.client.operation.duration")
+        if p.attributes.get("mcp.method.name") == "resources/read"
+    ]
+    assert point.attributes["error.type"] == "-32602" and point.count == 1
