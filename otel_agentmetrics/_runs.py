@@ -44,6 +44,10 @@ class Scope:
     def after_tool(self, name: str, error_type: str | None) -> None:
         """Called when a tool run inside the scope ends."""
 
+    def after_retrieval(self, record: Any) -> None:
+        """Called when a store operation (a :class:`~otel_agentmetrics.retrieval.RetrievalRecord`) inside the
+        scope ends."""
+
 
 class Run:
     """Something opened per call: made current by :meth:`activate`, closed once by :meth:`end` or :meth:`fail`."""

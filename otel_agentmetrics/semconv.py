@@ -138,6 +138,43 @@ COST_BUCKETS: Final = (
     2.5, 5.0, 10.0, 25.0,
 )  # fmt: skip
 
+# Retrieval and vector-store writes (otel_agentmetrics/retrieval.py). The GenAI conventions define the
+# ``retrieval`` operation and its attributes; the store, collection, operation and rows are the database
+# conventions' names. Writes have no GenAI operation name in the conventions: ``add_documents`` and
+# ``delete_documents`` are ours. The memory operations are the conventions' (mem0 and the like).
+OP_RETRIEVAL: Final = "retrieval"
+OP_ADD_DOCUMENTS: Final = "add_documents"  # add, insert, upsert, update of vectors/documents in a store
+OP_DELETE_DOCUMENTS: Final = "delete_documents"
+OP_SEARCH_MEMORY: Final = "search_memory"
+OP_CREATE_MEMORY: Final = "create_memory"
+OP_UPDATE_MEMORY: Final = "update_memory"
+OP_UPSERT_MEMORY: Final = "upsert_memory"
+OP_DELETE_MEMORY: Final = "delete_memory"
+DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"  # content: capture on only
+RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"  # content: JSON [{"id": ..., "score": ...}]
+DB_SYSTEM_NAME: Final = "db.system.name"
+DB_COLLECTION_NAME: Final = "db.collection.name"
+DB_OPERATION_NAME: Final = "db.operation.name"
+DB_RESPONSE_RETURNED_ROWS: Final = "db.response.returned_rows"
+# Well-known store names (db.system.name): the conventions' value where they have one, else the store's name.
+DB_CHROMA: Final = "chroma"
+DB_QDRANT: Final = "qdrant"
+DB_LANCEDB: Final = "lancedb"
+DB_FAISS: Final = "faiss"
+DB_MILVUS: Final = "milvus"
+DB_PINECONE: Final = "pinecone"
+DB_WEAVIATE: Final = "weaviate"
+DB_POSTGRESQL: Final = "postgresql"
+# Agent-run roll-up of the retrievals inside the run.
+AGENT_RETRIEVALS: Final = "agentmetrics.agent.retrievals"
+AGENT_RETRIEVAL_DURATION: Final = "agentmetrics.agent.retrieval_duration"  # seconds, summed
+# The database conventions' client metrics, with gen_ai.operation.name added so retrievals and writes split.
+METRIC_DB_OPERATION_DURATION: Final = "db.client.operation.duration"
+METRIC_DB_RETURNED_ROWS: Final = "db.client.response.returned_rows"
+METRIC_STORE_OPERATIONS_ACTIVE: Final = "agentmetrics.store_operations.active"
+DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)  # the database conventions' advice
+ROW_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
 # MCP (Model Context Protocol) spans and metrics, from the OpenTelemetry MCP conventions.
 MCP_METHOD_NAME: Final = "mcp.method.name"
 MCP_SESSION_ID: Final = "mcp.session.id"

@@ -2,9 +2,11 @@
 
 Any instrumentation that follows the GenAI conventions works: model calls (any ``gen_ai.operation.name`` that is
 not a tool or agent run, or an older span with only ``gen_ai.system``), ``execute_tool`` and ``invoke_agent``
-spans. Web-framework SERVER spans with an ``http.route`` are kept too, so the summary can say which endpoint the
-calls of a trace served, and so are an MCP server's request spans, as its endpoints (``MCP tools/call add``).
-Everything else (HTTP client spans, database spans ...) is skipped.
+spans, ``retrieval`` spans and the other GenAI operations of a store (``db.system.name`` beside
+``gen_ai.operation.name``: writes, memory). Web-framework SERVER spans with an ``http.route`` are kept too, so the
+summary can say which endpoint the calls of a trace served, and so are an MCP server's request spans, as its
+endpoints (``MCP tools/call add``). Everything else (HTTP client spans, plain database
+spans ...) is skipped.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def _kind(span: ReadableSpan, attrs: Any) -> str | None:
     if attrs.get(sc.MCP_METHOD_NAME) is not None and span.kind == SpanKind.SERVER:
         return "request" if _mcp_route(span, attrs) else None
     operation = attrs.get(sc.OPERATION_NAME)
+    if operation == sc.OP_RETRIEVAL or (operation is not None and attrs.get(sc.DB_SYSTEM_NAME) is not None):
+        return "retrieval"  # queries, and writes and memory operations of a store (never a model call)
     if operation == sc.OP_EXECUTE_TOOL:
         return "tool"
     if operation == sc.OP_INVOKE_AGENT:
@@ -115,6 +119,7 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
     failed, error_type, message = _error(span, attrs, kind)
     service = span.resource.attributes.get("service.name") if span.resource is not None else None
     parent = span.parent
+    retrieval = kind == "retrieval"
     return SpanRow(
         trace_id=format(context.trace_id, "032x"),
         span_id=format(context.span_id, "016x"),
@@ -143,4 +148,7 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         stream=1 if attrs.get(sc.REQUEST_STREAM) else 0,
         time_to_first_chunk=_float(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)),
         service=_str(service),
+        db_system=_str(attrs.get(sc.DB_SYSTEM_NAME)) if retrieval else None,
+        collection=_str(attrs.get(sc.DB_COLLECTION_NAME, attrs.get(sc.DATA_SOURCE_ID))) if retrieval else None,
+        returned_rows=_int(attrs.get(sc.DB_RESPONSE_RETURNED_ROWS)) if retrieval else None,
     )

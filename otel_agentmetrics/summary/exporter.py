@@ -35,7 +35,18 @@ from .timeparse import parse_duration
 logger = logging.getLogger("otel_agentmetrics")
 
 _PURGE_EVERY_S = 3600.0
-_NOT_MODEL_OPS = (sc.OP_EXECUTE_TOOL, sc.OP_INVOKE_AGENT)
+_NOT_MODEL_OPS = (
+    sc.OP_EXECUTE_TOOL,
+    sc.OP_INVOKE_AGENT,
+    sc.OP_RETRIEVAL,
+    sc.OP_ADD_DOCUMENTS,
+    sc.OP_DELETE_DOCUMENTS,
+    sc.OP_SEARCH_MEMORY,
+    sc.OP_CREATE_MEMORY,
+    sc.OP_UPDATE_MEMORY,
+    sc.OP_UPSERT_MEMORY,
+    sc.OP_DELETE_MEMORY,
+)
 
 
 def retention_from_env() -> float:
@@ -212,7 +223,7 @@ class LocalStoreSpanExporter(SpanExporter):
 def _is_model_call(span: ReadableSpan) -> bool:
     attrs = span.attributes or {}
     operation = attrs.get(sc.OPERATION_NAME)
-    return operation is not None and operation not in _NOT_MODEL_OPS
+    return operation is not None and operation not in _NOT_MODEL_OPS and sc.DB_SYSTEM_NAME not in attrs
 
 
 class ActiveCallsProcessor(SpanProcessor):

@@ -118,6 +118,7 @@ svg text { font-size:11px; fill:var(--muted); }
     <section id="tools"></section>
     <section id="alerts-list"></section>
   </div>
+  <section id="retrieval" hidden></section>
   <section id="providers"></section>
   <section id="endpoints"></section>
   <section id="instances" hidden></section>
@@ -274,6 +275,13 @@ function draw(data) {
     : '<p class="empty">No thresholds crossed (health: ' + esc(s.health.status) + ").</p>");
   const absent = (key) => (s.absent || []).includes(key) &&
     '<p class="empty">Not in Prometheus, which keeps metrics only: see the local store or your traces.</p>';
+  $("retrieval").hidden = !(s.by_retrieval || []).length;
+  if (!$("retrieval").hidden) section("retrieval", "Retrieval", table(s.by_retrieval, [
+    ["operation", (r) => esc(r.operation), "txt"], ["store", (r) => esc(r.store), "txt"],
+    ["collection", (r) => esc(r.collection || "-"), "txt"], ["calls", (r) => num(r.calls)],
+    ["failed", (r) => r.failed ? '<span class="fail">' + num(r.failed) + "</span>" : "0"],
+    ["errors", (r) => pct(r.error_rate)], ["avg", (r) => dur(r.avg_s)], ["p50", (r) => dur(r.p50_s)],
+    ["p95", (r) => dur(r.p95_s)], ["rows", (r) => r.rows == null ? "-" : num(r.rows)]]));
   $("instances").hidden = !(s.by_instance || []).length;
   if (!$("instances").hidden) section("instances", "By " + s.instance_label,
     table(s.by_instance, groupCols(s.instance_label, "calls", true)));

@@ -27,7 +27,7 @@ from typing import Any
 from . import promql
 from .health import Thresholds, evaluate
 from .queries import INSTANCE_LABELS, Filters
-from .stats import ErrorGroup, Point, ProcessStats, Stats, Summary
+from .stats import ErrorGroup, Point, ProcessStats, RetrievalStats, Stats, Summary
 from .timeparse import parse_duration
 
 DEFAULT_WINDOW_S = 86400.0
@@ -58,6 +58,9 @@ TOKENS = "gen_ai_client_token_usage_sum"
 COST = "gen_ai_usage_cost_USD_sum"
 UNPRICED = "agentmetrics_calls_unpriced_total"
 TOOLS = "agentmetrics_tool_duration_seconds"
+STORE_OPERATIONS = "db_client_operation_duration_seconds"  # retrievals and writes (gen_ai_operation_name says)
+STORE_ROWS = "db_client_response_returned_rows_sum"
+STORE_KEY = ("gen_ai_operation_name", "db_system_name", "db_collection_name")
 AGENTS = "agentmetrics_agent_duration_seconds"
 AGENT_MODEL_CALLS = "agentmetrics_agent_model_calls_sum"
 AGENT_COST = "agentmetrics_agent_cost_USD_sum"
@@ -220,6 +223,8 @@ class PrometheusSource:
                 "active": pool.submit(q.instant_sum, ACTIVE),
                 "dropped": pool.submit(q.rows, DROPPED, window, (), 'agentmetrics_export_signal="traces"'),
                 "processes": pool.submit(q.processes),
+                "retrievals": pool.submit(q.timing, STORE_OPERATIONS, window, STORE_KEY, model_filters=False),
+                "store_rows": pool.submit(q.rows, STORE_ROWS, window, STORE_KEY, model_filters=False),
             }
             got: dict[str, Any] = {name: job.result() if job else [] for name, job in jobs.items()}
         calls, usage_rows, tools, agents = got["calls"], got["usage"], got["tools"], got["agents"]
@@ -271,6 +276,7 @@ class PrometheusSource:
             instance_label=by,
             absent=absent,
             processes=got["processes"],
+            by_retrieval=_by_retrieval(got["retrievals"], got["store_rows"]),
         )
 
     def timeseries(
@@ -512,6 +518,37 @@ def _group_timing(rows: list[tuple[str, dict[str, str], float]], key: Key) -> di
         else:
             timing.buckets[float(labels["le"])] += value
     return {name: timing for name, timing in groups.items() if _whole(timing.calls) > 0}
+
+
+def _by_retrieval(timings: list[tuple[str, dict[str, str], float]], rows: Vector) -> list[RetrievalStats]:
+    """The Retrieval table from ``db.client.operation.duration`` and ``db.client.response.returned_rows``."""
+
+    def key(labels: dict[str, str]) -> str:
+        return "\x00".join(labels.get(name, "") for name in STORE_KEY)
+
+    returned: dict[str, float] = defaultdict(float)
+    for labels, value in rows:
+        returned[key(labels)] += value
+    out = []
+    for name, timing in _group_timing(timings, key).items():
+        operation, store, collection = name.split("\x00")
+        st = timing.stats(name)
+        out.append(
+            RetrievalStats(
+                operation=operation or "retrieval",
+                store=store or "unknown",
+                collection=collection or None,
+                calls=st.calls,
+                failed=st.failed,
+                error_rate=st.error_rate,
+                avg_s=st.avg_s,
+                p50_s=st.p50_s,
+                p95_s=st.p95_s,
+                rows=_whole(returned[name]) if name in returned else None,
+            )
+        )
+    reads = ("retrieval", "search_memory")
+    return sorted(out, key=lambda r: (r.operation not in reads, -r.calls, r.store, r.collection or ""))
 
 
 def _group_usage(rows: list[tuple[str, dict[str, str], float]], key: Key) -> dict[str, _Usage]:

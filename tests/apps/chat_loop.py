@@ -4,7 +4,8 @@
 
 Each round makes the calls named in ``options["calls"]`` (default: one plain call, one streamed call and one
 call to a missing model, a 404) with the real openai client; ``unpriced`` calls a model without a price and
-``agent`` runs an agent that uses a tool, a failing tool, two operations (one failing) and the model.
+``agent`` runs an agent that uses a tool, a failing tool, two operations (one failing) and the model;
+``retrieve`` searches a FAISS index twice (the second with a vector of the wrong dimension, which fails).
 Exporters come from ``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one JSON
 line: the latency of every call and how long the rounds took. Exits normally, so the providers' final flush at
 exit runs, as in a real short-lived script. With ``"wait_for_stdin": true`` it prints ``ready`` after
@@ -105,6 +106,15 @@ def main() -> None:
                         client.chat.completions.create(
                             model="gpt-4o-mini", messages=[{"role": "user", "content": "Say this is a test"}]
                         )
+                elif kind == "retrieve":
+                    import faiss  # noqa: PLC0415 - only the programs that retrieve pay for the import
+                    import numpy
+
+                    index = faiss.IndexFlatL2(4)
+                    index.add(numpy.eye(4, dtype="float32"))
+                    index.search(numpy.eye(4, dtype="float32")[:1], 2)
+                    with contextlib.suppress(AssertionError):
+                        index.search(numpy.ones((1, 3), dtype="float32"), 2)  # wrong dimension: FAISS asserts
                 elif kind == "mcp":
                     mcp_calls()
                 else:
