@@ -175,3 +175,15 @@ METRIC_DB_RETURNED_ROWS: Final = "db.client.response.returned_rows"
 METRIC_STORE_OPERATIONS_ACTIVE: Final = "agentmetrics.store_operations.active"
 DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)  # the database conventions' advice
 ROW_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
+# MCP (Model Context Protocol) spans and metrics, from the OpenTelemetry MCP conventions.
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+MCP_RESOURCE_URI: Final = "mcp.resource.uri"
+JSONRPC_REQUEST_ID: Final = "jsonrpc.request.id"
+RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+NETWORK_TRANSPORT: Final = "network.transport"
+PROMPT_NAME: Final = "gen_ai.prompt.name"
+METRIC_MCP_CLIENT_DURATION: Final = "mcp.client.operation.duration"
+METRIC_MCP_SERVER_DURATION: Final = "mcp.server.operation.duration"
+MCP_DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)

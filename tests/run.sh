@@ -11,5 +11,6 @@ bash tests/llamaindex-env.sh  # so does llama-index-llms-openai
 bash tests/crewai-env.sh  # and CrewAI
 bash tests/autogen-env.sh  # AutoGen pins protobuf 5
 bash tests/dspy-env.sh  # DSPy moves boto3 and importlib-metadata
+bash tests/mcp1-env.sh  # mcp 1.x (the main environment has 2.x)
 bash tests/viewers-env.sh --build  # a real MLflow server for tests/test_viewer_mlflow.py, from a venv of its own
 python -m pytest -q "$@"

@@ -34,8 +34,8 @@ RULES = STACK / "prometheus" / "agentmetrics-rules.yml"
 DASHBOARD = STACK / "grafana" / "dashboards" / "agentmetrics.json"
 APP = Path(__file__).parent / "apps" / "chat_loop.py"
 ROUNDS = 12
-CALLS = ["plain", "stream", "missing", "unpriced", "agent", "retrieve"]
-MODEL_CALLS = len(CALLS) - 1  # each kind makes one model call but "retrieve", which searches a FAISS index
+CALLS = ["plain", "stream", "missing", "unpriced", "agent", "retrieve", "mcp"]
+MODEL_CALLS = len(CALLS) - 2  # each kind makes one model call but "retrieve" (a FAISS search) and "mcp" (tools)
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")

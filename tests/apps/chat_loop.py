@@ -34,6 +34,38 @@ def flaky(city: str) -> str:
     raise TimeoutError(f"weather service timed out for {city}")
 
 
+def mcp_calls() -> None:
+    """An MCP tool call and a failing one (``isError``), client and server in this process (mcp 2.x's in-memory
+    transport): the MCP metrics of both sides."""
+    import asyncio
+    import logging
+
+    from mcp.client.client import Client
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    logging.getLogger("mcp").setLevel(logging.ERROR)  # the server logs each failed tool: a test reads our stderr
+
+    server = MCPServer("calculator")
+
+    @server.tool()
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.tool()
+    def divide(a: int, b: int) -> float:
+        if b == 0:
+            raise ToolError("division by zero")
+        return a / b
+
+    async def go() -> None:
+        async with Client(server) as client:
+            await client.call_tool("add", {"a": 2, "b": 3})
+            await client.call_tool("divide", {"a": 1, "b": 0})
+
+    asyncio.run(go())
+
+
 def main() -> None:
     base_url, options = sys.argv[1], json.loads(sys.argv[2])
     otel_agentmetrics.instrument(**options.get("instrument", {}))
@@ -83,6 +115,8 @@ def main() -> None:
                     index.search(numpy.eye(4, dtype="float32")[:1], 2)
                     with contextlib.suppress(AssertionError):
                         index.search(numpy.ones((1, 3), dtype="float32"), 2)  # wrong dimension: FAISS asserts
+                elif kind == "mcp":
+                    mcp_calls()
                 else:
                     client.chat.completions.create(
                         model="this-model-does-not-exist", messages=[{"role": "user", "content": "hi"}]
