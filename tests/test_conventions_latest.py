@@ -184,3 +184,46 @@ def test_latest_content_event_goes_through_the_logger_provider(otel, monkeypatch
     assert record.attributes["gen_ai.usage.cache_write.input_tokens"] == 500
     assert '"Say hello in one word."' in record.attributes["gen_ai.input.messages"]
     assert "gen_ai.system" not in record.attributes
+
+
+def _deprecated_by_the_registry() -> set[str]:
+    """The GenAI attribute names the installed opentelemetry-semantic-conventions marks as replaced or removed
+    (its ``Deprecated: Replaced by ...`` / ``Deprecated: Removed`` notes), plus the renames the conventions made
+    since they moved to their own repository (semantic-conventions-genai#440). No third-party checker (weaver)
+    installs from a package registry, so this reads the registry the Python SDK ships."""
+    import ast
+    import inspect
+
+    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes
+
+    tree = ast.parse(inspect.getsource(gen_ai_attributes))
+    found = set()
+    body = tree.body
+    for statement, following in zip(body, body[1:], strict=False):
+        if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.value, ast.Constant)):
+            continue
+        note = (
+            following.value.value
+            if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+            else ""
+        )
+        if isinstance(note, str) and note.strip().startswith(("Deprecated: Replaced by", "Deprecated: Removed")):
+            found.add(statement.value.value)
+    return found | {"gen_ai.usage.cache_creation.input_tokens"}
+
+
+def test_the_registrys_deprecated_names_in_each_mode(otel, monkeypatch):
+    deprecated = _deprecated_by_the_registry()
+    assert {"gen_ai.system", "gen_ai.usage.prompt_tokens", "gen_ai.openai.request.seed"} <= deprecated
+    for opt_in, expected in (
+        ("gen_ai_latest_experimental", set()),
+        (None, {"gen_ai.system", "gen_ai.usage.cache_creation.input_tokens"}),  # the checker does find them
+    ):
+        otel.spans.clear()
+        instrumentor = _instrument(otel, monkeypatch, opt_in)
+        try:
+            _cached_call()
+        finally:
+            instrumentor.uninstrument()
+        assert set(otel.only_span().attributes) & deprecated == expected, opt_in
+        monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
