@@ -119,6 +119,6 @@ def _histogram(telemetry: Telemetry) -> Any:
 def _instruments(telemetry: Telemetry) -> Any:
     return telemetry.meter.create_histogram(
         sc.METRIC_EVALUATION_SCORE,
-        unit="1",
+        unit="{score}",
         description="Scores of evaluations of model answers, by evaluation name, model and agent.",
     )

@@ -121,9 +121,10 @@ class Prometheus:
         raise AssertionError(f"{expr} = {seen}, expected {expected}")
 
 
-@pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    """A program that has made its calls and still serves /metrics, and a Prometheus that scraped it."""
+@pytest.fixture(scope="module", params=[None, "gen_ai_latest_experimental"], ids=["v1.41.1-names", "latest-names"])
+def scraped(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Prometheus]:
+    """A program that has made its calls and still serves /metrics, and a Prometheus that scraped it; with the
+    default names, then with the latest (OTEL_SEMCONV_STABILITY_OPT_IN): the dashboard and rules read both."""
     tmp = tmp_path_factory.mktemp("prometheus")
     app_port, prometheus_port = free_port(), free_port()
     # The budgets set to zero, so the spend alerts fire on the test's few cents.
@@ -161,6 +162,8 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2",
         "AGENTMETRICS_SHUTDOWN_TIMEOUT": "1",
     }
+    if request.param is not None:
+        env["OTEL_SEMCONV_STABILITY_OPT_IN"] = request.param
     options = {
         "rounds": ROUNDS,
         "interval": 0.25,
