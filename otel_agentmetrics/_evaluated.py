@@ -29,7 +29,8 @@ class Evaluated(NamedTuple):
     """What is kept of a recent model call for the evaluations that may follow."""
 
     context: SpanContext
-    model: str | None
+    model: str | None  # the request's
+    response_model: str | None
     provider: str
     agent: str | None
 
@@ -51,7 +52,7 @@ def remember(record: CallRecord, context: SpanContext, scopes: tuple[Any, ...]) 
     agent = None
     for scope in scopes:
         agent = scope.span_attributes.get(sc.AGENT_NAME, agent)
-    entry = Evaluated(context, record.response_model or record.request_model, record.provider, agent)
+    entry = Evaluated(context, record.request_model, record.response_model, record.provider, agent)
     with _lock:
         _calls[record.response_id] = entry  # type: ignore[index]
         if len(_calls) > MAX_REMEMBERED:

@@ -93,6 +93,8 @@ def _record(
             labels[sc.PROVIDER_NAME] = found.provider
             if found.model is not None:
                 labels[sc.REQUEST_MODEL] = found.model
+            if found.response_model is not None:
+                labels[sc.RESPONSE_MODEL] = found.response_model
             if found.agent is not None:
                 labels[sc.AGENT_NAME] = found.agent
         _histogram(telemetry).record(float(score), labels, parent)

@@ -114,7 +114,8 @@ def test_a_judges_verdict_lands_in_the_evaluated_calls_trace_and_beside_its_cost
     assert dict(point.attributes) == {
         "gen_ai.evaluation.name": "relevance",
         "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
     }
 
     # A second, good verdict on the same answer; then the store holds both beside the call's cost.
