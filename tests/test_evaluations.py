@@ -9,6 +9,9 @@ graded answer, as an evaluator that does not hold the span would.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import urllib.request
 from typing import Any
 
 import pytest
@@ -23,7 +26,7 @@ from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.cli import main
 from otel_agentmetrics.instrumentors.llm.openai import OpenAIInstrumentor
 from otel_agentmetrics.summary import evaluations as stored
-from otel_agentmetrics.summary import store
+from otel_agentmetrics.summary import make_server, store
 from otel_agentmetrics.summary.exporter import LocalStoreSpanExporter
 
 from .anthropic_kit import loaded_pricer
@@ -142,6 +145,29 @@ def test_a_judges_verdict_lands_in_the_evaluated_calls_trace_and_beside_its_cost
     assert "relevance" in line and "n=2" in line and "mean=0.625" in line
     assert "irrelevant 50%, relevant 50%" in line
     assert f"cost ${cost:.6f}" in line and f"per good answer ${cost:.6f}" in line
+
+    # The dashboard: /api/evaluations, and the table a browser draws from it.
+    server = make_server("127.0.0.1", 0, local.path, refresh_s=0)
+    server.start_in_thread()
+    try:
+        with urllib.request.urlopen(server.url + "api/evaluations", timeout=10) as response:
+            served = json.loads(response.read())
+        (row,) = served["model"]
+        assert (row["evaluation"], row["group"], row["count"], row["good"]) == ("relevance", by_model.group, 2, 1)
+        assert row["usd_per_good"] == pytest.approx(cost)
+        browser = shutil.which("chromium") or shutil.which("chromium-browser")
+        if browser is not None:
+            flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dump-dom"]
+            profile = f"--user-data-dir={local.path.parent / 'profile'}"
+            dom = subprocess.run(
+                [browser, *flags, profile, server.url], capture_output=True, text=True, timeout=90
+            ).stdout.split("<script>")[0]
+            drawn = dom.split('id="evaluations"')[1].split("</section>")[0]
+            assert "<h2>Evaluations</h2>" in drawn and '<td class="txt">gpt-4o-mini-2024-07-18</td>' in drawn
+            assert "irrelevant 50.0%, relevant 50.0%" in drawn
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_plain_values_with_a_span_or_the_current_one(setup):
