@@ -7,7 +7,6 @@ call's span here. Kept apart from :mod:`.evaluations` so the core imports nothin
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.trace import SpanContext
@@ -35,7 +34,11 @@ class Evaluated(NamedTuple):
     agent: str | None
 
 
-_calls: OrderedDict[str, Evaluated] = OrderedDict()
+_HALF = MAX_REMEMBERED // 2
+_current: dict[str, Evaluated] = {}
+_previous: dict[str, Evaluated] = {}
+"""Two generations of plain dicts: a call is one dict insert; when the current one holds half the bound it becomes
+the previous one (the older generation is dropped). At most MAX_REMEMBERED calls, at least the last half of them."""
 _lock = threading.Lock()
 
 
@@ -46,23 +49,33 @@ def _fresh_lock() -> None:
 
 
 def remember(record: CallRecord, context: SpanContext, scopes: tuple[Any, ...]) -> None:
-    """Note a model call that ended with a response id (called by the core; a dict insert under a lock)."""
-    if not context.is_valid:
-        return
+    """Note a model call that ended with a response id: called by the core on every such call, so it is one tuple
+    and one dict insert (the rotation takes a lock once every MAX_REMEMBERED / 2 calls)."""
     agent = None
     for scope in scopes:
         agent = scope.span_attributes.get(sc.AGENT_NAME, agent)
-    entry = Evaluated(context, record.request_model, record.response_model, record.provider, agent)
+    current = _current
+    current[record.response_id] = _new(  # type: ignore[index]
+        Evaluated, (context, record.request_model, record.response_model, record.provider, agent)
+    )
+    if len(current) >= _HALF:
+        _rotate()
+
+
+def _rotate() -> None:
+    global _current, _previous
     with _lock:
-        _calls[record.response_id] = entry  # type: ignore[index]
-        if len(_calls) > MAX_REMEMBERED:
-            _calls.popitem(last=False)
+        if len(_current) >= _HALF:
+            _previous, _current = _current, {}
+
+
+_new = tuple.__new__  # builds the NamedTuple without its Python-level __new__
 
 
 def evaluated(response_id: str) -> Evaluated | None:
     """The recent model call that returned this response id, if it is still remembered."""
-    with _lock:
-        return _calls.get(response_id)
+    found = _current.get(response_id)
+    return found if found is not None else _previous.get(response_id)
 
 
 def is_good(score: float | None, label: str | None) -> bool | None:

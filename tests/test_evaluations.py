@@ -200,12 +200,15 @@ def test_an_unknown_response_id_outside_any_span_is_recorded_without_a_parent(se
 
 
 def test_remembered_calls_are_bounded(monkeypatch):
-    monkeypatch.setattr(_evaluated, "_calls", type(_evaluated._calls)())
+    monkeypatch.setattr(_evaluated, "_current", {})
+    monkeypatch.setattr(_evaluated, "_previous", {})
     from otel_agentmetrics.record import CallRecord
 
     context = trace.SpanContext(1, 1, is_remote=False, trace_flags=trace.TraceFlags(1))
-    for index in range(_evaluated.MAX_REMEMBERED + 10):
+    total = 3 * _evaluated.MAX_REMEMBERED + 10
+    for index in range(total):
         _evaluated.remember(CallRecord("chat", "openai", response_id=f"r{index}"), context, ())
-    assert len(_evaluated._calls) == _evaluated.MAX_REMEMBERED
+        assert len(_evaluated._current) + len(_evaluated._previous) <= _evaluated.MAX_REMEMBERED
     assert _evaluated.evaluated("r0") is None
-    assert _evaluated.evaluated(f"r{_evaluated.MAX_REMEMBERED + 9}") is not None
+    recent = range(total - _evaluated.MAX_REMEMBERED // 2, total)  # at least the last half of the bound
+    assert all(_evaluated.evaluated(f"r{index}") is not None for index in recent)
