@@ -173,3 +173,44 @@ def test_without_the_variable_nothing_is_loaded(otel):
     telemetry = Telemetry(otel.tracer_provider, otel.meter_provider)
     assert _upload.load(telemetry) is None
     assert telemetry.completion_hook is None and telemetry.capture_content is False
+
+
+def test_through_instrument_the_latest_names_uploads_and_evaluations_together(otel, upload_env, tmp_path, monkeypatch):
+    """The public API end to end: instrument() reads the switch and the hook, record_evaluation the logger."""
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    import otel_agentmetrics
+
+    from .test_anthropic_wire import CACHED_USAGE
+
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+    upload_env(str(tmp_path))
+    logs = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+    otel_agentmetrics.instrument(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        logger_provider=logger_provider,
+        instrumentations=["anthropic"],
+        store=False,
+    )
+    try:
+        client = wire_client(message_body([{"type": "text", "text": "Hello"}], CACHED_USAGE))
+        message = client.messages.create(
+            model=MODEL, max_tokens=10, system=SYSTEM, messages=[{"role": "user", "content": QUESTION}]
+        )
+        otel_agentmetrics.record_evaluation("helpfulness", score=1.0, response_id=message.id)
+    finally:
+        otel_agentmetrics.uninstrument()  # also waits for the queued uploads
+    span = otel.only_span()
+    attributes = dict(span.attributes)
+    assert attributes["gen_ai.usage.cache_read.input_tokens"] == 1000
+    assert attributes["gen_ai.usage.cache_write.input_tokens"] == 500
+    assert attributes["gen_ai.provider.name"] == "anthropic"
+    assert "gen_ai.system" not in attributes and "gen_ai.usage.cache_creation.input_tokens" not in attributes
+    assert _read(attributes["gen_ai.system_instructions_ref"]) == [{"content": SYSTEM, "type": "text"}]
+    assert "gen_ai.input.messages" not in attributes
+    (record,) = [item.log_record for item in logs.get_finished_logs()]
+    assert (record.event_name, record.span_id) == ("gen_ai.evaluation.result", span.context.span_id)
