@@ -97,7 +97,7 @@ class _CallSeries:
 
 
 class _Counted:
-    """A counter behind the histogram interface ``record_series`` feeds (its fallback path: one ``add`` per value)."""
+    """A counter where a series takes a histogram: ``record_series`` adds a batch's values to it at once."""
 
     __slots__ = ("counter",)
 
@@ -366,6 +366,9 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
     kept: that value goes through ``record()`` with its call's span as context. Anything unexpected (another
     SDK, a view with another aggregation, a series not created yet) falls back to plain ``record()`` calls.
     """
+    if type(histogram) is _Counted:  # a counter (latest token names): one add for the batch, as the sum is the same
+        histogram.counter.add(sum(values), attributes)
+        return
     try:
         aggregations = _aggregations_of(histogram, attributes)
         if aggregations is None:  # a new series: the first record() creates it
