@@ -142,7 +142,9 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         input_tokens=_int(attrs.get(sc.USAGE_INPUT_TOKENS, attrs.get(_LEGACY_INPUT_TOKENS))),
         output_tokens=_int(attrs.get(sc.USAGE_OUTPUT_TOKENS, attrs.get(_LEGACY_OUTPUT_TOKENS))),
         cache_read_tokens=_int(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),
-        cache_creation_tokens=_int(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS)),
+        cache_creation_tokens=_int(  # the latest name, or the v1.41.1 one (OTEL_SEMCONV_STABILITY_OPT_IN)
+            attrs.get(sc.USAGE_CACHE_WRITE_INPUT_TOKENS, attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS))
+        ),
         reasoning_tokens=_int(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
         cost=_float(attrs.get(sc.USAGE_COST, attrs.get(sc.OPERATION_COST))) if kind == "model" else None,
         stream=1 if attrs.get(sc.REQUEST_STREAM) else 0,

@@ -4,8 +4,9 @@
 
 Each round makes the calls named in ``options["calls"]`` (default: one plain call, one streamed call and one
 call to a missing model, a 404) with the real openai client; ``unpriced`` calls a model without a price and
-``agent`` runs an agent that uses a tool, a failing tool, two operations (one failing) and the model;
-``retrieve`` searches a FAISS index twice (the second with a vector of the wrong dimension, which fails).
+``agent`` runs an agent that uses a tool, a failing tool, two operations (one failing) and the model (and, with
+``"evaluate": true``, records an evaluation of its answer); ``retrieve`` searches a FAISS index twice (the second
+with a vector of the wrong dimension, which fails).
 Exporters come from ``instrument(**options["instrument"])`` and the ``OTEL_*`` environment. Prints one JSON
 line: the latency of every call and how long the rounds took. Exits normally, so the providers' final flush at
 exit runs, as in a real short-lived script. With ``"wait_for_stdin": true`` it prints ``ready`` after
@@ -103,8 +104,12 @@ def main() -> None:
                         lookup("Paris")
                         with contextlib.suppress(TimeoutError):
                             flaky("Oslo")
-                        client.chat.completions.create(
+                        answer = client.chat.completions.create(
                             model="gpt-4o-mini", messages=[{"role": "user", "content": "Say this is a test"}]
+                        )
+                    if options.get("evaluate"):  # a verdict on the agent's answer, by its response id
+                        otel_agentmetrics.record_evaluation(
+                            "relevance", score=0.75, label="relevant", response_id=answer.id
                         )
                 elif kind == "retrieve":
                     import faiss  # noqa: PLC0415 - only the programs that retrieve pay for the import
