@@ -28,7 +28,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
-from . import _fork
+from . import _conventions, _fork
 from . import semconv as sc
 from ._guard import internal_error
 from .record import CallRecord
@@ -53,7 +53,7 @@ class _Series:
 
     __slots__ = ("histogram", "attributes", "values", "contexts")
 
-    def __init__(self, histogram: metrics.Histogram, attributes: dict[str, Any]) -> None:
+    def __init__(self, histogram: metrics.Histogram | _Counted, attributes: dict[str, Any]) -> None:
         self.histogram = histogram
         self.attributes = attributes
         self.values: list[float] = []
@@ -63,7 +63,15 @@ class _Series:
 class _CallSeries:
     """The series that the calls of one kind (same base attributes, response model and error) feed."""
 
-    __slots__ = ("duration", "input_tokens", "output_tokens", "time_to_first_chunk", "time_per_output_chunk", "cost")
+    __slots__ = (
+        "duration",
+        "input_tokens",
+        "output_tokens",
+        "time_to_first_chunk",
+        "time_per_output_chunk",
+        "cost",
+        "usage",
+    )
 
     def __init__(self, metrics_: CallMetrics, base: dict[str, Any], response_model: Any, error_type: Any) -> None:
         attrs = dict(base)
@@ -72,21 +80,100 @@ class _CallSeries:
         if error_type is not None:
             attrs[sc.ERROR_TYPE] = error_type
         self.duration = _Series(metrics_.duration, attrs)
-        self.input_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
-        self.output_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if metrics_.token_usage is not None:  # the v1.41.1 histogram, by token type
+            self.input_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+            self.output_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        else:  # the latest conventions only: one histogram per direction
+            latest = metrics_.latest
+            assert latest is not None
+            self.input_tokens = _Series(latest.operation_input, attrs)
+            self.output_tokens = _Series(latest.operation_output, attrs)
         self.time_to_first_chunk = _Series(metrics_.time_to_first_chunk, attrs)
         self.time_per_output_chunk = _Series(metrics_.time_per_output_chunk, attrs)
         self.cost = _Series(metrics_.cost, dict(base))  # cost is attributed by request, as the contract asks
+        self.usage: tuple[tuple[str, _Series], ...] | None = (
+            metrics_.latest.series(attrs, both=metrics_.token_usage is not None) if metrics_.latest else None
+        )
+
+
+class _Counted:
+    """A counter where a series takes a histogram: ``record_series`` adds a batch's values to it at once."""
+
+    __slots__ = ("counter",)
+
+    def __init__(self, counter: metrics.Counter) -> None:
+        self.counter = counter
+
+    def record(self, value: float, attributes: dict[str, Any], context: Any = None) -> None:
+        self.counter.add(value, attributes, context)
+
+
+class _LatestTokenMetrics:
+    """The latest conventions' token instruments (gen-ai-token-metrics): usage counters by modality, and one
+    histogram per direction, replacing ``gen_ai.client.token.usage``."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.operation_input = _histogram(
+            meter,
+            sc.METRIC_INFERENCE_OPERATION_INPUT_TOKENS,
+            "{token}",
+            "The number of input (prompt) tokens used per inference operation.",
+            sc.TOKEN_BUCKETS,
+        )
+        self.operation_output = _histogram(
+            meter,
+            sc.METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS,
+            "{token}",
+            "The number of output (completion) tokens used per inference operation.",
+            sc.TOKEN_BUCKETS,
+        )
+
+        def counter(name: str, description: str) -> _Counted:
+            return _Counted(meter.create_counter(name, unit="{token}", description=description))
+
+        self.usage = (
+            ("input_tokens", counter(sc.METRIC_INFERENCE_USAGE_INPUT_TOKENS, "Input tokens used, cached included.")),
+            ("output_tokens", counter(sc.METRIC_INFERENCE_USAGE_OUTPUT_TOKENS, "Output tokens, reasoning included.")),
+            (
+                "cache_read_input_tokens",
+                counter(sc.METRIC_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, "Input tokens served from a cache."),
+            ),
+            (
+                "cache_creation_input_tokens",
+                counter(sc.METRIC_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, "Input tokens written to a cache."),
+            ),
+            (
+                "reasoning_output_tokens",
+                counter(sc.METRIC_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, "Output tokens used for reasoning."),
+            ),
+        )
+
+    def series(self, attrs: dict[str, Any], both: bool) -> tuple[tuple[str, _Series], ...]:
+        """(record field, series) pairs one call of these attributes feeds besides the common ones; ``both``: the
+        v1.41.1 histogram takes the common token series, so the per-direction histograms are added here."""
+        counted = {**attrs, sc.TOKEN_MODALITY: sc.TOKEN_MODALITY_UNKNOWN}
+        out = tuple((field, _Series(counter, counted)) for field, counter in self.usage)
+        if both:
+            out += (
+                ("input_tokens", _Series(self.operation_input, attrs)),
+                ("output_tokens", _Series(self.operation_output, attrs)),
+            )
+        return out
 
 
 class CallMetrics:
     """The model-call instruments of one meter, the calls in flight and the points waiting to be recorded."""
 
-    def __init__(self, meter: metrics.Meter) -> None:
+    def __init__(self, meter: metrics.Meter, conventions: _conventions.Conventions = _conventions.LEGACY) -> None:
         self.duration = _histogram(meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.")
-        self.token_usage = _histogram(
-            meter, sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", sc.TOKEN_BUCKETS
+        self.token_usage = (
+            _histogram(
+                meter, sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", sc.TOKEN_BUCKETS
+            )
+            if conventions.legacy
+            else None
         )
+        self.latest = _LatestTokenMetrics(meter) if conventions.latest else None
         self.time_to_first_chunk = _histogram(
             meter,
             sc.METRIC_TIME_TO_FIRST_CHUNK,
@@ -178,6 +265,8 @@ class CallMetrics:
                 _extend(waiting, series.time_per_output_chunk, gaps, context)
             if record.cost is not None:
                 _add(waiting, series.cost, record.cost, context)
+            if series.usage is not None:
+                _usage(waiting, series.usage, record, context)
             self._waiting_calls += 1
             full = self._waiting_calls >= BATCH
         if full:
@@ -237,6 +326,23 @@ def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[
     return attrs
 
 
+_ZERO_WHEN_FAILED = ("input_tokens", "output_tokens")
+
+
+def _usage(
+    waiting: list[_Series], usage: tuple[tuple[str, _Series], ...], record: CallRecord, context: SpanContext
+) -> None:
+    """The latest conventions' token series. A failed call that received no usage counts 0 input and output
+    tokens, as they ask (so the counters have a point for every call)."""
+    failed = record.error_type is not None
+    for field, series in usage:
+        value = getattr(record, field)
+        if value is None and failed and type(series.histogram) is _Counted and field in _ZERO_WHEN_FAILED:
+            value = 0
+        if value is not None:
+            _add(waiting, series, value, context)
+
+
 def _add(waiting: list[_Series], series: _Series, value: float, context: SpanContext) -> None:
     if not series.values:
         waiting.append(series)
@@ -260,6 +366,9 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
     kept: that value goes through ``record()`` with its call's span as context. Anything unexpected (another
     SDK, a view with another aggregation, a series not created yet) falls back to plain ``record()`` calls.
     """
+    if type(histogram) is _Counted:  # a counter (latest token names): one add for the batch, as the sum is the same
+        histogram.counter.add(sum(values), attributes)
+        return
     try:
         aggregations = _aggregations_of(histogram, attributes)
         if aggregations is None:  # a new series: the first record() creates it

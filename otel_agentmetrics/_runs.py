@@ -72,7 +72,8 @@ class Run:
 
 
 class SpanRun(Run):
-    """A run with an INTERNAL span, a clock and the scopes that were active when it started."""
+    """A run with a span (INTERNAL unless ``kind`` says otherwise; under ``context`` when given, else the current
+    span), a clock and the scopes that were active when it started."""
 
     def __init__(
         self,
@@ -80,6 +81,9 @@ class SpanRun(Run):
         name: str,
         attributes: dict[str, Any],
         links: list[Link] | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        context: otel_context.Context | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.outer_scopes: tuple[Any, ...] = active_scopes.get()
@@ -88,7 +92,9 @@ class SpanRun(Run):
             for scope in self.outer_scopes:
                 merged.update(scope.span_attributes)
             attributes = {**merged, **attributes}
-        self.span: Span = telemetry.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes, links=links)
+        self.span: Span = telemetry.tracer.start_span(
+            name, context=context, kind=kind, attributes=attributes, links=links
+        )
         self.error_type: str | None = None
         self._ended = False
         self._start = time.perf_counter()

@@ -107,6 +107,7 @@ def instrument(
     *,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    logger_provider: Any = None,
     **options: Any,
 ) -> Telemetry:
     """Instrument every supported library that is installed and set up tracing and metrics.
@@ -130,6 +131,8 @@ def instrument(
             tracer_provider = tracer_provider or own_tracer
             meter_provider = meter_provider or own_meter
         telemetry = build_telemetry(settings, tracer_provider, meter_provider)
+        telemetry.logger_provider = logger_provider
+        _load_completion_hook(telemetry)
         if settings.tools:
             from .tools import wrap_tools
 
@@ -167,6 +170,15 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
         meter=_is_owned(meter_provider or metrics.get_meter_provider()),
     )
     return telemetry
+
+
+def _load_completion_hook(telemetry: Telemetry) -> None:
+    """The content upload hook, when ``OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK`` names one (see _upload)."""
+    from . import _upload
+
+    hook = _upload.load(telemetry)
+    if hook is not None:
+        _state["completion_hook"] = hook
 
 
 def _is_owned(provider: object) -> bool:
@@ -223,3 +235,8 @@ def uninstrument() -> None:
         _logfire.stop()
         _state.pop("telemetry", None)
         _state.pop("settings", None)
+        hook = _state.pop("completion_hook", None)
+        if hook is not None:
+            from . import _upload
+
+            _upload.shutdown(hook)

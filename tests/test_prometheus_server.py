@@ -34,8 +34,8 @@ RULES = STACK / "prometheus" / "agentmetrics-rules.yml"
 DASHBOARD = STACK / "grafana" / "dashboards" / "agentmetrics.json"
 APP = Path(__file__).parent / "apps" / "chat_loop.py"
 ROUNDS = 12
-CALLS = ["plain", "stream", "missing", "unpriced", "agent", "retrieve"]
-MODEL_CALLS = len(CALLS) - 1  # each kind makes one model call but "retrieve", which searches a FAISS index
+CALLS = ["plain", "stream", "missing", "unpriced", "agent", "retrieve", "mcp"]
+MODEL_CALLS = len(CALLS) - 2  # each kind makes one model call but "retrieve" (a FAISS search) and "mcp" (tools)
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -122,9 +122,10 @@ class Prometheus:
         raise AssertionError(f"{expr} = {seen}, expected {expected}")
 
 
-@pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    """A program that has made its calls and still serves /metrics, and a Prometheus that scraped it."""
+@pytest.fixture(scope="module", params=[None, "gen_ai_latest_experimental"], ids=["v1.41.1-names", "latest-names"])
+def scraped(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Prometheus]:
+    """A program that has made its calls and still serves /metrics, and a Prometheus that scraped it; with the
+    default names, then with the latest (OTEL_SEMCONV_STABILITY_OPT_IN): the dashboard and rules read both."""
     tmp = tmp_path_factory.mktemp("prometheus")
     app_port, prometheus_port = free_port(), free_port()
     # The budgets set to zero, so the spend alerts fire on the test's few cents.
@@ -162,11 +163,14 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2",
         "AGENTMETRICS_SHUTDOWN_TIMEOUT": "1",
     }
+    if request.param is not None:
+        env["OTEL_SEMCONV_STABILITY_OPT_IN"] = request.param
     options = {
         "rounds": ROUNDS,
         "interval": 0.25,
         "calls": CALLS,
         "wait_for_stdin": True,
+        "evaluate": True,
         "instrument": {"prometheus": f"127.0.0.1:{app_port}", "store": False},
     }
     with serve_chat() as base_url:
@@ -218,6 +222,11 @@ def test_scraped_numbers_are_the_calls_made(scraped: Prometheus) -> None:
     spend = scraped.value('sum(gen_ai_usage_cost_USD_sum{gen_ai_request_model="gpt-4o-mini"})')
     assert spend == pytest.approx(2 * ROUNDS * (12 * 0.15 + 5 * 0.60) / 1e6, rel=1e-9)
     assert scraped.value('sum(agentmetrics_calls_unpriced_total{gen_ai_request_model="local-llama"})') == ROUNDS
+    evaluations = (
+        'agentmetrics_evaluation_score_{}{{gen_ai_evaluation_name="relevance", gen_ai_request_model="gpt-4o-mini"}}'
+    )
+    assert scraped.value(f"sum({evaluations.format('count')})") == ROUNDS  # one verdict per agent run
+    assert scraped.value(f"sum({evaluations.format('sum')})") == 0.75 * ROUNDS
     assert scraped.value('sum(agentmetrics_tool_duration_seconds_count{error_type="TimeoutError"})') == ROUNDS
     assert scraped.value('sum(agentmetrics_agent_duration_seconds_count{gen_ai_agent_name="triage"})') == ROUNDS
     failed_reranks = (

@@ -99,7 +99,7 @@ class DropCounter:
                 "otel-agentmetrics: dropped %d %s for %s (%s; %d so far). Check that the backend is reachable "
                 "(OTEL_EXPORTER_OTLP_ENDPOINT) or raise OTEL_BSP_MAX_QUEUE_SIZE.",
                 count,
-                "spans" if self.signal == "traces" else "metric points",
+                {"traces": "spans", "metrics": "metric points"}.get(self.signal, "uploads"),
                 self.destination,
                 reason,
                 self.total,

@@ -15,6 +15,8 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
@@ -85,6 +87,8 @@ class LocalStoreSpanExporter(SpanExporter):
         self._warned = False
         self._closed = False
         self._inherited: list[sqlite3.Connection] = []
+        self._evaluations: deque[dict[str, Any]] = deque(maxlen=_MAX_PENDING_EVALUATIONS)
+        _live.add(self)
         _fork.reset_in_child(self)
 
     def after_fork_in_child(self) -> None:
@@ -115,6 +119,7 @@ class LocalStoreSpanExporter(SpanExporter):
                         unusable += store.insert_each(conn, rows)
                 if unusable:
                     self._drop_unusable(unusable)
+                self._write_evaluations(conn)
                 memory, cpu = self._sampler.sample() if self._sampler is not None else (None, None)
                 store.record_writer(
                     conn,
@@ -197,6 +202,7 @@ class LocalStoreSpanExporter(SpanExporter):
                 conn.close()
 
     def shutdown(self) -> None:
+        self.force_flush()
         with self._lock:
             self._closed = True
             if self._conn is not None:  # the last heartbeat: this program stops writing now
@@ -217,7 +223,37 @@ class LocalStoreSpanExporter(SpanExporter):
             self._reset()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._evaluations and not self._closed:
+            with self._lock:
+                try:
+                    self._write_evaluations(self._connection())
+                except (sqlite3.Error, OSError):
+                    logger.debug("otel-agentmetrics: could not write evaluations", exc_info=True)
         return True
+
+    def add_evaluation(self, row: dict[str, Any]) -> None:
+        """Keep an evaluation (see ``evaluations.record_evaluation``) for the next write; bounded."""
+        self._evaluations.append(row)
+
+    def _write_evaluations(self, conn: sqlite3.Connection) -> None:
+        if not self._evaluations:
+            return
+        from . import evaluations
+
+        rows = []
+        while self._evaluations:
+            rows.append(self._evaluations.popleft())
+        evaluations.write(conn, rows)
+
+
+_MAX_PENDING_EVALUATIONS = 10_000
+_live: weakref.WeakSet[LocalStoreSpanExporter] = weakref.WeakSet()
+
+
+def add_evaluation(row: dict[str, Any]) -> None:
+    """Hand an evaluation to every local store this process writes."""
+    for exporter in list(_live):
+        exporter.add_evaluation(row)
 
 
 def _is_model_call(span: ReadableSpan) -> bool:

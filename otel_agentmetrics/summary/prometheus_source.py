@@ -55,6 +55,13 @@ ABSENT = (
 
 MODEL_CALLS = "gen_ai_client_operation_duration_seconds"
 TOKENS = "gen_ai_client_token_usage_sum"
+TOKEN_TYPE = "gen_ai_token_type"
+LATEST_TOKENS = (
+    ("input", "gen_ai_client_inference_usage_input_tokens_total"),
+    ("output", "gen_ai_client_inference_usage_output_tokens_total"),
+)
+"""The same tokens under the latest GenAI names (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental): read
+too, so a fleet on either set, or moving from one to the other, adds up; a group both report counts once."""
 COST = "gen_ai_usage_cost_USD_sum"
 UNPRICED = "agentmetrics_calls_unpriced_total"
 TOOLS = "agentmetrics_tool_duration_seconds"
@@ -127,6 +134,21 @@ class Prometheus:
             parse_duration(t["scrapeInterval"]) for t in data.get("activeTargets", []) if t.get("scrapeInterval")
         ]
         return min(intervals) if intervals else None
+
+
+def tokens_total(matchers: dict[str, str], extra: str, window_s: float, step_s: float, by: tuple[str, ...]) -> str:
+    """Tokens by type, from the v1.41.1 histogram or the latest conventions' counters (``TOKENS`` as rows read it).
+    ``or`` keeps the first set's series where both report the same group (a process emitting both names); the
+    groups are per target too, so in a fleet where some processes use one set and some the other, each counts."""
+    by = tuple(dict.fromkeys((*by, *TARGET)))
+    legacy = promql.total(promql.selector(TOKENS, matchers, extra), window_s, step_s, by)
+    others = tuple(label for label in by if label != TOKEN_TYPE)
+    latest = [
+        f"label_replace({promql.total(promql.selector(metric, matchers, extra), window_s, step_s, others)}, "
+        f'"{TOKEN_TYPE}", "{kind}", "", "")'
+        for kind, metric in LATEST_TOKENS
+    ]
+    return " or ".join([legacy, *latest])
 
 
 def _labels(metric: dict[str, str]) -> dict[str, str]:
@@ -299,9 +321,11 @@ class PrometheusSource:
         totals: dict[float, float] = defaultdict(float)
 
         def each(metric: str, by: tuple[str, ...], extra: str = "") -> Iterable[tuple[dict[str, str], float, float]]:
-            series = promql.selector(metric, q.matchers(), extra)
             grouping = tuple(dict.fromkeys(by + q.scope))
-            expr = promql.total(series, size, step, grouping)
+            if metric == TOKENS:
+                expr = tokens_total(q.matchers(), extra, size, step, grouping)
+            else:
+                expr = promql.total(promql.selector(metric, q.matchers(), extra), size, step, grouping)
             for labels, values in self.client.matrix(expr, first + size, first + size * len(points), size):
                 if q.keep(labels):
                     for at, value in values:
@@ -374,10 +398,14 @@ class _Query:
     def rows(
         self, metric: str, window_s: float, by: tuple[str, ...], extra: str = "", model_filters: bool = True
     ) -> Vector:
-        series = promql.selector(metric, self.matchers(model_filters), extra)
         grouping = tuple(dict.fromkeys(by + self.scope))
         step = self.step(window_s)
-        rows = self.client.vector(promql.total(series, window_s, step, grouping), self.at(step))
+        matchers = self.matchers(model_filters)
+        if metric == TOKENS:
+            expr = tokens_total(matchers, extra, window_s, step, grouping)
+        else:
+            expr = promql.total(promql.selector(metric, matchers, extra), window_s, step, grouping)
+        rows = self.client.vector(expr, self.at(step))
         return [(labels, value) for labels, value in rows if self.keep(labels)]
 
     def timing(
