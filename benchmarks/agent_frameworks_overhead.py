@@ -29,6 +29,11 @@ Scenarios, each timed uninstrumented and under ``instrument()`` in alternating r
 - ``dspy react``: a ``dspy.ReAct`` agent with one tool against the stand-in, DSPy's own engine, cache off (agent
   run, three model calls recorded from DSPy's usage report, a tool run: 5 steps). Only where DSPy is installed
   (its venv, as for AutoGen).
+- ``agno agent run``, ``smolagents tool agent``, ``strands agent``, ``adk agent``: an agent of each with one tool
+  against the same stand-in (``OpenAIChat``, ``OpenAIServerModel``, ``OpenAIModel``; ADK's ``Gemini`` through
+  google-genai to the stand-in's Gemini route): two model calls and a tool run per run (3 steps). Each runs where
+  its framework is installed (Strands and ADK in their side venvs: ``tests/strands-env.sh``, ``tests/adk-env.sh``
+  build them; run this file with that venv's python).
 
 Spans go through a batch processor to a dropping exporter and metrics to an in-memory reader (what a real setup
 pays, minus the network). Prints the median CPU time per run over the rounds (process time, so that other
@@ -335,6 +340,72 @@ def dspy_react(server: StandInServer) -> Callable[[], Any] | None:
     return once
 
 
+def agno_run(server: StandInServer) -> Callable[[], Any]:
+    from agno.agent import Agent
+    from agno.models.openai import OpenAIChat
+
+    model = OpenAIChat(id="gpt-4o-mini", base_url=server.openai_url, api_key="bench")
+    agent = Agent(name="forecaster", model=model, tools=[get_weather], telemetry=False)
+    return lambda: agent.run(QUESTION)
+
+
+def smolagents_run(server: StandInServer) -> Callable[[], Any]:
+    from smolagents import OpenAIServerModel, ToolCallingAgent, tool
+
+    model = OpenAIServerModel("gpt-4o-mini", api_base=server.openai_url, api_key="bench")
+    agent = ToolCallingAgent(tools=[tool(weather_with_args)], model=model, name="forecaster", verbosity_level=0)
+    return lambda: agent.run(QUESTION)
+
+
+def weather_with_args(city: str) -> str:
+    """Current weather for a city.
+
+    Args:
+        city: the city to look up.
+    """
+    return f"22 degrees and sunny in {city}"
+
+
+def strands_run(server: StandInServer) -> Callable[[], Any]:
+    from strands import Agent, tool
+    from strands.models.openai import OpenAIModel
+
+    model = OpenAIModel(client_args={"base_url": server.openai_url, "api_key": "bench"}, model_id="gpt-4o-mini")
+    agent = Agent(model=model, tools=[tool(get_weather)], name="forecaster", callback_handler=None)
+    return lambda: agent("Is it warm in Lisbon?")
+
+
+def adk_run(server: StandInServer) -> Callable[[], Any]:
+    import os
+
+    from google.adk.agents import LlmAgent
+    from google.adk.models.google_llm import Gemini
+    from google.adk.runners import InMemoryRunner
+    from google.genai import types
+
+    os.environ.setdefault("GOOGLE_API_KEY", "bench")
+    model = Gemini(model="gemini-2.5-flash", base_url=server.gemini_url)
+    runner = InMemoryRunner(LlmAgent(name="forecaster", model=model, tools=[get_weather]), app_name="bench")
+    message = types.Content(role="user", parts=[types.Part(text=QUESTION)])
+    loop = asyncio.new_event_loop()
+
+    async def once() -> None:
+        session = await runner.session_service.create_session(app_name="bench", user_id="u")
+        async for _ in runner.run_async(user_id="u", session_id=session.id, new_message=message):
+            pass
+
+    return lambda: loop.run_until_complete(once())
+
+
+# Scenarios that run where their framework is installed: (name, steps, distribution, builder).
+OPTIONAL: list[tuple[str, int, str, Callable[[StandInServer], Callable[[], Any]]]] = [
+    ("agno agent run", 3, "agno", agno_run),
+    ("smolagents tool agent", 3, "smolagents", smolagents_run),
+    ("strands agent", 3, "strands-agents", strands_run),
+    ("adk agent", 3, "google-adk", adk_run),
+]
+
+
 def _per_run(run: Callable[[], Any], runs: int) -> float:
     # CPU time of this process (the stand-in server's threads included, the same in both columns): what tracing
     # adds is CPU work, and on a shared machine wall time mostly measures the other processes.
@@ -390,6 +461,7 @@ def main() -> None:
         "claude-agent-sdk",
     )
     packages += tuple(name for name in ("autogen-agentchat", "dspy") if _installed(name))
+    packages += tuple(package for _, _, package, _ in OPTIONAL if _installed(package))
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
     print(", ".join(f"{name} {version(name)}" for name in packages))
     print(f"{'scenario':<28}{'steps':>6}{'plain/run':>12}{'traced/run':>12}{'overhead':>11}{'per step':>11}")
@@ -415,6 +487,9 @@ def main() -> None:
         claude = claude_agent_sdk_messages(server)
         if claude is not None:
             scenarios.append(("claude agent sdk messages", 3, claude))
+        for name, steps, package, build in OPTIONAL:
+            if _installed(package) and options.only in name:
+                scenarios.append((name, steps, build(server)))
         for name, steps, run in scenarios:
             if options.only not in name:
                 continue
