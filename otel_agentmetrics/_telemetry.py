@@ -131,6 +131,7 @@ class Call:
         "_ended",
         "_metric_key",
         "request",
+        "client",
     )
 
     def __init__(
@@ -145,6 +146,8 @@ class Call:
         self._metric_key: tuple[Any, ...] = ()
         self.request: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         """The call's ``(args, kwargs)`` while a stream is open: an error is cleaned of their content."""
+        self.client: Any = None
+        """The client object the call went through (while a stream is open): its credentials are masked exactly."""
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
@@ -169,14 +172,24 @@ class Call:
         self._ended = True
         self._finish(None)
 
-    def fail(self, error: BaseException | str, request: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> None:
+    def fail(
+        self,
+        error: BaseException | str,
+        request: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
+        client: Any = None,
+    ) -> None:
         """End the call with an error: the exception (its class name) or an error code such as an HTTP status.
-        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it."""
+        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it;
+        ``client`` the object it went through: the credentials it holds are masked wherever an error quotes them."""
         if self._ended:
             return
         self._ended = True
         if request is not None:
             self.request = request
+        if client is not None:
+            self.client = client
+        if isinstance(error, BaseException) and not self.telemetry.raw_errors:
+            _remember_credentials(self.client, self.request)
         self._finish(error)
 
     @property
@@ -368,6 +381,18 @@ def record_error(
         message = stacktrace = "[REDACTED]"
     span.set_status(StatusCode.ERROR, message)
     span.record_exception(error, {"exception.message": message, "exception.stacktrace": stacktrace})
+
+
+def _remember_credentials(client: Any, request: tuple[tuple[Any, ...], dict[str, Any]] | None) -> None:
+    """Before an error is recorded: the exact credentials of its client and request become masked values."""
+    if client is None and request is None:
+        return
+    from . import _redact
+
+    try:
+        _redact.remember_credentials(client, request[1] if request is not None else None)
+    except Exception:
+        internal_error("reading a client's credentials")
 
 
 def _content_attributes(record: CallRecord) -> dict[str, str]:
