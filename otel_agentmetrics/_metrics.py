@@ -20,8 +20,10 @@ make its full collections come sooner, which cost more than the measurements sav
 from __future__ import annotations
 
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -110,9 +112,8 @@ class CallMetrics:
         self._series: dict[tuple[Any, ...], _CallSeries] = {}
         self._waiting: list[_Series] = []  # the series with values to record, each once
         self._waiting_calls = 0
-        meter.create_observable_up_down_counter(
-            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
-        )
+        self._retired = False
+        _in_flight_observer(meter).members.append(self)
         self._meter = meter
         _fork.reset_in_child(self)
 
@@ -179,7 +180,7 @@ class CallMetrics:
             if record.cost is not None:
                 _add(waiting, series.cost, record.cost, context)
             self._waiting_calls += 1
-            full = self._waiting_calls >= BATCH
+            full = self._waiting_calls >= BATCH or self._retired
         if full:
             self.record_ended()
 
@@ -197,13 +198,69 @@ class CallMetrics:
             except Exception:
                 internal_error("recording a batch of metric points")
 
-    def _observe(self, options: CallbackOptions) -> list[Observation]:
+    def retire(self) -> None:
+        """This setup is over (``uninstrument()``, other providers): record what waits, and from now on record
+        each call that still ends here (one begun before) at once, since no collection may come for it."""
+        self._retired = True
+        self.record_ended()
+
+    def _observe(self) -> list[tuple[int, dict[str, Any]]]:
         try:
             self.record_ended()
         except Exception:
             internal_error("recording ended calls before a collection")
         with self._lock:
-            return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
+            return [(count, attributes) for count, attributes in self._in_flight.values()]
+
+
+class _InFlightObserver:
+    """The one ``agentmetrics.calls.active`` instrument of a meter and the setups that feed it.
+
+    The SDK hands back the first instrument when one of the same name is created again (``uninstrument()`` then
+    ``instrument()`` with the same meter provider), with its first callback only: a second setup's callback would
+    never run, and the points of its ended calls would wait for a full batch instead of each collection. So each
+    meter gets one instrument whose callback serves every setup's calls, and drops a retired setup once nothing
+    of it is in flight."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.members: list[CallMetrics] = []
+        meter.create_observable_up_down_counter(
+            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self.observe], unit="{call}", description="Model calls in flight."
+        )
+
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        counts: dict[Any, list[Any]] = {}
+        for member in list(self.members):
+            in_flight = member._observe()
+            if member._retired and not any(count for count, _ in in_flight):
+                with suppress(ValueError):
+                    self.members.remove(member)
+            for count, attributes in in_flight:
+                try:
+                    key: Any = frozenset(attributes.items())
+                except TypeError:  # an unhashable attribute value: its own series
+                    key = id(attributes)
+                found = counts.get(key)
+                if found is None:
+                    counts[key] = [count, attributes]
+                else:
+                    found[0] += count
+        return [Observation(count, attributes) for count, attributes in counts.values()]
+
+
+_observers: weakref.WeakKeyDictionary[Any, _InFlightObserver] = weakref.WeakKeyDictionary()
+_observers_lock = threading.Lock()
+
+
+def _in_flight_observer(meter: metrics.Meter) -> _InFlightObserver:
+    with _observers_lock:
+        try:
+            found = _observers.get(meter)
+        except TypeError:  # a meter that cannot be weakly referenced: an instrument of its own
+            return _InFlightObserver(meter)
+        if found is None:
+            found = _observers[meter] = _InFlightObserver(meter)
+        return found
 
 
 def forget_recorded_points(meter: Any) -> None:

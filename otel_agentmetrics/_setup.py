@@ -221,5 +221,7 @@ def uninstrument() -> None:
         _active.use(None)
         pricing.use_pricer(None)
         _logfire.stop()
-        _state.pop("telemetry", None)
+        ended = _state.pop("telemetry", None)
+        if ended is not None:  # its waiting points now, and any call still in flight when it ends
+            ended.metrics.retire()
         _state.pop("settings", None)

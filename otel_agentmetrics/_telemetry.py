@@ -79,7 +79,7 @@ class Telemetry:
             labels = MetricLabels(meter, self.labels.keys, self.labels.max_values)
             self.meter, self.labels, self.metrics = meter, labels, CallMetrics(meter)
             self._instruments = {}
-            old.record_ended()
+            old.retire()
 
     def instruments(self, kind: Callable[[Telemetry], InstrumentsT]) -> InstrumentsT:
         """The instruments of another kind of span (tools, agent runs, operations), created on first use and kept
