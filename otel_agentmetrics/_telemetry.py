@@ -29,7 +29,7 @@ from ._guard import internal_error, logger, rejected_value
 from ._labels import MetricLabels
 from ._metrics import CallMetrics
 from .pricing import Pricer, PriceTableLoading
-from .record import CallRecord, checked
+from .record import MAX_MODEL_NAME, CallRecord, checked, short_model
 from .version import __version__
 
 _SCOPE = "otel_agentmetrics"
@@ -65,6 +65,7 @@ class Telemetry:
         """Viewer-specific names the cost is repeated under (``instrument(cost_attributes=...)``)."""
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
+        self._unpriced_log: list[Any] = [-UNPRICED_WARNING_INTERVAL, 0]
         self._rejected_values: Any = None
 
     def use_providers(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
@@ -107,6 +108,9 @@ class Telemetry:
 
         ``start_time`` (epoch nanoseconds) is for a call recorded once it is over, from what a framework reported.
         """
+        model = record.request_model
+        if type(model) is str and len(model) > MAX_MODEL_NAME:
+            record.request_model = short_model(model)
         scopes = active_scopes.get()
         for scope in scopes:
             try:
@@ -311,16 +315,38 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         record.cost, record.cost_source = cost.usd, cost.source
         return
     model = record.response_model or record.request_model
-    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: model or "unknown"})
-    key = (record.provider, model)
-    if key not in telemetry._warned_unpriced:
-        telemetry._warned_unpriced.add(key)
-        logger.warning(
-            "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost. "
-            "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
-            model,
-            record.provider,
-        )
+    label = telemetry.metrics.model_label(model) if model is not None else "unknown"
+    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: label})
+    _warn_unpriced(telemetry, record.provider, model)
+
+
+UNPRICED_WARNING_INTERVAL = 60.0
+"""Seconds between two "no price known" warnings: the first unpriced model warns at once, the others of the same
+minute are counted into the next warning (a gateway passing user-chosen names would otherwise log one per name)."""
+_MAX_WARNED = 1000
+
+
+def _warn_unpriced(telemetry: Telemetry, provider: str, model: str | None) -> None:
+    key = (provider, model)
+    warned = telemetry._warned_unpriced
+    if key in warned:
+        return
+    if len(warned) >= _MAX_WARNED:
+        warned.clear()
+    warned.add(key)
+    now = time.monotonic()
+    state = telemetry._unpriced_log  # [when the last warning went out, models not named since]
+    if now - state[0] < UNPRICED_WARNING_INTERVAL:
+        state[1] += 1
+        return
+    others, state[0], state[1] = state[1], now, 0
+    logger.warning(
+        "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost%s. "
+        "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
+        model,
+        provider,
+        f" (nor for {others} other model{'s' if others != 1 else ''} since the last such warning)" if others else "",
+    )
 
 
 def _end_span(
