@@ -234,16 +234,18 @@ class CallMetrics:
         self.record_ended()
 
     def _observe(self) -> list[tuple[int, dict[str, Any]]]:
-        """At a collection: record what waits, and start a new interval of model names. Series with no call in
-        flight are reported (as 0) and forgotten, so made-up model names leave nothing behind."""
+        """At a collection: record what waits, and start a new interval of model names. Past :data:`MAX_MODELS`
+        series, those with no call in flight are reported (as 0) and forgotten, so made-up model names leave
+        nothing behind (below it they stay, at 0, for dashboards)."""
         try:
             self.record_ended()
         except Exception:
             internal_error("recording ended calls before a collection")
         with self._lock:
             observed = [(count, attributes) for count, attributes in self._in_flight.values()]
-            for key in [key for key, entry in self._in_flight.items() if not entry[0]]:
-                del self._in_flight[key]
+            if len(self._in_flight) > MAX_MODELS:  # a flood of names: forget those with no call in flight
+                for key in [key for key, entry in self._in_flight.items() if not entry[0]]:
+                    del self._in_flight[key]
             overflowed, self._models_overflowed = self._models_overflowed, 0
             self._models = set()
             if len(self._series) > 2 * MAX_MODELS:

@@ -28,6 +28,8 @@ from contextlib import suppress
 from typing import Any
 from urllib.parse import quote
 
+from . import _fork
+
 MASK = "[REDACTED]"
 CONTENT_MASK = "[REDACTED CONTENT]"
 
@@ -88,6 +90,12 @@ _SCHEME = re.compile(r"(?i)^(?:bearer|basic|token)\s+")
 _NOT_HOLDERS = (str, bytes, int, float, bool, type, types.ModuleType, types.FunctionType, types.MethodType)
 _MAX_NODES = 300
 _MAX_DEPTH = 4
+
+
+@_fork.on_fork_in_child
+def _fresh_lock_in_child() -> None:
+    global _known_lock
+    _known_lock = threading.Lock()
 
 
 def remember_credentials(client: Any, kwargs: dict[str, Any] | None = None) -> None:

@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
@@ -75,6 +76,7 @@ class LocalStoreSpanExporter(SpanExporter):
         self._closed = False
         self._inherited: list[sqlite3.Connection] = []
         _fork.reset_in_child(self)
+        _live.add(self)
 
     def after_fork_in_child(self) -> None:
         """A forked child is a writer of its own: its own connection (SQLite forbids using the parent's), its own
@@ -207,6 +209,41 @@ class LocalStoreSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+    def mark_stopped(self) -> None:
+        """This program stops writing now, though :meth:`shutdown` has not run (an exit whose flush ran out of
+        time, waiting on another destination): its uptime ends here. On a connection of its own, since the one in
+        use may be held by a write."""
+        if self._closed or self._conn is None:
+            return  # shut down already, or never wrote: no heartbeat row to end
+        try:
+            conn = store.connect(self.path, busy_timeout_s=1.0)
+            try:
+                store.record_writer(
+                    conn,
+                    self._host,
+                    os.getpid(),
+                    None,
+                    self._started_ns,
+                    0,
+                    self.dropped_spans,
+                    stopped=True,
+                    export_dropped=undelivered(),
+                )
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            logger.debug("otel-agentmetrics: could not mark the store writer stopped", exc_info=True)
+
+
+_live: weakref.WeakSet[LocalStoreSpanExporter] = weakref.WeakSet()
+
+
+def mark_stopped_now() -> None:
+    """At an exit whose flush ran out of time: every store this process writes to records that it stopped, so
+    the report and dashboard do not show a growing uptime for a dead process."""
+    for exporter in list(_live):
+        exporter.mark_stopped()
 
 
 def _is_model_call(span: ReadableSpan) -> bool:
