@@ -172,12 +172,17 @@ class Reachability:
         return False
 
 
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "grpc_proxy")
+
+
 def _endpoint_of(exporter: Any) -> tuple[str, tuple[str, int] | None]:
     """The exporter's endpoint as configured and its (host, port), for the OTLP exporters (HTTP: a URL; gRPC:
     ``host:port``); ``("", None)`` for any other."""
     endpoint = getattr(exporter, "_endpoint", None)
     if not isinstance(endpoint, str) or "otlp" not in type(exporter).__module__:
         return "", None
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return endpoint, None  # the exporter may reach it through a proxy: a direct connect proves nothing
     try:
         parsed = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
         host, port = parsed.hostname, parsed.port
