@@ -20,8 +20,10 @@ make its full collections come sooner, which cost more than the measurements sav
 from __future__ import annotations
 
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -30,12 +32,17 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
 from . import _conventions, _fork
 from . import semconv as sc
-from ._guard import internal_error
+from ._guard import internal_error, logger
+from ._labels import OTHER
 from .record import CallRecord
 
 BATCH = 256
 """Ended calls kept before the call that ends the next one records them all: bounds memory, and the cost of a
 batch (a few milliseconds) falls on one call in this many."""
+
+MAX_MODELS = 200
+"""Distinct model names (request and response) on metric attributes per collection interval; later ones of the
+interval are recorded as ``other`` and counted on ``agentmetrics.attribute.overflow`` (spans keep the names)."""
 
 _SERIES_LIMIT = 10_000
 """Attribute combinations remembered between batches; past it (a flood of made-up model names) they are rebuilt."""
@@ -197,9 +204,11 @@ class CallMetrics:
         self._series: dict[tuple[Any, ...], _CallSeries] = {}
         self._waiting: list[_Series] = []  # the series with values to record, each once
         self._waiting_calls = 0
-        meter.create_observable_up_down_counter(
-            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
-        )
+        self._retired = False
+        self._models: set[str] = set()  # model names admitted on metrics this interval
+        self._models_overflowed = 0  # calls recorded as "other" this interval
+        self._overflow: Any = None
+        _in_flight_observer(meter).members.append(self)
         self._meter = meter
         _fork.reset_in_child(self)
 
@@ -211,16 +220,21 @@ class CallMetrics:
         self._series = {}
         self._waiting = []
         self._waiting_calls = 0
+        self._models = set()
+        self._models_overflowed = 0
         forget_recorded_points(self._meter)
 
     def started(self, record: CallRecord, labels: dict[str, Any] | None) -> tuple[Any, ...]:
         """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
         ``labels`` are the allow-listed attribution attributes of the active scopes. Returns the call's series
         key, to hand back to :meth:`ended`."""
+        model = record.request_model
+        if model is not None and model not in self._models:
+            model = self.model_label(model, True)
         key = (
             record.operation,
             record.provider,
-            record.request_model,
+            model,
             record.server_address,
             record.server_port,
             tuple(labels.items()) if labels else (),
@@ -228,16 +242,32 @@ class CallMetrics:
         with self._lock:
             entry = self._in_flight.get(key)
             if entry is None:
-                entry = self._in_flight[key] = [0, _base_attributes(record, labels)]
+                entry = self._in_flight[key] = [0, _base_attributes(record, labels, model)]
             entry[0] += 1
         return key
+
+    def model_label(self, model: Any, count: bool = False) -> Any:
+        """The value a model name takes on metrics: itself, or ``other`` past :data:`MAX_MODELS` distinct names
+        this collection interval. ``count``: the call's request model, counted once per call when it overflows."""
+        if model in self._models:
+            return model
+        with self._lock:
+            if len(self._models) < MAX_MODELS:
+                self._models.add(model)
+                return model
+            if count:
+                self._models_overflowed += 1
+        return OTHER
 
     def ended(self, span: Span, key: tuple[Any, ...], record: CallRecord, chunk_times: list[float]) -> None:
         """A call ended: out of flight now, its values added to the waiting points. ``key`` is what
         :meth:`started` returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's
         chunks."""
         context = span.get_span_context()
-        series_key = (key, record.response_model, record.error_type)
+        response_model = record.response_model
+        if response_model is not None and response_model not in self._models:
+            response_model = self.model_label(response_model)
+        series_key = (key, response_model, record.error_type)
         gaps = (
             [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
             if len(chunk_times) > 1
@@ -251,8 +281,8 @@ class CallMetrics:
             if series is None:
                 if len(self._series) >= _SERIES_LIMIT:
                     self._series.clear()  # series still waiting keep their values; only the index is rebuilt
-                base = entry[1] if entry is not None else _base_attributes(record, None)
-                series = self._series[series_key] = _CallSeries(self, base, record.response_model, record.error_type)
+                base = entry[1] if entry is not None else _base_attributes(record, None, key[2] if key else None)
+                series = self._series[series_key] = _CallSeries(self, base, response_model, record.error_type)
             waiting = self._waiting
             _add(waiting, series.duration, record.duration or 0.0, context)
             if record.input_tokens is not None:
@@ -268,7 +298,7 @@ class CallMetrics:
             if series.usage is not None:
                 _usage(waiting, series.usage, record, context)
             self._waiting_calls += 1
-            full = self._waiting_calls >= BATCH
+            full = self._waiting_calls >= BATCH or self._retired
         if full:
             self.record_ended()
 
@@ -286,13 +316,102 @@ class CallMetrics:
             except Exception:
                 internal_error("recording a batch of metric points")
 
-    def _observe(self, options: CallbackOptions) -> list[Observation]:
+    def retire(self) -> None:
+        """This setup is over (``uninstrument()``, other providers): record what waits, and from now on record
+        each call that still ends here (one begun before) at once, since no collection may come for it."""
+        self._retired = True
+        self.record_ended()
+
+    def _observe(self) -> list[tuple[int, dict[str, Any]]]:
+        """At a collection: record what waits, and start a new interval of model names. Past :data:`MAX_MODELS`
+        series, those with no call in flight are reported (as 0) and forgotten, so made-up model names leave
+        nothing behind (below it they stay, at 0, for dashboards)."""
         try:
             self.record_ended()
         except Exception:
             internal_error("recording ended calls before a collection")
         with self._lock:
-            return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
+            observed = [(count, attributes) for count, attributes in self._in_flight.values()]
+            if len(self._in_flight) > MAX_MODELS:  # a flood of names: forget those with no call in flight
+                for key in [key for key, entry in self._in_flight.items() if not entry[0]]:
+                    del self._in_flight[key]
+            overflowed, self._models_overflowed = self._models_overflowed, 0
+            self._models = set()
+            if len(self._series) > 2 * MAX_MODELS:
+                self._series.clear()  # a flood of names: rebuilt from the calls of the next interval
+        if overflowed:
+            self._report_overflow(overflowed)
+        return observed
+
+    def _report_overflow(self, calls: int) -> None:
+        try:
+            if self._overflow is None:
+                self._overflow = self._meter.create_counter(
+                    sc.METRIC_ATTRIBUTE_OVERFLOW,
+                    unit="{value}",
+                    description="Attribution values recorded as 'other' because a key reached its distinct-value "
+                    "limit.",
+                )
+            self._overflow.add(calls, {sc.ATTRIBUTE_KEY: sc.REQUEST_MODEL})
+        except Exception:
+            internal_error("counting model names over the limit")
+        logger.warning(
+            "otel-agentmetrics: more than %d distinct model names since the last collection; %d calls were "
+            "recorded on metrics with model %r (their spans keep the names)",
+            MAX_MODELS,
+            calls,
+            OTHER,
+        )
+
+
+class _InFlightObserver:
+    """The one ``agentmetrics.calls.active`` instrument of a meter and the setups that feed it.
+
+    The SDK hands back the first instrument when one of the same name is created again (``uninstrument()`` then
+    ``instrument()`` with the same meter provider), with its first callback only: a second setup's callback would
+    never run, and the points of its ended calls would wait for a full batch instead of each collection. So each
+    meter gets one instrument whose callback serves every setup's calls, and drops a retired setup once nothing
+    of it is in flight."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.members: list[CallMetrics] = []
+        meter.create_observable_up_down_counter(
+            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self.observe], unit="{call}", description="Model calls in flight."
+        )
+
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        counts: dict[Any, list[Any]] = {}
+        for member in list(self.members):
+            in_flight = member._observe()
+            if member._retired and not any(count for count, _ in in_flight):
+                with suppress(ValueError):
+                    self.members.remove(member)
+            for count, attributes in in_flight:
+                try:
+                    key: Any = frozenset(attributes.items())
+                except TypeError:  # an unhashable attribute value: its own series
+                    key = id(attributes)
+                found = counts.get(key)
+                if found is None:
+                    counts[key] = [count, attributes]
+                else:
+                    found[0] += count
+        return [Observation(count, attributes) for count, attributes in counts.values()]
+
+
+_observers: weakref.WeakKeyDictionary[Any, _InFlightObserver] = weakref.WeakKeyDictionary()
+_observers_lock = threading.Lock()
+
+
+def _in_flight_observer(meter: metrics.Meter) -> _InFlightObserver:
+    with _observers_lock:
+        try:
+            found = _observers.get(meter)
+        except TypeError:  # a meter that cannot be weakly referenced: an instrument of its own
+            return _InFlightObserver(meter)
+        if found is None:
+            found = _observers[meter] = _InFlightObserver(meter)
+        return found
 
 
 def forget_recorded_points(meter: Any) -> None:
@@ -312,11 +431,12 @@ def forget_recorded_points(meter: Any) -> None:
                     match._attributes_aggregation = {}
 
 
-def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[str, Any]:
-    """The attributes every model-call metric of a call carries (the contract's, plus attribution labels)."""
+def _base_attributes(record: CallRecord, labels: dict[str, Any] | None, model: Any) -> dict[str, Any]:
+    """The attributes every model-call metric of a call carries (the contract's, plus attribution labels);
+    ``model`` is the request model as metrics carry it (:meth:`CallMetrics.model_label`)."""
     attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
-    if record.request_model is not None:
-        attrs[sc.REQUEST_MODEL] = record.request_model
+    if model is not None:
+        attrs[sc.REQUEST_MODEL] = model
     if record.server_address is not None:
         attrs[sc.SERVER_ADDRESS] = record.server_address
         if record.server_port is not None:  # conditionally required with server.address

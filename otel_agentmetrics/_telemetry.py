@@ -29,7 +29,7 @@ from ._guard import internal_error, logger, rejected_value
 from ._labels import MetricLabels
 from ._metrics import CallMetrics
 from .pricing import Pricer, PriceTableLoading
-from .record import CallRecord, checked
+from .record import MAX_MODEL_NAME, CallRecord, checked, short_model
 from .version import __version__
 
 _SCOPE = "otel_agentmetrics"
@@ -76,6 +76,7 @@ class Telemetry:
         """Viewer-specific names the cost is repeated under (``instrument(cost_attributes=...)``)."""
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
+        self._unpriced_log: list[Any] = [-UNPRICED_WARNING_INTERVAL, 0]
         self._rejected_values: Any = None
 
     def use_providers(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
@@ -90,7 +91,7 @@ class Telemetry:
             labels = MetricLabels(meter, self.labels.keys, self.labels.max_values)
             self.meter, self.labels, self.metrics = meter, labels, CallMetrics(meter, self.conventions)
             self._instruments = {}
-            old.record_ended()
+            old.retire()
 
     def instruments(self, kind: Callable[[Telemetry], InstrumentsT]) -> InstrumentsT:
         """The instruments of another kind of span (tools, agent runs, operations), created on first use and kept
@@ -127,6 +128,9 @@ class Telemetry:
 
         ``start_time`` (epoch nanoseconds) is for a call recorded once it is over, from what a framework reported.
         """
+        model = record.request_model
+        if type(model) is str and len(model) > MAX_MODEL_NAME:
+            record.request_model = short_model(model)
         scopes = active_scopes.get()
         for scope in scopes:
             try:
@@ -151,6 +155,7 @@ class Call:
         "_ended",
         "_metric_key",
         "request",
+        "client",
     )
 
     def __init__(
@@ -165,6 +170,8 @@ class Call:
         self._metric_key: tuple[Any, ...] = ()
         self.request: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         """The call's ``(args, kwargs)`` while a stream is open: an error is cleaned of their content."""
+        self.client: Any = None
+        """The client object the call went through (while a stream is open): its credentials are masked exactly."""
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
@@ -192,14 +199,24 @@ class Call:
         self._ended = True
         self._finish(None)
 
-    def fail(self, error: BaseException | str, request: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> None:
+    def fail(
+        self,
+        error: BaseException | str,
+        request: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
+        client: Any = None,
+    ) -> None:
         """End the call with an error: the exception (its class name) or an error code such as an HTTP status.
-        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it."""
+        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it;
+        ``client`` the object it went through: the credentials it holds are masked wherever an error quotes them."""
         if self._ended:
             return
         self._ended = True
         if request is not None:
             self.request = request
+        if client is not None:
+            self.client = client
+        if isinstance(error, BaseException) and not self.telemetry.raw_errors:
+            _remember_credentials(self.client, self.request)
         self._finish(error)
 
     @property
@@ -306,16 +323,38 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         record.cost, record.cost_source = cost.usd, cost.source
         return
     model = record.response_model or record.request_model
-    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: model or "unknown"})
-    key = (record.provider, model)
-    if key not in telemetry._warned_unpriced:
-        telemetry._warned_unpriced.add(key)
-        logger.warning(
-            "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost. "
-            "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
-            model,
-            record.provider,
-        )
+    label = telemetry.metrics.model_label(model) if model is not None else "unknown"
+    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: label})
+    _warn_unpriced(telemetry, record.provider, model)
+
+
+UNPRICED_WARNING_INTERVAL = 60.0
+"""Seconds between two "no price known" warnings: the first unpriced model warns at once, the others of the same
+minute are counted into the next warning (a gateway passing user-chosen names would otherwise log one per name)."""
+_MAX_WARNED = 1000
+
+
+def _warn_unpriced(telemetry: Telemetry, provider: str, model: str | None) -> None:
+    key = (provider, model)
+    warned = telemetry._warned_unpriced
+    if key in warned:
+        return
+    if len(warned) >= _MAX_WARNED:
+        warned.clear()
+    warned.add(key)
+    now = time.monotonic()
+    state = telemetry._unpriced_log  # [when the last warning went out, models not named since]
+    if now - state[0] < UNPRICED_WARNING_INTERVAL:
+        state[1] += 1
+        return
+    others, state[0], state[1] = state[1], now, 0
+    logger.warning(
+        "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost%s. "
+        "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
+        model,
+        provider,
+        f" (nor for {others} other model{'s' if others != 1 else ''} since the last such warning)" if others else "",
+    )
 
 
 def _end_span(
@@ -400,6 +439,16 @@ def _content_event(
     telemetry.event_logger().emit(
         LogRecord(event_name=sc.CONTENT_EVENT, attributes=attributes, context=trace.set_span_in_context(span))
     )
+def _remember_credentials(client: Any, request: tuple[tuple[Any, ...], dict[str, Any]] | None) -> None:
+    """Before an error is recorded: the exact credentials of its client and request become masked values."""
+    if client is None and request is None:
+        return
+    from . import _redact
+
+    try:
+        _redact.remember_credentials(client, request[1] if request is not None else None)
+    except Exception:
+        internal_error("reading a client's credentials")
 
 
 def _content_attributes(record: CallRecord) -> dict[str, str]:

@@ -245,6 +245,31 @@ class LocalStoreSpanExporter(SpanExporter):
             rows.append(self._evaluations.popleft())
         evaluations.write(conn, rows)
 
+    def mark_stopped(self) -> None:
+        """This program stops writing now, though :meth:`shutdown` has not run (an exit whose flush ran out of
+        time, waiting on another destination): its uptime ends here. On a connection of its own, since the one in
+        use may be held by a write."""
+        if self._closed or self._conn is None:
+            return  # shut down already, or never wrote: no heartbeat row to end
+        try:
+            conn = store.connect(self.path, busy_timeout_s=1.0)
+            try:
+                store.record_writer(
+                    conn,
+                    self._host,
+                    os.getpid(),
+                    None,
+                    self._started_ns,
+                    0,
+                    self.dropped_spans,
+                    stopped=True,
+                    export_dropped=undelivered(),
+                )
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            logger.debug("otel-agentmetrics: could not mark the store writer stopped", exc_info=True)
+
 
 _MAX_PENDING_EVALUATIONS = 10_000
 _live: weakref.WeakSet[LocalStoreSpanExporter] = weakref.WeakSet()
@@ -254,6 +279,13 @@ def add_evaluation(row: dict[str, Any]) -> None:
     """Hand an evaluation to every local store this process writes."""
     for exporter in list(_live):
         exporter.add_evaluation(row)
+
+
+def mark_stopped_now() -> None:
+    """At an exit whose flush ran out of time: every store this process writes to records that it stopped, so
+    the report and dashboard do not show a growing uptime for a dead process."""
+    for exporter in list(_live):
+        exporter.mark_stopped()
 
 
 def _is_model_call(span: ReadableSpan) -> bool:
