@@ -56,6 +56,7 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         raise NotImplementedError
 
     def _instrument(self, **kwargs: Any) -> None:
+        self._active = False  # a subclass that extends this checks it: nothing was set up when it stays False
         settings: Settings | None = kwargs.get("settings")
         if settings is None:
             if _config.startup_error is not None:
@@ -77,6 +78,7 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
                 self._apply(module_name, path, wrapper)
             else:
                 register_post_import_hook(self._deferred(generation, module_name, path, wrapper), module_name)
+        self._active = True
 
     def _deferred(
         self, generation: int, module_name: str, path: str, wrapper: Callable[..., Any]

@@ -146,6 +146,8 @@ class ADKInstrumentor(AgentMetricsInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         super()._instrument(**kwargs)
+        if not self._active:
+            return  # a bad setting under opentelemetry-instrument: nothing patched, nothing to swap
         self._tracers: list[tuple[Any, Any]] = []
         self._stand_in = _StandIn()
         for name in _TRACER_MODULES:
