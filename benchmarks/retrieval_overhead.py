@@ -7,6 +7,10 @@ Scenarios (embedded engines, explicit vectors, 64 stored vectors of 32 dimension
 - ``lancedb search``: ``table.search(v).limit(5).to_arrow()`` on a local table.
 - ``faiss search``: ``IndexFlatL2.search``, the fastest query here: the overhead is nearly all there is.
 - ``langchain retriever``: ``InMemoryVectorStore.as_retriever().invoke`` (three layers fold into one span).
+- ``milvus search``: ``MilvusClient.search`` on Milvus Lite (a ``.db`` file in a temp dir, served in-process).
+- ``llamaindex retriever``: ``VectorStoreIndex.as_retriever().retrieve`` over its ``SimpleVectorStore``.
+
+A scenario whose library is not installed is left out (its line says so).
 
 Each is timed uninstrumented and under ``instrument()`` in alternating rounds. Spans go through a batch processor
 to a dropping exporter and metrics to an in-memory reader (what a real setup pays, minus the network). Prints the
@@ -27,7 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -107,6 +111,35 @@ def langchain_retriever() -> Callable[[], Any]:
     return lambda: retriever.invoke("3")
 
 
+def milvus_search() -> Callable[[], Any]:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(f"{tempfile.mkdtemp()}/bench.db")
+    client.create_collection("bench", dimension=DIM, metric_type="L2")
+    client.insert("bench", [{"id": i, "vector": v} for i, v in enumerate(VECTORS)])
+    return lambda: client.search("bench", [QUERY], limit=TOP_K)
+
+
+def llamaindex_retriever() -> Callable[[], Any]:
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.embeddings import BaseEmbedding
+    from llama_index.core.schema import TextNode
+
+    class Fixed(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return QUERY
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return QUERY
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return VECTORS[int(text)]
+
+    nodes = [TextNode(text=str(i), id_=str(i)) for i in range(ROWS)]
+    retriever = VectorStoreIndex(nodes, embed_model=Fixed()).as_retriever(similarity_top_k=TOP_K)
+    return lambda: retriever.retrieve("3")
+
+
 def _per_query(run: Callable[[], Any], queries: int) -> float:
     start = time.process_time()
     for _ in range(queries):
@@ -128,6 +161,13 @@ def measure(run: Callable[[], Any], rounds: int, queries: int, providers: tuple[
     return statistics.median(plain), statistics.median(traced)
 
 
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -137,9 +177,10 @@ def main() -> None:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_Drop(), max_queue_size=100_000))
     providers = (tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    packages = ("chromadb", "qdrant-client", "lancedb", "faiss-cpu", "langchain-core", "opentelemetry-sdk")
+    packages = ("chromadb", "qdrant-client", "lancedb", "faiss-cpu", "langchain-core", "pymilvus", "milvus-lite",
+                "llama-index-core", "opentelemetry-sdk")  # fmt: skip
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
-    print(", ".join(f"{name} {version(name)}" for name in packages))
+    print(", ".join(f"{name} {_version(name)}" for name in packages))
     print(f"{'scenario':<24}{'plain/query':>13}{'traced/query':>14}{'overhead':>11}{'share':>8}")
     scenarios: list[tuple[str, Callable[[], Callable[[], Any]]]] = [
         ("chroma query", chroma_query),
@@ -147,9 +188,16 @@ def main() -> None:
         ("lancedb search", lancedb_search),
         ("faiss search", faiss_search),
         ("langchain retriever", langchain_retriever),
+        ("milvus search", milvus_search),
+        ("llamaindex retriever", llamaindex_retriever),
     ]
     for name, build in scenarios:
-        plain, traced = measure(build(), options.rounds, options.queries, providers)
+        try:
+            run = build()
+        except ImportError as error:
+            print(f"{name:<24}skipped: {error}")
+            continue
+        plain, traced = measure(run, options.rounds, options.queries, providers)
         overhead = traced - plain
         print(
             f"{name:<24}{plain * 1e6:>11.1f}us{traced * 1e6:>12.1f}us{overhead * 1e6:>9.1f}us"
