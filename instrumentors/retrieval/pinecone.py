@@ -27,7 +27,6 @@ from otel_agentmetrics.retrieval import RetrievalRecord
 
 _READS = ("query", "query_namespaces", "search", "fetch")
 _WRITES = {"upsert": sc.OP_ADD_DOCUMENTS, "delete": sc.OP_DELETE_DOCUMENTS}
-DB_NAMESPACE = "db.namespace"
 
 
 def _where(index: Any) -> tuple[str | None, str | None, int | None]:
@@ -55,7 +54,7 @@ def _describe(method: str) -> Callable[[Any, tuple[Any, ...], dict[str, Any]], R
             record.top_k = top_k
         namespace = kwargs.get("namespace")
         if isinstance(namespace, str) and namespace:
-            record.attributes[DB_NAMESPACE] = namespace
+            record.attributes[sc.DB_NAMESPACE] = namespace
         return record
 
     return describe
