@@ -9,5 +9,6 @@ python -m mypy
 bash tests/litellm-env.sh  # LiteLLM needs openai<3: its tests run in a venv of their own
 bash tests/llamaindex-env.sh  # so does llama-index-llms-openai
 bash tests/crewai-env.sh  # and CrewAI
+bash tests/mem0-env.sh  # mem0 pins protobuf<7
 bash tests/viewers-env.sh --build  # a real MLflow server for tests/test_viewer_mlflow.py, from a venv of its own
 python -m pytest -q "$@"
