@@ -10,5 +10,6 @@ bash tests/litellm-env.sh  # LiteLLM needs openai<3: its tests run in a venv of 
 bash tests/llamaindex-env.sh  # so does llama-index-llms-openai
 bash tests/crewai-env.sh  # and CrewAI
 bash tests/mem0-env.sh  # mem0 pins protobuf<7
+bash tests/weaviate-env.sh  # so does weaviate-client (and an older grpcio)
 bash tests/viewers-env.sh --build  # a real MLflow server for tests/test_viewer_mlflow.py, from a venv of its own
 python -m pytest -q "$@"
