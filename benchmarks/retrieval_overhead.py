@@ -7,6 +7,14 @@ Scenarios (embedded engines, explicit vectors, 64 stored vectors of 32 dimension
 - ``lancedb search``: ``table.search(v).limit(5).to_arrow()`` on a local table.
 - ``faiss search``: ``IndexFlatL2.search``, the fastest query here: the overhead is nearly all there is.
 - ``langchain retriever``: ``InMemoryVectorStore.as_retriever().invoke`` (three layers fold into one span).
+- ``milvus search``: ``MilvusClient.search`` on Milvus Lite (a ``.db`` file in a temp dir, served in-process).
+- ``llamaindex retriever``: ``VectorStoreIndex.as_retriever().retrieve`` over its ``SimpleVectorStore``.
+- ``pgvector search`` and ``psycopg other SQL``: a ``SELECT ... ORDER BY embedding <-> %s LIMIT 5`` and a plain
+  ``SELECT ... WHERE id = %s`` (which gets no span: the cost of looking) through ``psycopg`` on a throwaway
+  PostgreSQL cluster the benchmark starts (initdb/pg_ctl; as the ``postgres`` user when run as root). Without
+  the pgvector extension the ``<->`` operator is defined in SQL over ``float8[]``, as in the tests.
+
+A scenario whose library is not installed is left out (its line says so).
 
 Each is timed uninstrumented and under ``instrument()`` in alternating rounds. Spans go through a batch processor
 to a dropping exporter and metrics to an in-memory reader (what a real setup pays, minus the network). Prints the
@@ -27,7 +35,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -107,6 +115,109 @@ def langchain_retriever() -> Callable[[], Any]:
     return lambda: retriever.invoke("3")
 
 
+def milvus_search() -> Callable[[], Any]:
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(f"{tempfile.mkdtemp()}/bench.db")
+    client.create_collection("bench", dimension=DIM, metric_type="L2")
+    client.insert("bench", [{"id": i, "vector": v} for i, v in enumerate(VECTORS)])
+    return lambda: client.search("bench", [QUERY], limit=TOP_K)
+
+
+def llamaindex_retriever() -> Callable[[], Any]:
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.embeddings import BaseEmbedding
+    from llama_index.core.schema import TextNode
+
+    class Fixed(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return QUERY
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return QUERY
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return VECTORS[int(text)]
+
+    nodes = [TextNode(text=str(i), id_=str(i)) for i in range(ROWS)]
+    retriever = VectorStoreIndex(nodes, embed_model=Fixed()).as_retriever(similarity_top_k=TOP_K)
+    return lambda: retriever.retrieve("3")
+
+
+def _postgres() -> str:
+    """A throwaway PostgreSQL cluster (stopped at exit); its connection string. ImportError when unavailable."""
+    import atexit
+    import glob
+    import os
+    import shutil
+    import socket
+    import subprocess
+
+    import psycopg  # noqa: F401
+
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    initdb = shutil.which("initdb") or (f"{binaries[-1]}/initdb" if binaries else None)
+    pg_ctl = shutil.which("pg_ctl") or (f"{binaries[-1]}/pg_ctl" if binaries else None)
+    if initdb is None or pg_ctl is None:
+        raise ImportError("PostgreSQL is not installed")
+    root = tempfile.mkdtemp(prefix="agentmetrics-bench-pg-")
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = f"{root}/data"
+    subprocess.run([*as_user, initdb, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"], check=True,
+                   capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, pg_ctl, "-D", data, "-o", options, "-l", f"{root}/log", "-w", "start"], check=True,
+                   capture_output=True)  # fmt: skip
+    atexit.register(subprocess.run, [*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True)
+    return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+
+
+_PG: dict[str, Any] = {}
+
+
+def _pg_connection() -> Any:
+    if "conn" not in _PG:
+        import psycopg
+
+        conn = psycopg.connect(_postgres(), autocommit=True)
+        try:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            kind = "vector"
+        except psycopg.Error:
+            conn.execute(
+                "CREATE FUNCTION l2(a float8[], b float8[]) RETURNS float8 IMMUTABLE LANGUAGE sql "
+                "AS 'SELECT sqrt(sum((x - y) ^ 2)) FROM unnest(a, b) AS t(x, y)'"
+            )
+            conn.execute("CREATE OPERATOR <-> (LEFTARG = float8[], RIGHTARG = float8[], FUNCTION = l2)")
+            kind = "float8[]"
+        conn.execute(f"CREATE TABLE bench (id int PRIMARY KEY, embedding {kind})")
+        literal = "[{}]" if kind == "vector" else "{{{}}}"
+        with conn.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO bench VALUES (%s, %s::{kind})",
+                [(i, literal.format(",".join(map(repr, v)))) for i, v in enumerate(VECTORS)],
+            )
+        _PG.update(conn=conn, kind=kind, query=literal.format(",".join(map(repr, QUERY))))
+    return _PG
+
+
+def pgvector_search() -> Callable[[], Any]:
+    pg = _pg_connection()
+    sql = f"SELECT id FROM bench ORDER BY embedding <-> %s::{pg['kind']} LIMIT %s"
+    return lambda: pg["conn"].execute(sql, (pg["query"], TOP_K)).fetchall()
+
+
+def psycopg_other_sql() -> Callable[[], Any]:
+    pg = _pg_connection()
+    return lambda: pg["conn"].execute("SELECT id FROM bench WHERE id = %s", (3,)).fetchall()
+
+
 def _per_query(run: Callable[[], Any], queries: int) -> float:
     start = time.process_time()
     for _ in range(queries):
@@ -128,6 +239,13 @@ def measure(run: Callable[[], Any], rounds: int, queries: int, providers: tuple[
     return statistics.median(plain), statistics.median(traced)
 
 
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
@@ -137,9 +255,10 @@ def main() -> None:
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_Drop(), max_queue_size=100_000))
     providers = (tracer_provider, MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    packages = ("chromadb", "qdrant-client", "lancedb", "faiss-cpu", "langchain-core", "opentelemetry-sdk")
+    packages = ("chromadb", "qdrant-client", "lancedb", "faiss-cpu", "langchain-core", "pymilvus", "milvus-lite",
+                "llama-index-core", "psycopg", "opentelemetry-sdk")  # fmt: skip
     print(f"python {platform.python_version()} on {platform.machine()}; ", end="")
-    print(", ".join(f"{name} {version(name)}" for name in packages))
+    print(", ".join(f"{name} {_version(name)}" for name in packages))
     print(f"{'scenario':<24}{'plain/query':>13}{'traced/query':>14}{'overhead':>11}{'share':>8}")
     scenarios: list[tuple[str, Callable[[], Callable[[], Any]]]] = [
         ("chroma query", chroma_query),
@@ -147,9 +266,18 @@ def main() -> None:
         ("lancedb search", lancedb_search),
         ("faiss search", faiss_search),
         ("langchain retriever", langchain_retriever),
+        ("milvus search", milvus_search),
+        ("llamaindex retriever", llamaindex_retriever),
+        ("pgvector search", pgvector_search),
+        ("psycopg other SQL", psycopg_other_sql),
     ]
     for name, build in scenarios:
-        plain, traced = measure(build(), options.rounds, options.queries, providers)
+        try:
+            run = build()
+        except (ImportError, OSError) as error:
+            print(f"{name:<24}skipped: {error}")
+            continue
+        plain, traced = measure(run, options.rounds, options.queries, providers)
         overhead = traced - plain
         print(
             f"{name:<24}{plain * 1e6:>11.1f}us{traced * 1e6:>12.1f}us{overhead * 1e6:>9.1f}us"

@@ -157,6 +157,7 @@ DB_SYSTEM_NAME: Final = "db.system.name"
 DB_COLLECTION_NAME: Final = "db.collection.name"
 DB_OPERATION_NAME: Final = "db.operation.name"
 DB_RESPONSE_RETURNED_ROWS: Final = "db.response.returned_rows"
+DB_NAMESPACE: Final = "db.namespace"  # a partition inside the collection (a Pinecone namespace)
 # Well-known store names (db.system.name): the conventions' value where they have one, else the store's name.
 DB_CHROMA: Final = "chroma"
 DB_QDRANT: Final = "qdrant"

@@ -14,5 +14,7 @@ bash tests/dspy-env.sh  # DSPy moves boto3 and importlib-metadata
 bash tests/mcp1-env.sh  # mcp 1.x (the main environment has 2.x)
 bash tests/strands-env.sh  # strands-agents pins watchdog<7
 bash tests/adk-env.sh  # google-adk pins websockets<16
+bash tests/mem0-env.sh  # mem0 pins protobuf<7
+bash tests/weaviate-env.sh  # so does weaviate-client (and an older grpcio)
 bash tests/viewers-env.sh --build  # a real MLflow server for tests/test_viewer_mlflow.py, from a venv of its own
 python -m pytest -q "$@"
