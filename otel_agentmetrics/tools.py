@@ -68,6 +68,7 @@ class ToolRun(SpanRun):
         call_id: str | None = None,
         arguments: Any = None,
         tool_type: str = sc.TOOL_TYPE_FUNCTION,
+        start_time: int | None = None,
     ) -> None:
         self.name = name
         self.call_id = call_id
@@ -87,7 +88,7 @@ class ToolRun(SpanRun):
         capture = telemetry.capture
         if capture.enabled and capture.on_span and arguments is not None:
             attrs[sc.TOOL_CALL_ARGUMENTS] = _to_text(arguments)
-        super().__init__(telemetry, f"{sc.OP_EXECUTE_TOOL} {name}", attrs, links)
+        super().__init__(telemetry, f"{sc.OP_EXECUTE_TOOL} {name}", attrs, links, start_time)
         self._arguments = arguments
 
     @contextmanager

@@ -45,6 +45,38 @@ class TableModel:
         self.rates, self.expires = _resolve(self._model, self._context, now)
         return self.rates
 
+    def usd_with_details(self, record: Any, details: dict[str, int | float], now: float) -> float | None:
+        """A call with usage beyond text tokens (audio, image, characters, seconds), priced by genai-prices itself
+        (its decomposition: audio input tokens are part of the input and billed at the audio price). ``None``
+        when one of the non-zero details has no price of its own in the table: never priced as text.
+        The slow path (tens of microseconds): only calls that report such usage take it."""
+        from genai_prices.data_units import unit_data
+        from genai_prices.types import Usage
+
+        model_price = self._model.get_prices(datetime.fromtimestamp(now, UTC), self._context)
+        for name, value in details.items():
+            unit = unit_data.get(name)
+            if value and (unit is None or getattr(model_price, unit["price_key"], None) is None):
+                return None
+        usage: dict[str, int | float] = {
+            name: value for name, value in details.items() if value and name in unit_data
+        }
+        for name, value in (
+            ("input_tokens", record.input_tokens),
+            ("output_tokens", record.output_tokens),
+            ("cache_read_tokens", record.cache_read_input_tokens),
+            ("cache_write_tokens", record.cache_creation_input_tokens),
+        ):
+            if value:
+                usage[name] = value
+        if record.reasoning_output_tokens and model_price.output_reasoning_mtok is not None:
+            usage["output_reasoning_tokens"] = record.reasoning_output_tokens
+        try:
+            total = model_price.calc_price(Usage(**usage))["total_price"]
+        except ValueError:  # usage genai-prices cannot decompose (a detail without the total it belongs to)
+            return None
+        return round(float(total) * 1e12) / 1e12
+
 
 class PriceTable:
     """genai-prices' data snapshot, loaded once."""
@@ -58,10 +90,16 @@ class PriceTable:
         self._snapshot = data_snapshot.get_snapshot()
 
     def find(
-        self, provider: str | None, model: str, server_address: str | None = None, service_tier: str | None = None
+        self,
+        provider: str | None,
+        model: str,
+        server_address: str | None = None,
+        service_tier: str | None = None,
+        processing: str | None = None,
     ) -> TableModel | None:
         """The model as ``provider`` bills it. A provider genai-prices does not know is found by its API host,
-        then, unless it is a self-hosted server, by the model's name alone (gateways pass upstream names)."""
+        then, unless it is a self-hosted server, by the model's name alone (gateways pass upstream names).
+        ``service_tier`` and ``processing`` (``"batch"``) are genai-prices' price context: its own variants."""
         snapshot = self._snapshot
         provider_id = genai_provider(provider)
         url = f"https://{server_address}" if server_address else None
@@ -77,7 +115,12 @@ class PriceTable:
         except LookupError:
             return None
         table_provider, model_info = found
-        context = {"service_tier": service_tier} if service_tier else None
+        context: dict[str, str] | None = {}
+        if service_tier:
+            context["service_tier"] = service_tier  # type: ignore[index]
+        if processing:
+            context["processing"] = processing  # type: ignore[index]
+        context = context or None
         if context and not any(model_info is m for m in table_provider.models):
             context = None  # genai-prices applies tier variants only to the provider's own models
         rates, expires = _resolve(model_info, context, _clock.time())
