@@ -321,3 +321,36 @@ def test_anthropic_async_results_with_an_errored_request(server: BatchServer, in
         "input": 300,
         "output": 50,
     }
+
+
+def test_the_summary_shows_batch_spend_apart_from_interactive_spend(server: BatchServer, tmp_path: Any) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from otel_agentmetrics.summary import queries
+    from otel_agentmetrics.summary.render import tables
+
+    from .summary_kit import SpanMaker
+
+    maker = SpanMaker(tmp_path / "store.db")
+    telemetry = Telemetry(maker.provider, MeterProvider())
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(telemetry=telemetry, settings=resolve())
+    try:
+        client = openai_client(server)
+        _, batch = run_openai_batch(client)
+        client.files.content(batch.output_file_id)
+    finally:
+        instrumentor.uninstrument()
+    maker.model("gpt-4o-mini", at=10, duration=1.0, input_tokens=600, output_tokens=100, cost=0.00015)
+    maker.exporter.force_flush()
+
+    summary = queries.summary(tmp_path / "store.db")
+    by = {stats.name: stats for stats in summary.by_processing}
+    assert set(by) == {"batch", "interactive"}
+    assert (by["batch"].calls, by["batch"].input_tokens, by["batch"].output_tokens) == (3, 600, 100)
+    assert by["batch"].cost_usd == pytest.approx(batch_price("gpt-4o-mini", "openai", 600, 100), abs=1e-12)
+    assert (by["interactive"].calls, by["interactive"].cost_usd) == (1, 0.00015)
+    assert summary.overall.calls == 4  # the batch span itself is not a model call
+    (table,) = [t for t in tables(summary) if t.title == "Batch and interactive"]
+    assert [row[0] for row in table.rows] == ["interactive", "batch"]
+    assert summary.to_dict()["by_processing"][1]["name"] == "batch"

@@ -131,4 +131,5 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         stream=1 if attrs.get(sc.REQUEST_STREAM) else 0,
         time_to_first_chunk=_float(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)),
         service=_str(service),
+        processing=_str(attrs.get(sc.PROCESSING)) if kind == "model" else None,
     )

@@ -119,6 +119,7 @@ svg text { font-size:11px; fill:var(--muted); }
     <section id="alerts-list"></section>
   </div>
   <section id="providers"></section>
+  <section id="processing"></section>
   <section id="endpoints"></section>
   <section id="instances" hidden></section>
   <section id="processes" hidden></section>
@@ -263,6 +264,8 @@ function draw(data) {
     {name: "errors", color: "#d64545", value: (p) => p.failed}], (v) => num(Math.round(v)), true);
   section("models", "Models", table(s.by_model, groupCols("model", "calls", true)));
   section("providers", "Providers", table(s.by_provider, groupCols("provider", "calls", true)));
+  if ((s.by_processing || []).length)
+    section("processing", "Batch and interactive", table(s.by_processing, groupCols("processing", "calls", true)));
   section("tools", "Tools", table(s.by_tool, groupCols("tool", "runs", false)));
   section("agents", "Agents", table(s.by_agent, groupCols("agent", "runs", true)));
   section("endpoints", "Endpoints", table(s.by_endpoint, groupCols("endpoint", "requests", true),

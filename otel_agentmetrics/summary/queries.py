@@ -49,6 +49,7 @@ _COLUMNS = (
     "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
     "reasoning_tokens, cost, service"
 )
+_PROCESSING = ", processing"  # read when the store has the column (stores written before it do not)
 
 INSTANCE_LABELS = ("service.name", "service.instance.id", "host")
 """What ``by=`` may group model calls by; the store records ``service.name`` only."""
@@ -63,7 +64,8 @@ def _load(conn: sqlite3.Connection, since_ns: int | None, service: str | None) -
     if service is not None:
         where.append("service = ?")
         params.append(service)
-    cursor = conn.execute(f"SELECT {_COLUMNS} FROM spans WHERE {' AND '.join(where)} ORDER BY end_ns", params)
+    columns = _COLUMNS + (_PROCESSING if store.has_column(conn, "spans", "processing") else ", NULL AS processing")
+    cursor = conn.execute(f"SELECT {columns} FROM spans WHERE {' AND '.join(where)} ORDER BY end_ns", params)
     names = [d[0] for d in cursor.description]
     rows: Rows = {"model": [], "tool": [], "agent": [], "request": []}
     for values in cursor:
@@ -213,7 +215,16 @@ def summary(
         instance_label=by,
         processes=processes,
         export_dropped=export_dropped,
+        by_processing=by_processing(calls, lambda r: r["processing"]),
     )
+
+
+def by_processing(calls: list[Any], processing: Any) -> list[Stats]:
+    """Batch results apart from interactive calls; nothing when there were no batch results."""
+    if not any(processing(r) for r in calls):
+        return []
+    groups = _grouped(calls, lambda r: processing(r) or "interactive")
+    return _by_cost_then_count(_stats(k, v, v) for k, v in groups.items())
 
 
 def _export_dropped(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:

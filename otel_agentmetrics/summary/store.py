@@ -78,6 +78,7 @@ class SpanRow:
     stream: int = 0
     time_to_first_chunk: float | None = None
     service: str | None = None
+    processing: str | None = None  # "batch" for a batch API's results (agentmetrics.processing)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SpanRow))
@@ -122,6 +123,7 @@ _ADDED_WRITER_COLUMNS = {
     "export_dropped": "TEXT",
 }
 """Columns later than the first release of the file: added to stores created before them."""
+_ADDED_SPAN_COLUMNS = {"processing": "TEXT"}
 
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -157,6 +159,11 @@ def _init(conn: sqlite3.Connection) -> None:
         if column not in present:
             with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
                 conn.execute(f"ALTER TABLE writers ADD COLUMN {column} {kind}")
+    present = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
+    for column, kind in _ADDED_SPAN_COLUMNS.items():
+        if column not in present:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                conn.execute(f"ALTER TABLE spans ADD COLUMN {column} {kind}")
     if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # for migrations by later releases
 

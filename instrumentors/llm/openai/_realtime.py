@@ -204,11 +204,15 @@ def _read_response(record: CallRecord, response: Any) -> None:
                 value = _get(inputs, key)
                 if value:
                     details[name] = value
-            cached_details = _get(inputs, "cached_tokens_details")
-            for key, name in (("audio_tokens", "cache_audio_read_tokens"), ("image_tokens", "cache_image_read_tokens")):
-                value = _get(cached_details, key)
-                if value:
-                    details[name] = value
+            if cached:  # the cached part by modality, zeros included: genai-prices splits the cache read by them
+                cached_details = _get(inputs, "cached_tokens_details")
+                for key, name, within in (
+                    ("audio_tokens", "cache_audio_read_tokens", "input_audio_tokens"),
+                    ("image_tokens", "cache_image_read_tokens", "input_image_tokens"),
+                ):
+                    value = _get(cached_details, key)
+                    if value is not None and (value or within in details):
+                        details[name] = value
         audio_out = _get(_get(usage, "output_token_details"), "audio_tokens")
         if audio_out:
             details["output_audio_tokens"] = audio_out

@@ -39,12 +39,22 @@ def chat_usage(record: CallRecord, usage: Any) -> None:
         return
     record.input_tokens = getattr(usage, "prompt_tokens", None)
     record.output_tokens = getattr(usage, "completion_tokens", None)
-    cached = _field(_field(usage, "prompt_tokens_details"), "cached_tokens")
+    prompt_details = _field(usage, "prompt_tokens_details")
+    cached = _field(prompt_details, "cached_tokens")
     if cached is not None:
         record.cache_read_input_tokens = cached
-    reasoning = _field(_field(usage, "completion_tokens_details"), "reasoning_tokens")
+    completion_details = _field(usage, "completion_tokens_details")
+    reasoning = _field(completion_details, "reasoning_tokens")
     if reasoning is not None:
         record.reasoning_output_tokens = reasoning
+    audio_in = _field(prompt_details, "audio_tokens")
+    audio_out = _field(completion_details, "audio_tokens")
+    if audio_in or audio_out:  # audio models (gpt-4o-audio-preview ...): priced at the audio rates, or unpriced
+        record.usage_details = {
+            name: count
+            for name, count in (("input_audio_tokens", audio_in), ("output_audio_tokens", audio_out))
+            if count
+        }
     _provider_cost(record, usage)
 
 
