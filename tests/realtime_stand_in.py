@@ -40,6 +40,7 @@ class RealtimeServer:
     deltas: int = 5
     tool_call: str | None = None
     error_after: int | None = None
+    script: list[dict[str, Any]] | None = None  # sent as they are for the first response.create instead
     received: list[dict[str, Any]] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
 
@@ -84,6 +85,10 @@ def serve_realtime() -> Iterator[RealtimeServer]:
                 continue
             responses += 1
             index = responses
+            if state.script is not None and index == 1:
+                for scripted in state.script:
+                    send(dict(scripted))
+                continue
             send({"type": "response.created", "response": _response(index, "in_progress", [], None)})
             if state.tool_call is not None and index == 1:
                 item = {

@@ -354,3 +354,31 @@ def test_the_summary_shows_batch_spend_apart_from_interactive_spend(server: Batc
     (table,) = [t for t in tables(summary) if t.title == "Batch and interactive"]
     assert [row[0] for row in table.rows] == ["interactive", "batch"]
     assert summary.to_dict()["by_processing"][1]["name"] == "batch"
+
+
+def test_batch_files_of_the_wrong_shape_count_nothing_or_their_fields_only(
+    server: BatchServer, instrumented: Any
+) -> None:
+    client = openai_client(server)
+    body = {
+        "object": "chat.completion", "model": "gpt-4o-mini", "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "ok"}}],
+    }  # fmt: skip
+    good = {"id": "r1", "custom_id": "a", "error": None, "response": {"status_code": 200, "body": body}}
+    # A line that is not JSON: not a batch file after all, nothing counted.
+    broken = server.upload(json.dumps(good).encode() + b"\nnot json\n")["id"]
+    client.files.content(broken)
+    assert instrumented.finished() == []
+    # Lines with fields of the wrong shape: each costs its own fields only.
+    odd = [
+        {**good, "custom_id": "b", "response": {"status_code": 200, "body": {"usage": "abc", "choices": "0"}}},
+        {**good, "custom_id": "c", "response": {"status_code": "x", "body": None}},
+        {**good, "custom_id": "d", "response": None, "error": {"code": None}},
+        good,
+    ]
+    odd_id = server.upload(b"".join(json.dumps(line).encode() + b"\n" for line in odd))["id"]
+    client.files.content(odd_id)
+    spans = chat_spans(instrumented)
+    assert [s.attributes["agentmetrics.batch.custom_id"] for s in spans] == ["b", "c", "d", "a"]
+    assert [s.attributes.get("error.type") for s in spans] == [None, None, "batch_request_error", None]
+    assert [s.attributes.get("gen_ai.usage.input_tokens") for s in spans] == [None, None, None, 10]

@@ -181,3 +181,33 @@ def test_an_error_event_marks_the_session_and_a_session_left_open_ends_when_drop
     left_open = sessions(instrumented)[1]
     (unfinished,) = [s for s in responses(instrumented) if s.parent.span_id == left_open.context.span_id]
     assert unfinished.attributes["error.type"] == "session_closed"
+
+
+def test_events_of_the_wrong_shape_cost_their_fields_only(server: RealtimeServer, instrumented: Any) -> None:
+    server.script = [
+        {"type": "response.created", "response": {"id": 7, "status": None}},
+        {"type": "response.output_text.delta", "delta": None},
+        {"type": "response.done", "response": {
+            "id": "resp_bad", "status": "completed", "output": "not a list",
+            "usage": {"input_tokens": "abc", "output_tokens": 40,
+                      "input_token_details": [1, 2], "output_token_details": {"audio_tokens": -3}},
+        }},
+        {"type": "response.done", "response": None},
+        {"type": "error", "error": "not an object"},
+    ]  # fmt: skip
+    client = openai.OpenAI(api_key="test", websocket_base_url=server.url)
+    seen = []
+    with client.realtime.connect(model="gpt-realtime") as connection:
+        connection.response.create()
+        for event in connection:
+            seen.append(event.type)
+            if event.type == "error":
+                break
+    assert seen[-5:] == ["response.created", "response.output_text.delta", "response.done", "response.done", "error"]
+    first, second = responses(instrumented)
+    assert first.attributes["gen_ai.usage.output_tokens"] == 40
+    assert "gen_ai.usage.input_tokens" not in first.attributes  # "abc": dropped, and counted as rejected
+    assert "gen_ai.usage.output_audio_tokens" not in first.attributes  # -3: dropped
+    assert "gen_ai.usage.input_tokens" not in second.attributes
+    (session,) = sessions(instrumented)
+    assert session.attributes["error.type"] == "error"
