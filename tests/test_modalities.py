@@ -99,3 +99,60 @@ def test_modality_prices_equal_genai_prices_own_for_any_consistent_usage() -> No
             expected = round(float(calc_price(usage, model, provider_id="openai").total_price) * 1e12) / 1e12
             priced = pricer.price(record)
             assert priced is not None and priced.usd == pytest.approx(expected, abs=1e-12), (model, details)
+
+
+def answering(body: Any, content_type: str = "application/json") -> Any:
+    def handler(request: Any) -> Any:
+        if isinstance(body, bytes):
+            return httpx.Response(200, content=body, headers={"content-type": content_type})
+        return httpx.Response(200, json=body)
+
+    return handler
+
+
+def genai_usd(model: str, **usage: Any) -> float:
+    return round(float(calc_price(Usage(**usage), model, provider_id="openai").total_price) * 1e12) / 1e12
+
+
+def test_images_generate_with_gpt_image_tokens(instrumented: Any) -> None:  # noqa: F811
+    body = {
+        "created": 1, "data": [{"b64_json": "AAAA"}],
+        "usage": {"input_tokens": 50, "output_tokens": 1056, "total_tokens": 1106,
+                  "input_tokens_details": {"text_tokens": 30, "image_tokens": 20}},
+    }  # fmt: skip
+    client = client_answering(answering(body))
+    result = client.images.generate(model="gpt-image-1", prompt="a cat", size="1024x1024")
+    assert result.data[0].b64_json == "AAAA"
+    attrs = instrumented.only_span().attributes
+    assert (attrs["gen_ai.operation.name"], attrs["gen_ai.output.type"]) == ("generate_content", "image")
+    assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"]) == (50, 1056)
+    assert attrs["gen_ai.usage.input_image_tokens"] == 20
+    expected = genai_usd("gpt-image-1", input_tokens=50, output_tokens=1056, input_image_tokens=20)
+    assert attrs["gen_ai.usage.cost"] == expected
+
+
+def test_transcriptions_by_tokens_and_by_duration(instrumented: Any) -> None:  # noqa: F811
+    tokens = {"text": "hello", "usage": {"type": "tokens", "input_tokens": 100, "output_tokens": 10,
+              "total_tokens": 110, "input_token_details": {"audio_tokens": 90, "text_tokens": 10}}}  # fmt: skip
+    client = client_answering(answering(tokens))
+    assert client.audio.transcriptions.create(model="gpt-4o-transcribe", file=("a.wav", b"RIFF")).text == "hello"
+    duration = {"text": "hello", "usage": {"type": "duration", "seconds": 90}}
+    client = client_answering(answering(duration))
+    assert client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF")).text == "hello"
+    first, second = instrumented.finished()
+    assert first.attributes["gen_ai.usage.input_audio_tokens"] == 90
+    assert first.attributes["gen_ai.usage.cost"] == genai_usd(
+        "gpt-4o-transcribe", input_tokens=100, output_tokens=10, input_audio_tokens=90
+    )
+    assert second.attributes["gen_ai.usage.audio_seconds"] == 90
+    assert second.attributes["gen_ai.usage.cost"] == genai_usd("whisper-1", audio_seconds=90)  # $0.36 an hour
+
+
+def test_speech_is_priced_per_character_where_the_table_says_so(instrumented: Any) -> None:  # noqa: F811
+    client = client_answering(answering(b"ID3audio", "audio/mpeg"))
+    text = "Hello there, this is a test."
+    audio = client.audio.speech.create(model="tts-1", voice="alloy", input=text)
+    assert audio.content == b"ID3audio"
+    attrs = instrumented.only_span().attributes
+    assert attrs["gen_ai.usage.input_characters"] == len(text)
+    assert attrs["gen_ai.usage.cost"] == genai_usd("tts-1", input_characters=len(text))

@@ -181,7 +181,7 @@ def _record(
         kind = _OBJECTS.get(body.get("object"), CHAT)  # type: ignore[arg-type]
     model = _text(body.get("model"))
     record = CallRecord(
-        _OPERATIONS[kind],
+        _OPERATIONS.get(kind, sc.OP_CHAT),
         provider,
         request_model=model,  # the request's model is in the input file, which is not read: the answer's stands
         server_address=address,
@@ -200,7 +200,7 @@ def _record(
         error = code if isinstance(code, str) and code else str(status)
     if body:
         try:
-            READERS[kind](record, view(body), capture)
+            READERS.get(kind, READERS[CHAT])(record, view(body), capture)
         except Exception:
             internal_error("reading a batch result")
     return record, error
