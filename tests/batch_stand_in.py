@@ -166,6 +166,31 @@ class BatchServer:
             lines.append(json.dumps({"custom_id": custom_id, "result": result}).encode() + b"\n")
         return b"".join(lines)
 
+    # Gemini (batch mode, inlined responses) ------------------------------------------------------------------
+
+    def gemini_job(self, job_id: str, done: bool) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+            "model": "models/gemini-2.5-flash", "displayName": "nightly",
+            "state": self.final_status if done else "BATCH_STATE_RUNNING",
+        }  # fmt: skip
+        if done and self.final_status == "BATCH_STATE_SUCCEEDED":
+            responses = []
+            for index, custom_id in enumerate(self.usage):
+                prompt, completion = self.usage[custom_id]
+                if custom_id in self.failures:
+                    responses.append({"error": {"code": 3, "message": self.failures[custom_id]},
+                                      "metadata": {"key": custom_id}})  # fmt: skip
+                    continue
+                responses.append({"metadata": {"key": custom_id}, "response": {
+                    "candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+                    "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion,
+                                      "totalTokenCount": prompt + completion},
+                    "modelVersion": "gemini-2.5-flash", "responseId": f"gem_{index}",
+                }})  # fmt: skip
+            metadata["output"] = {"inlinedResponses": {"inlinedResponses": responses}}
+        return {"name": f"batches/{job_id}", "metadata": metadata, "done": done}
+
     def poll(self, batch_id: str) -> bool:
         with self.lock:
             self.polls[batch_id] = self.polls.get(batch_id, 0) + 1
@@ -220,6 +245,8 @@ def serve_batches() -> Iterator[BatchServer]:
                 self._send(200, server_state.openai_batch(m[1], server_state.poll(m[1])))
             elif m := re.fullmatch(r"/v1/messages/batches/(msgbatch_\w+)", path):
                 self._send(200, server_state.anthropic_batch(m[1], server_state.poll(m[1])))
+            elif m := re.fullmatch(r"/v1beta/batches/([\w-]+)", path):
+                self._send(200, server_state.gemini_job(m[1], server_state.poll(m[1])))
             elif m := re.fullmatch(r"/v1/messages/batches/(msgbatch_\w+)/results", path):
                 self._send(200, server_state.anthropic_results(m[1]), "application/binary")
             else:

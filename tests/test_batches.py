@@ -382,3 +382,63 @@ def test_batch_files_of_the_wrong_shape_count_nothing_or_their_fields_only(
     assert [s.attributes["agentmetrics.batch.custom_id"] for s in spans] == ["b", "c", "d", "a"]
     assert [s.attributes.get("error.type") for s in spans] == [None, None, "batch_request_error", None]
     assert [s.attributes.get("gen_ai.usage.input_tokens") for s in spans] == [None, None, None, 10]
+
+
+def test_gemini_batch_job_with_inlined_responses_counts_each_result_once(server: BatchServer, otel: Any) -> None:
+    from google import genai
+    from google.genai import types
+
+    from otel_agentmetrics.instrumentors.llm.google.genai import GoogleGenAIInstrumentor
+
+    server.final_status = "BATCH_STATE_SUCCEEDED"
+    options = types.HttpOptions(base_url=server.base_url, api_version="v1beta")
+    instrumentor = GoogleGenAIInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(otel.tracer_provider, otel.meter_provider), settings=resolve())
+    try:
+        client = genai.Client(api_key="test", http_options=options)
+        job = client.batches.get(name="batches/nightly-1")
+        assert job.state == types.JobState.JOB_STATE_RUNNING
+        assert otel.finished() == []  # polling an unfinished job counts nothing
+        job = client.batches.get(name="batches/nightly-1")
+        again = client.batches.get(name="batches/nightly-1")  # got twice: counted once
+    finally:
+        instrumentor.uninstrument()
+    assert job.state == types.JobState.JOB_STATE_SUCCEEDED
+    assert [r.response.usage_metadata.prompt_token_count for r in job.dest.inlined_responses] == [100, 200, 300]
+    assert again.model_dump() == job.model_dump()
+    spans = [s for s in otel.finished() if s.attributes.get("gen_ai.operation.name") == "generate_content"]
+    assert [(s.attributes["gen_ai.usage.input_tokens"], s.attributes["gen_ai.usage.output_tokens"]) for s in spans] == [
+        (100, 20),
+        (200, 30),
+        (300, 50),
+    ]
+    (group,) = batch_spans(otel)
+    assert group.name == "batch batches/nightly-1"
+    for span, (tokens_in, tokens_out) in zip(spans, USAGE.values(), strict=True):
+        assert span.attributes["agentmetrics.processing"] == "batch"
+        assert span.attributes["gen_ai.usage.cost"] == batch_price("gemini-2.5-flash", "google", tokens_in, tokens_out)
+    assert float(interactive_price("gemini-2.5-flash", "google", 600, 100)) > batch_price(
+        "gemini-2.5-flash", "google", 600, 100
+    )
+    tokens = metric_sums(otel, "gen_ai.client.token.usage", **{"agentmetrics.processing": "batch"})
+    assert tokens == {"input": 600, "output": 100}
+
+
+def test_gemini_batch_job_that_expired_is_marked_once(server: BatchServer, otel: Any) -> None:
+    from google import genai
+    from google.genai import types
+
+    from otel_agentmetrics.instrumentors.llm.google.genai import GoogleGenAIInstrumentor
+
+    server.final_status = "BATCH_STATE_EXPIRED"
+    instrumentor = GoogleGenAIInstrumentor()
+    instrumentor.instrument(telemetry=Telemetry(otel.tracer_provider, otel.meter_provider), settings=resolve())
+    try:
+        client = genai.Client(api_key="test", http_options=types.HttpOptions(base_url=server.base_url))
+        for _ in range(3):
+            job = client.batches.get(name="batches/nightly-2")
+    finally:
+        instrumentor.uninstrument()
+    assert job.state == types.JobState.JOB_STATE_EXPIRED
+    (marked,) = batch_spans(otel)
+    assert (marked.name, marked.attributes["error.type"]) == ("batch batches/nightly-2", "expired")
