@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .agents import agent
     from .attribution import attributes
     from .budgets import BudgetExceeded, budget
+    from .evaluations import record_evaluation
     from .operations import operation
     from .pricing import cost, estimate
     from .tools import tool
@@ -56,6 +57,7 @@ def instrument(
     cost_attributes: Sequence[str] | None = None,
     tracer_provider: TracerProvider | None = None,
     meter_provider: MeterProvider | None = None,
+    logger_provider: Any = None,
 ) -> Telemetry:
     """Instrument every supported library that is installed and set up tracing and metrics.
 
@@ -99,6 +101,8 @@ def instrument(
             (comma-separated); default: none.
         tracer_provider: use this tracer provider; default: the global one if set, else ours.
         meter_provider: use this meter provider; default: the global one if set, else ours.
+        logger_provider: the OTel logger provider events go to (``gen_ai.evaluation.result``, and content
+            details with ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental``); default: the global one.
 
     Switches, as arguments or variables, read ``true``/``false``, ``1``/``0``, ``yes``/``no``, ``on``/``off``.
 
@@ -124,6 +128,7 @@ _LAZY = {
     "cost": "pricing",
     "estimate": "pricing",
     "operation": "operations",
+    "record_evaluation": "evaluations",
     "tool": "tools",
 }
 
@@ -165,6 +170,7 @@ __all__ = [
     "estimate",
     "instrument",
     "operation",
+    "record_evaluation",
     "tool",
     "uninstrument",
 ]

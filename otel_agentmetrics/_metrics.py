@@ -20,22 +20,29 @@ make its full collections come sooner, which cost more than the measurements sav
 from __future__ import annotations
 
 import threading
+import weakref
 from bisect import bisect_left
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext
 
-from . import _fork
+from . import _conventions, _fork
 from . import semconv as sc
-from ._guard import internal_error
+from ._guard import internal_error, logger
+from ._labels import OTHER
 from .record import CallRecord
 
 BATCH = 256
 """Ended calls kept before the call that ends the next one records them all: bounds memory, and the cost of a
 batch (a few milliseconds) falls on one call in this many."""
+
+MAX_MODELS = 200
+"""Distinct model names (request and response) on metric attributes per collection interval; later ones of the
+interval are recorded as ``other`` and counted on ``agentmetrics.attribute.overflow`` (spans keep the names)."""
 
 _SERIES_LIMIT = 10_000
 """Attribute combinations remembered between batches; past it (a flood of made-up model names) they are rebuilt."""
@@ -53,7 +60,7 @@ class _Series:
 
     __slots__ = ("histogram", "attributes", "values", "contexts")
 
-    def __init__(self, histogram: metrics.Histogram, attributes: dict[str, Any]) -> None:
+    def __init__(self, histogram: metrics.Histogram | _Counted, attributes: dict[str, Any]) -> None:
         self.histogram = histogram
         self.attributes = attributes
         self.values: list[float] = []
@@ -63,7 +70,15 @@ class _Series:
 class _CallSeries:
     """The series that the calls of one kind (same base attributes, response model and error) feed."""
 
-    __slots__ = ("duration", "input_tokens", "output_tokens", "time_to_first_chunk", "time_per_output_chunk", "cost")
+    __slots__ = (
+        "duration",
+        "input_tokens",
+        "output_tokens",
+        "time_to_first_chunk",
+        "time_per_output_chunk",
+        "cost",
+        "usage",
+    )
 
     def __init__(self, metrics_: CallMetrics, base: dict[str, Any], response_model: Any, error_type: Any) -> None:
         attrs = dict(base)
@@ -72,21 +87,100 @@ class _CallSeries:
         if error_type is not None:
             attrs[sc.ERROR_TYPE] = error_type
         self.duration = _Series(metrics_.duration, attrs)
-        self.input_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
-        self.output_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        if metrics_.token_usage is not None:  # the v1.41.1 histogram, by token type
+            self.input_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+            self.output_tokens = _Series(metrics_.token_usage, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+        else:  # the latest conventions only: one histogram per direction
+            latest = metrics_.latest
+            assert latest is not None
+            self.input_tokens = _Series(latest.operation_input, attrs)
+            self.output_tokens = _Series(latest.operation_output, attrs)
         self.time_to_first_chunk = _Series(metrics_.time_to_first_chunk, attrs)
         self.time_per_output_chunk = _Series(metrics_.time_per_output_chunk, attrs)
         self.cost = _Series(metrics_.cost, dict(base))  # cost is attributed by request, as the contract asks
+        self.usage: tuple[tuple[str, _Series], ...] | None = (
+            metrics_.latest.series(attrs, both=metrics_.token_usage is not None) if metrics_.latest else None
+        )
+
+
+class _Counted:
+    """A counter where a series takes a histogram: ``record_series`` adds a batch's values to it at once."""
+
+    __slots__ = ("counter",)
+
+    def __init__(self, counter: metrics.Counter) -> None:
+        self.counter = counter
+
+    def record(self, value: float, attributes: dict[str, Any], context: Any = None) -> None:
+        self.counter.add(value, attributes, context)
+
+
+class _LatestTokenMetrics:
+    """The latest conventions' token instruments (gen-ai-token-metrics): usage counters by modality, and one
+    histogram per direction, replacing ``gen_ai.client.token.usage``."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.operation_input = _histogram(
+            meter,
+            sc.METRIC_INFERENCE_OPERATION_INPUT_TOKENS,
+            "{token}",
+            "The number of input (prompt) tokens used per inference operation.",
+            sc.TOKEN_BUCKETS,
+        )
+        self.operation_output = _histogram(
+            meter,
+            sc.METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS,
+            "{token}",
+            "The number of output (completion) tokens used per inference operation.",
+            sc.TOKEN_BUCKETS,
+        )
+
+        def counter(name: str, description: str) -> _Counted:
+            return _Counted(meter.create_counter(name, unit="{token}", description=description))
+
+        self.usage = (
+            ("input_tokens", counter(sc.METRIC_INFERENCE_USAGE_INPUT_TOKENS, "Input tokens used, cached included.")),
+            ("output_tokens", counter(sc.METRIC_INFERENCE_USAGE_OUTPUT_TOKENS, "Output tokens, reasoning included.")),
+            (
+                "cache_read_input_tokens",
+                counter(sc.METRIC_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS, "Input tokens served from a cache."),
+            ),
+            (
+                "cache_creation_input_tokens",
+                counter(sc.METRIC_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS, "Input tokens written to a cache."),
+            ),
+            (
+                "reasoning_output_tokens",
+                counter(sc.METRIC_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS, "Output tokens used for reasoning."),
+            ),
+        )
+
+    def series(self, attrs: dict[str, Any], both: bool) -> tuple[tuple[str, _Series], ...]:
+        """(record field, series) pairs one call of these attributes feeds besides the common ones; ``both``: the
+        v1.41.1 histogram takes the common token series, so the per-direction histograms are added here."""
+        counted = {**attrs, sc.TOKEN_MODALITY: sc.TOKEN_MODALITY_UNKNOWN}
+        out = tuple((field, _Series(counter, counted)) for field, counter in self.usage)
+        if both:
+            out += (
+                ("input_tokens", _Series(self.operation_input, attrs)),
+                ("output_tokens", _Series(self.operation_output, attrs)),
+            )
+        return out
 
 
 class CallMetrics:
     """The model-call instruments of one meter, the calls in flight and the points waiting to be recorded."""
 
-    def __init__(self, meter: metrics.Meter) -> None:
+    def __init__(self, meter: metrics.Meter, conventions: _conventions.Conventions = _conventions.LEGACY) -> None:
         self.duration = _histogram(meter, sc.METRIC_OPERATION_DURATION, "s", "GenAI operation duration.")
-        self.token_usage = _histogram(
-            meter, sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", sc.TOKEN_BUCKETS
+        self.token_usage = (
+            _histogram(
+                meter, sc.METRIC_TOKEN_USAGE, "{token}", "Number of input and output tokens used.", sc.TOKEN_BUCKETS
+            )
+            if conventions.legacy
+            else None
         )
+        self.latest = _LatestTokenMetrics(meter) if conventions.latest else None
         self.time_to_first_chunk = _histogram(
             meter,
             sc.METRIC_TIME_TO_FIRST_CHUNK,
@@ -110,9 +204,11 @@ class CallMetrics:
         self._series: dict[tuple[Any, ...], _CallSeries] = {}
         self._waiting: list[_Series] = []  # the series with values to record, each once
         self._waiting_calls = 0
-        meter.create_observable_up_down_counter(
-            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self._observe], unit="{call}", description="Model calls in flight."
-        )
+        self._retired = False
+        self._models: set[str] = set()  # model names admitted on metrics this interval
+        self._models_overflowed = 0  # calls recorded as "other" this interval
+        self._overflow: Any = None
+        _in_flight_observer(meter).members.append(self)
         self._meter = meter
         _fork.reset_in_child(self)
 
@@ -124,16 +220,21 @@ class CallMetrics:
         self._series = {}
         self._waiting = []
         self._waiting_calls = 0
+        self._models = set()
+        self._models_overflowed = 0
         forget_recorded_points(self._meter)
 
     def started(self, record: CallRecord, labels: dict[str, Any] | None) -> tuple[Any, ...]:
         """Count a call in flight: a dict update, read by the SDK when it collects (not an SDK measurement).
         ``labels`` are the allow-listed attribution attributes of the active scopes. Returns the call's series
         key, to hand back to :meth:`ended`."""
+        model = record.request_model
+        if model is not None and model not in self._models:
+            model = self.model_label(model, True)
         key = (
             record.operation,
             record.provider,
-            record.request_model,
+            model,
             record.server_address,
             record.server_port,
             tuple(labels.items()) if labels else (),
@@ -142,16 +243,32 @@ class CallMetrics:
         with self._lock:
             entry = self._in_flight.get(key)
             if entry is None:
-                entry = self._in_flight[key] = [0, _base_attributes(record, labels)]
+                entry = self._in_flight[key] = [0, _base_attributes(record, labels, model)]
             entry[0] += 1
         return key
+
+    def model_label(self, model: Any, count: bool = False) -> Any:
+        """The value a model name takes on metrics: itself, or ``other`` past :data:`MAX_MODELS` distinct names
+        this collection interval. ``count``: the call's request model, counted once per call when it overflows."""
+        if model in self._models:
+            return model
+        with self._lock:
+            if len(self._models) < MAX_MODELS:
+                self._models.add(model)
+                return model
+            if count:
+                self._models_overflowed += 1
+        return OTHER
 
     def ended(self, span: Span, key: tuple[Any, ...], record: CallRecord, chunk_times: list[float]) -> None:
         """A call ended: out of flight now, its values added to the waiting points. ``key`` is what
         :meth:`started` returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's
         chunks."""
         context = span.get_span_context()
-        series_key = (key, record.response_model, record.error_type)
+        response_model = record.response_model
+        if response_model is not None and response_model not in self._models:
+            response_model = self.model_label(response_model)
+        series_key = (key, response_model, record.error_type)
         gaps = (
             [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
             if len(chunk_times) > 1
@@ -165,8 +282,8 @@ class CallMetrics:
             if series is None:
                 if len(self._series) >= _SERIES_LIMIT:
                     self._series.clear()  # series still waiting keep their values; only the index is rebuilt
-                base = entry[1] if entry is not None else _base_attributes(record, None)
-                series = self._series[series_key] = _CallSeries(self, base, record.response_model, record.error_type)
+                base = entry[1] if entry is not None else _base_attributes(record, None, key[2] if key else None)
+                series = self._series[series_key] = _CallSeries(self, base, response_model, record.error_type)
             waiting = self._waiting
             _add(waiting, series.duration, record.duration or 0.0, context)
             if record.input_tokens is not None:
@@ -179,8 +296,10 @@ class CallMetrics:
                 _extend(waiting, series.time_per_output_chunk, gaps, context)
             if record.cost is not None:
                 _add(waiting, series.cost, record.cost, context)
+            if series.usage is not None:
+                _usage(waiting, series.usage, record, context)
             self._waiting_calls += 1
-            full = self._waiting_calls >= BATCH
+            full = self._waiting_calls >= BATCH or self._retired
         if full:
             self.record_ended()
 
@@ -198,13 +317,102 @@ class CallMetrics:
             except Exception:
                 internal_error("recording a batch of metric points")
 
-    def _observe(self, options: CallbackOptions) -> list[Observation]:
+    def retire(self) -> None:
+        """This setup is over (``uninstrument()``, other providers): record what waits, and from now on record
+        each call that still ends here (one begun before) at once, since no collection may come for it."""
+        self._retired = True
+        self.record_ended()
+
+    def _observe(self) -> list[tuple[int, dict[str, Any]]]:
+        """At a collection: record what waits, and start a new interval of model names. Past :data:`MAX_MODELS`
+        series, those with no call in flight are reported (as 0) and forgotten, so made-up model names leave
+        nothing behind (below it they stay, at 0, for dashboards)."""
         try:
             self.record_ended()
         except Exception:
             internal_error("recording ended calls before a collection")
         with self._lock:
-            return [Observation(count, attributes) for count, attributes in self._in_flight.values()]
+            observed = [(count, attributes) for count, attributes in self._in_flight.values()]
+            if len(self._in_flight) > MAX_MODELS:  # a flood of names: forget those with no call in flight
+                for key in [key for key, entry in self._in_flight.items() if not entry[0]]:
+                    del self._in_flight[key]
+            overflowed, self._models_overflowed = self._models_overflowed, 0
+            self._models = set()
+            if len(self._series) > 2 * MAX_MODELS:
+                self._series.clear()  # a flood of names: rebuilt from the calls of the next interval
+        if overflowed:
+            self._report_overflow(overflowed)
+        return observed
+
+    def _report_overflow(self, calls: int) -> None:
+        try:
+            if self._overflow is None:
+                self._overflow = self._meter.create_counter(
+                    sc.METRIC_ATTRIBUTE_OVERFLOW,
+                    unit="{value}",
+                    description="Attribution values recorded as 'other' because a key reached its distinct-value "
+                    "limit.",
+                )
+            self._overflow.add(calls, {sc.ATTRIBUTE_KEY: sc.REQUEST_MODEL})
+        except Exception:
+            internal_error("counting model names over the limit")
+        logger.warning(
+            "otel-agentmetrics: more than %d distinct model names since the last collection; %d calls were "
+            "recorded on metrics with model %r (their spans keep the names)",
+            MAX_MODELS,
+            calls,
+            OTHER,
+        )
+
+
+class _InFlightObserver:
+    """The one ``agentmetrics.calls.active`` instrument of a meter and the setups that feed it.
+
+    The SDK hands back the first instrument when one of the same name is created again (``uninstrument()`` then
+    ``instrument()`` with the same meter provider), with its first callback only: a second setup's callback would
+    never run, and the points of its ended calls would wait for a full batch instead of each collection. So each
+    meter gets one instrument whose callback serves every setup's calls, and drops a retired setup once nothing
+    of it is in flight."""
+
+    def __init__(self, meter: metrics.Meter) -> None:
+        self.members: list[CallMetrics] = []
+        meter.create_observable_up_down_counter(
+            sc.METRIC_CALLS_IN_FLIGHT, callbacks=[self.observe], unit="{call}", description="Model calls in flight."
+        )
+
+    def observe(self, options: CallbackOptions) -> list[Observation]:
+        counts: dict[Any, list[Any]] = {}
+        for member in list(self.members):
+            in_flight = member._observe()
+            if member._retired and not any(count for count, _ in in_flight):
+                with suppress(ValueError):
+                    self.members.remove(member)
+            for count, attributes in in_flight:
+                try:
+                    key: Any = frozenset(attributes.items())
+                except TypeError:  # an unhashable attribute value: its own series
+                    key = id(attributes)
+                found = counts.get(key)
+                if found is None:
+                    counts[key] = [count, attributes]
+                else:
+                    found[0] += count
+        return [Observation(count, attributes) for count, attributes in counts.values()]
+
+
+_observers: weakref.WeakKeyDictionary[Any, _InFlightObserver] = weakref.WeakKeyDictionary()
+_observers_lock = threading.Lock()
+
+
+def _in_flight_observer(meter: metrics.Meter) -> _InFlightObserver:
+    with _observers_lock:
+        try:
+            found = _observers.get(meter)
+        except TypeError:  # a meter that cannot be weakly referenced: an instrument of its own
+            return _InFlightObserver(meter)
+        if found is None:
+            found = _observers[meter] = _InFlightObserver(meter)
+        return found
 
 
 def forget_recorded_points(meter: Any) -> None:
@@ -224,11 +432,12 @@ def forget_recorded_points(meter: Any) -> None:
                     match._attributes_aggregation = {}
 
 
-def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[str, Any]:
-    """The attributes every model-call metric of a call carries (the contract's, plus attribution labels)."""
+def _base_attributes(record: CallRecord, labels: dict[str, Any] | None, model: Any) -> dict[str, Any]:
+    """The attributes every model-call metric of a call carries (the contract's, plus attribution labels);
+    ``model`` is the request model as metrics carry it (:meth:`CallMetrics.model_label`)."""
     attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
-    if record.request_model is not None:
-        attrs[sc.REQUEST_MODEL] = record.request_model
+    if model is not None:
+        attrs[sc.REQUEST_MODEL] = model
     if record.server_address is not None:
         attrs[sc.SERVER_ADDRESS] = record.server_address
         if record.server_port is not None:  # conditionally required with server.address
@@ -238,6 +447,23 @@ def _base_attributes(record: CallRecord, labels: dict[str, Any] | None) -> dict[
     if record.processing is not None:  # batch spend shows apart from interactive spend
         attrs[sc.PROCESSING] = record.processing
     return attrs
+
+
+_ZERO_WHEN_FAILED = ("input_tokens", "output_tokens")
+
+
+def _usage(
+    waiting: list[_Series], usage: tuple[tuple[str, _Series], ...], record: CallRecord, context: SpanContext
+) -> None:
+    """The latest conventions' token series. A failed call that received no usage counts 0 input and output
+    tokens, as they ask (so the counters have a point for every call)."""
+    failed = record.error_type is not None
+    for field, series in usage:
+        value = getattr(record, field)
+        if value is None and failed and type(series.histogram) is _Counted and field in _ZERO_WHEN_FAILED:
+            value = 0
+        if value is not None:
+            _add(waiting, series, value, context)
 
 
 def _add(waiting: list[_Series], series: _Series, value: float, context: SpanContext) -> None:
@@ -263,6 +489,9 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
     kept: that value goes through ``record()`` with its call's span as context. Anything unexpected (another
     SDK, a view with another aggregation, a series not created yet) falls back to plain ``record()`` calls.
     """
+    if type(histogram) is _Counted:  # a counter (latest token names): one add for the batch, as the sum is the same
+        histogram.counter.add(sum(values), attributes)
+        return
     try:
         aggregations = _aggregations_of(histogram, attributes)
         if aggregations is None:  # a new series: the first record() creates it

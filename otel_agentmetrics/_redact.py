@@ -4,7 +4,9 @@ A provider's error often quotes what it was sent: a 401 body echoes the API key,
 repeats the prompt, a transport error names the URL with its ``user:pass@`` and ``?token=``. Span statuses and
 exception events travel to collectors and the local store, so before recording we
 
-- mask credentials always: API-key shapes (``sk-...``, ``sk-ant-...``, ``AKIA...``, ``AIza...``, ...), bearer and
+- mask credentials always: the exact values the client holds (its ``api_key``, auth headers, AWS and Google
+  credential objects, read from the client when a call fails: a gateway key such as ``sk-1234`` has no known
+  shape), API-key shapes (``sk-...``, ``sk-ant-...``, ``AKIA...``, ``AIza...``, ...), bearer and
   basic tokens, ``Authorization``/``api-key`` header values, ``api_key=``/``password=`` pairs, URL userinfo and
   secret query parameters (``token``, ``key``, ``api_key``, ``sig``, ...);
 - with content capture off, also remove the request's content wherever the error quotes it (whole, JSON- or
@@ -18,9 +20,15 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import types
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import suppress
 from typing import Any
+from urllib.parse import quote
+
+from . import _fork
 
 MASK = "[REDACTED]"
 CONTENT_MASK = "[REDACTED CONTENT]"
@@ -58,10 +66,140 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def mask_credentials(text: str) -> str:
-    """``text`` with every credential shape replaced by ``[REDACTED]``."""
+    """``text`` with every known credential value (:func:`remember_credentials`) and every credential shape
+    replaced by ``[REDACTED]``."""
+    for secret in _known_spellings:
+        if secret in text:
+            text = text.replace(secret, MASK)
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)
     return text
+
+
+# The exact credentials of the clients whose calls failed: masked wherever any error quotes them later (an agent
+# run failing with its model call's 401 included). Bounded: the most recent ones are kept.
+_MAX_KNOWN = 64
+_MIN_SECRET = 6  # shorter values (a test's "x", "none") would shred messages and are no real secret
+_known: OrderedDict[str, None] = OrderedDict()
+_known_spellings: tuple[str, ...] = ()  # every spelling of the known values, longest first
+_known_lock = threading.Lock()
+_SECRET_ATTR = re.compile(r"(?i)(key|token|secret|passw|pwd|credential|auth|signature)")
+_HOLDER_ATTR = re.compile(r"(?i)(client|cred|auth|signer|secur|config|option|header|session|wrapper|provider|token)")
+_SECRET_HEADER = re.compile(r"(?i)(authorization|key|token|secret|signature|cookie|auth)")
+_SCHEME = re.compile(r"(?i)^(?:bearer|basic|token)\s+")
+_NOT_HOLDERS = (str, bytes, int, float, bool, type, types.ModuleType, types.FunctionType, types.MethodType)
+_MAX_NODES = 300
+_MAX_DEPTH = 4
+
+
+@_fork.on_fork_in_child
+def _fresh_lock_in_child() -> None:
+    global _known_lock
+    _known_lock = threading.Lock()
+
+
+def remember_credentials(client: Any, kwargs: dict[str, Any] | None = None) -> None:
+    """Remember the credential values ``client`` holds (and the call's ``api_key=``/``headers=`` arguments) so
+    that :func:`mask_credentials` masks them exactly, whatever their shape. Runs on the error path only: a short,
+    bounded walk of the client's attributes whose names say they hold credentials or credential holders."""
+    found: list[str] = []
+    with suppress(Exception):
+        _walk(client, found)
+    if kwargs:
+        for name, value in kwargs.items():
+            with suppress(Exception):
+                if _SECRET_ATTR.search(name) or _HOLDER_ATTR.search(name):
+                    _take(value, found, 0, [0])
+    if found:
+        _add_known(found)
+
+
+def _add_known(values: Iterable[str]) -> None:
+    global _known_spellings
+    with _known_lock:
+        changed = False
+        for value in values:
+            if value in _known:
+                _known.move_to_end(value)
+                continue
+            _known[value] = None
+            changed = True
+            while len(_known) > _MAX_KNOWN:
+                _known.popitem(last=False)
+        if changed:
+            spellings = {spelling for value in _known for spelling in (value, quote(value, safe=""), repr(value)[1:-1])}
+            _known_spellings = tuple(sorted(spellings, key=len, reverse=True))
+
+
+def forget_credentials() -> None:
+    """Forget every remembered credential value (tests; a process that rotated its keys)."""
+    global _known_spellings
+    with _known_lock:
+        _known.clear()
+        _known_spellings = ()
+
+
+def _walk(client: Any, found: list[str]) -> None:
+    seen: set[int] = set()
+    budget = [_MAX_NODES]
+    _visit(client, found, 0, seen, budget)
+
+
+def _visit(obj: Any, found: list[str], depth: int, seen: set[int], budget: list[int]) -> None:
+    if depth > _MAX_DEPTH or budget[0] <= 0 or id(obj) in seen or obj is None:
+        return
+    if isinstance(obj, _NOT_HOLDERS):
+        return
+    seen.add(id(obj))
+    budget[0] -= 1
+    attributes = getattr(obj, "__dict__", None)
+    if not isinstance(attributes, dict):
+        return
+    for name, value in list(attributes.items()):
+        if not isinstance(name, str):
+            continue
+        if _SECRET_ATTR.search(name):
+            _take(value, found, depth, budget)
+        elif _HOLDER_ATTR.search(name) and not isinstance(value, str | bytes):
+            if _is_mapping(value):
+                _take_headers(value, found)
+            else:
+                _visit(value, found, depth + 1, seen, budget)
+
+
+def _is_mapping(value: Any) -> bool:
+    return isinstance(value, dict) or (callable(getattr(value, "items", None)) and hasattr(value, "__getitem__"))
+
+
+def _take_headers(headers: Any, found: list[str]) -> None:
+    for name, value in list(headers.items())[:100]:
+        if isinstance(name, bytes):
+            name = name.decode("latin-1")
+        if isinstance(name, str) and _SECRET_HEADER.search(name):
+            _take(value, found, 0, [0])
+
+
+def _take(value: Any, found: list[str], depth: int, budget: list[int]) -> None:
+    """Collect a credential value: a string, a pydantic ``SecretStr``, a header mapping, or a credential object
+    (``access_key``/``secret_key``/``token`` attributes)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        value = value.strip()
+        bare = _SCHEME.sub("", value)
+        for candidate in {value, bare}:
+            if len(candidate) >= _MIN_SECRET:
+                found.append(candidate)
+        return
+    secret = getattr(value, "get_secret_value", None)  # pydantic's SecretStr
+    if callable(secret):
+        _take(secret(), found, depth, budget)
+        return
+    if _is_mapping(value):
+        _take_headers(value, found)
+        return
+    if value is not None and not callable(value) and depth < _MAX_DEPTH and budget[0] > 0:
+        _visit(value, found, depth + 1, set(), budget)  # a credentials object: its own key/token attributes
 
 
 # Request fields that name things rather than carry content: an error quoting the model name stays readable.

@@ -44,6 +44,10 @@ class Scope:
     def after_tool(self, name: str, error_type: str | None) -> None:
         """Called when a tool run inside the scope ends."""
 
+    def after_retrieval(self, record: Any) -> None:
+        """Called when a store operation (a :class:`~otel_agentmetrics.retrieval.RetrievalRecord`) inside the
+        scope ends."""
+
 
 class Run:
     """Something opened per call: made current by :meth:`activate`, closed once by :meth:`end` or :meth:`fail`."""
@@ -68,7 +72,8 @@ class Run:
 
 
 class SpanRun(Run):
-    """A run with an INTERNAL span, a clock and the scopes that were active when it started."""
+    """A run with a span (INTERNAL unless ``kind`` says otherwise; under ``context`` when given, else the current
+    span), a clock and the scopes that were active when it started."""
 
     def __init__(
         self,
@@ -76,6 +81,9 @@ class SpanRun(Run):
         name: str,
         attributes: dict[str, Any],
         links: list[Link] | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        context: otel_context.Context | None = None,
         start_time: int | None = None,
     ) -> None:
         self.telemetry = telemetry
@@ -86,7 +94,7 @@ class SpanRun(Run):
                 merged.update(scope.span_attributes)
             attributes = {**merged, **attributes}
         self.span: Span = telemetry.tracer.start_span(
-            name, kind=SpanKind.INTERNAL, attributes=attributes, links=links, start_time=start_time
+            name, context=context, kind=kind, attributes=attributes, links=links, start_time=start_time
         )
         self.error_type: str | None = None
         self._ended = False

@@ -19,6 +19,7 @@ from ._config import ConfigError, Settings, resolve
 from ._guard import internal_error
 from ._installed import installed, unmet
 from ._telemetry import Telemetry
+from .exporters.delivery import adopt_pipeline
 
 logger = logging.getLogger("otel_agentmetrics")
 
@@ -79,6 +80,7 @@ def configure_providers(settings: Settings) -> tuple[Any, Any]:
         meter_provider = MeterProvider(resource=_resource(settings), metric_readers=readers, shutdown_on_exit=False)
         metrics.set_meter_provider(meter_provider)
         _owned_providers.append(meter_provider)
+    adopt_pipeline(tracer_provider, meter_provider)  # our own drop counters, created while the providers are up
     if _owned_providers and not _state.get("atexit"):
         atexit.register(_shutdown_owned)
         _state["atexit"] = True
@@ -96,7 +98,10 @@ def _shutdown_owned() -> None:
     collector cannot hold the process."""
     from .exporters.delivery import shutdown_within
 
-    shutdown_within(reversed(_owned_providers), _state.get("shutdown_timeout", 5.0))
+    if not shutdown_within(reversed(_owned_providers), _state.get("shutdown_timeout", 5.0)):
+        from .summary.exporter import mark_stopped_now
+
+        mark_stopped_now()  # the store's own shutdown may be queued behind a hung destination
     _owned_providers.clear()
 
 
@@ -107,6 +112,7 @@ def instrument(
     *,
     tracer_provider: Any = None,
     meter_provider: Any = None,
+    logger_provider: Any = None,
     **options: Any,
 ) -> Telemetry:
     """Instrument every supported library that is installed and set up tracing and metrics.
@@ -130,6 +136,14 @@ def instrument(
             tracer_provider = tracer_provider or own_tracer
             meter_provider = meter_provider or own_meter
         telemetry = build_telemetry(settings, tracer_provider, meter_provider)
+        telemetry.logger_provider = logger_provider
+        _load_completion_hook(telemetry)
+        try:  # a pipeline someone else built counts its losses too
+            adopt_pipeline(
+                tracer_provider or trace.get_tracer_provider(), meter_provider or metrics.get_meter_provider()
+            )
+        except Exception:
+            internal_error("counting the losses of the configured pipeline")
         if settings.tools:
             from .tools import wrap_tools
 
@@ -167,6 +181,15 @@ def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: An
         meter=_is_owned(meter_provider or metrics.get_meter_provider()),
     )
     return telemetry
+
+
+def _load_completion_hook(telemetry: Telemetry) -> None:
+    """The content upload hook, when ``OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK`` names one (see _upload)."""
+    from . import _upload
+
+    hook = _upload.load(telemetry)
+    if hook is not None:
+        _state["completion_hook"] = hook
 
 
 def _is_owned(provider: object) -> bool:
@@ -221,5 +244,12 @@ def uninstrument() -> None:
         _active.use(None)
         pricing.use_pricer(None)
         _logfire.stop()
-        _state.pop("telemetry", None)
+        ended = _state.pop("telemetry", None)
+        if ended is not None:  # its waiting points now, and any call still in flight when it ends
+            ended.metrics.retire()
         _state.pop("settings", None)
+        hook = _state.pop("completion_hook", None)
+        if hook is not None:
+            from . import _upload
+
+            _upload.shutdown(hook)

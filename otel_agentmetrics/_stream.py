@@ -124,8 +124,43 @@ def _async_step(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> 
     return step
 
 
+class _Missing:
+    """A proxy method the wrapped stream lacks: reading it raises ``AttributeError``, as on the stream itself, so
+    the proxy answers exactly what the stream answers (``hasattr``, ``with``, ``aclose()`` ...)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        if instance is None:
+            return self
+        raise AttributeError(f"{type(instance.__wrapped__).__name__!r} object has no attribute {self.name!r}")
+
+
+_variants: dict[tuple[type, type], type] = {}
+
+
+def _variant(proxy: type, stream: type) -> type:
+    """``proxy`` without the optional methods (``_OPTIONAL``) that the ``stream`` type lacks, made once per pair."""
+    found = _variants.get((proxy, stream))
+    if found is None:
+        missing = {name: _Missing(name) for name in proxy._OPTIONAL if not hasattr(stream, name)}  # type: ignore[attr-defined]
+        found = type(proxy.__name__, (proxy,), {"__module__": proxy.__module__, "__slots__": (), **missing})
+        found._OPTIONAL = ()  # type: ignore[attr-defined]
+        _variants[(proxy, stream)] = found
+    return found
+
+
 class SyncStreamProxy(wrapt.ObjectProxy):
-    """Wraps a synchronous stream (an iterator, usually also a context manager with ``close()``)."""
+    """Wraps a synchronous stream (an iterator, usually also a context manager with ``close()``). Exposes
+    exactly the stream's surface: a method the stream lacks is missing on the proxy too."""
+
+    _OPTIONAL = ("__next__", "__enter__", "__exit__", "close", "__aenter__", "__aexit__")
+
+    def __new__(cls, wrapped: Any, *args: Any, **kwargs: Any) -> Any:
+        if cls._OPTIONAL:
+            cls = _variant(cls, type(wrapped))
+        return super().__new__(cls)
 
     def __init__(self, wrapped: Any, call: Call, accumulator: StreamAccumulator) -> None:
         super().__init__(wrapped)
@@ -168,7 +203,16 @@ class SyncStreamProxy(wrapt.ObjectProxy):
 
 
 class AsyncStreamProxy(wrapt.ObjectProxy):
-    """Wraps an asynchronous stream (an async iterator, usually also an async context manager)."""
+    """Wraps an asynchronous stream (an async iterator, usually also an async context manager). Exposes exactly
+    the stream's surface: a method the stream lacks (``aclose`` on openai's ``AsyncChatCompletionStream``) is
+    missing on the proxy too."""
+
+    _OPTIONAL = ("__anext__", "__aenter__", "__aexit__", "close", "aclose", "__enter__", "__exit__")
+
+    def __new__(cls, wrapped: Any, *args: Any, **kwargs: Any) -> Any:
+        if cls._OPTIONAL:
+            cls = _variant(cls, type(wrapped))
+        return super().__new__(cls)
 
     def __init__(self, wrapped: Any, call: Call, accumulator: StreamAccumulator) -> None:
         super().__init__(wrapped)
@@ -198,13 +242,15 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
 
     async def close(self) -> None:
         try:
-            close = getattr(self.__wrapped__, "close", None) or self.__wrapped__.aclose
-            await close()
+            await self.__wrapped__.close()
         finally:
             _StreamState.end(self._self_call, self._self_accumulator, None)
 
     async def aclose(self) -> None:
-        await self.close()
+        try:
+            await self.__wrapped__.aclose()
+        finally:
+            _StreamState.end(self._self_call, self._self_accumulator, None)
 
     def _self_end(self, error: BaseException | None = None) -> None:
         """End the call now with what was seen (for wrappers that close the stream behind the proxy's back)."""

@@ -20,7 +20,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, TracerProvider
 
-from . import _logfire, _tool_links
+from . import _conventions, _evaluated, _logfire, _tool_links
 from . import semconv as sc
 from ._config import parse_capture_mode
 from ._content import CaptureMode
@@ -29,7 +29,7 @@ from ._guard import internal_error, logger, rejected_value
 from ._labels import MetricLabels
 from ._metrics import CallMetrics
 from .pricing import Pricer, PriceTableLoading
-from .record import CallRecord, checked
+from .record import MAX_MODEL_NAME, CallRecord, checked, short_model
 from .version import __version__
 
 _SCOPE = "otel_agentmetrics"
@@ -46,7 +46,18 @@ class Telemetry:
         capture_content: CaptureMode | str | bool | None = None,
         pricer: Pricer | None = None,
         raw_errors: bool = False,
+        logger_provider: Any = None,
+        conventions: _conventions.Conventions | None = None,
     ) -> None:
+        self.conventions = conventions if conventions is not None else _conventions.from_environment()
+        """Which GenAI names to emit (``OTEL_SEMCONV_STABILITY_OPT_IN``), decided here once for every call."""
+        self.system_attribute = sc.SYSTEM if self.conventions.legacy else None
+        self.response_fields = _conventions.response_fields(self.conventions)
+        self.logger_provider = logger_provider
+        """Where events go (``instrument(logger_provider=...)``); ``None``: the global logger provider."""
+        self._event_logger: Any = None
+        self.completion_hook: Any = None
+        """The content upload hook (``OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK``), set by ``instrument()``."""
         self.tracer = _tracer(tracer_provider)
         meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
         self.meter = meter
@@ -60,11 +71,12 @@ class Telemetry:
         self.pricer = pricer if pricer is not None else Pricer()
         self.raw_errors = raw_errors
         """Record error messages and stacktraces as raised, without the masking of :mod:`._redact`."""
-        self.metrics = CallMetrics(meter)
+        self.metrics = CallMetrics(meter, self.conventions)
         self.cost_attributes: tuple[tuple[str, Callable[[float], Any]], ...] = ()
         """Viewer-specific names the cost is repeated under (``instrument(cost_attributes=...)``)."""
         self._instruments: dict[Callable[[Telemetry], Any], Any] = {}
         self._warned_unpriced: set[tuple[str, str | None]] = set()
+        self._unpriced_log: list[Any] = [-UNPRICED_WARNING_INTERVAL, 0]
         self._rejected_values: Any = None
 
     def use_providers(self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None) -> None:
@@ -77,9 +89,9 @@ class Telemetry:
             old = self.metrics
             meter = metrics.get_meter(_SCOPE, __version__, meter_provider)
             labels = MetricLabels(meter, self.labels.keys, self.labels.max_values)
-            self.meter, self.labels, self.metrics = meter, labels, CallMetrics(meter)
+            self.meter, self.labels, self.metrics = meter, labels, CallMetrics(meter, self.conventions)
             self._instruments = {}
-            old.record_ended()
+            old.retire()
 
     def instruments(self, kind: Callable[[Telemetry], InstrumentsT]) -> InstrumentsT:
         """The instruments of another kind of span (tools, agent runs, operations), created on first use and kept
@@ -87,6 +99,15 @@ class Telemetry:
         found = self._instruments.get(kind)
         if found is None:
             found = self._instruments.setdefault(kind, kind(self))
+        return found
+
+    def event_logger(self) -> Any:
+        """The OTel logger events are emitted through (evaluations, content details in the latest conventions)."""
+        found = self._event_logger
+        if found is None:
+            from opentelemetry._logs import get_logger
+
+            found = self._event_logger = get_logger(_SCOPE, __version__, logger_provider=self.logger_provider)
         return found
 
     def rejected(self, record: CallRecord, fields: list[str]) -> None:
@@ -107,6 +128,9 @@ class Telemetry:
 
         ``start_time`` (epoch nanoseconds) is for a call recorded once it is over, from what a framework reported.
         """
+        model = record.request_model
+        if type(model) is str and len(model) > MAX_MODEL_NAME:
+            record.request_model = short_model(model)
         scopes = active_scopes.get()
         for scope in scopes:
             try:
@@ -131,6 +155,7 @@ class Call:
         "_ended",
         "_metric_key",
         "request",
+        "client",
     )
 
     def __init__(
@@ -145,10 +170,15 @@ class Call:
         self._metric_key: tuple[Any, ...] = ()
         self.request: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         """The call's ``(args, kwargs)`` while a stream is open: an error is cleaned of their content."""
+        self.client: Any = None
+        """The client object the call went through (while a stream is open): its credentials are masked exactly."""
         try:
             name = f"{record.operation} {record.request_model}" if record.request_model else record.operation
             self.span = telemetry.tracer.start_span(
-                name, kind=SpanKind.CLIENT, attributes=_start_attributes(record, scopes), start_time=start_time
+                name,
+                kind=SpanKind.CLIENT,
+                attributes=_start_attributes(record, scopes, telemetry.system_attribute),
+                start_time=start_time,
             )
             self._metric_key = telemetry.metrics.started(record, telemetry.labels.select(scopes) if scopes else None)
         except Exception:
@@ -169,14 +199,24 @@ class Call:
         self._ended = True
         self._finish(None)
 
-    def fail(self, error: BaseException | str, request: tuple[tuple[Any, ...], dict[str, Any]] | None = None) -> None:
+    def fail(
+        self,
+        error: BaseException | str,
+        request: tuple[tuple[Any, ...], dict[str, Any]] | None = None,
+        client: Any = None,
+    ) -> None:
         """End the call with an error: the exception (its class name) or an error code such as an HTTP status.
-        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it."""
+        ``request`` is the call's ``(args, kwargs)``: content the error message quotes is removed from it;
+        ``client`` the object it went through: the credentials it holds are masked wherever an error quotes them."""
         if self._ended:
             return
         self._ended = True
         if request is not None:
             self.request = request
+        if client is not None:
+            self.client = client
+        if isinstance(error, BaseException) and not self.telemetry.raw_errors:
+            _remember_credentials(self.client, self.request)
         self._finish(error)
 
     @property
@@ -201,6 +241,8 @@ class Call:
             _end_span(telemetry, self.span, record, error, self.request)
             if record.tool_call_ids:
                 _tool_links.remember(record.tool_call_ids, self.span.get_span_context())
+            if record.response_id is not None:  # an evaluation may name it later (record_evaluation)
+                _evaluated.remember(record, self.span.get_span_context(), self._scopes)
         except Exception:
             internal_error("ending a model-call span")
             with suppress(Exception):
@@ -237,30 +279,13 @@ _REQUEST_FIELDS = (
     (sc.REQUEST_SEED, "seed"),
     (sc.CONVERSATION_ID, "conversation_id"),
 )
-_RESPONSE_FIELDS = (
-    (sc.RESPONSE_ID, "response_id"),
-    (sc.RESPONSE_MODEL, "response_model"),
-    (sc.RESPONSE_FINISH_REASONS, "finish_reasons"),
-    (sc.USAGE_INPUT_TOKENS, "input_tokens"),
-    (sc.USAGE_OUTPUT_TOKENS, "output_tokens"),
-    (sc.USAGE_CACHE_READ_INPUT_TOKENS, "cache_read_input_tokens"),
-    (sc.USAGE_CACHE_CREATION_INPUT_TOKENS, "cache_creation_input_tokens"),
-    (sc.USAGE_REASONING_OUTPUT_TOKENS, "reasoning_output_tokens"),
-    (sc.USAGE_COST, "cost"),
-    (sc.OPERATION_COST, "cost"),
-    (sc.COST_SOURCE, "cost_source"),
-    (sc.RESPONSE_TIME_TO_FIRST_CHUNK, "time_to_first_chunk"),
-    (sc.CLIENT_TIME_TO_FIRST_CHUNK, "time_to_first_chunk"),
-    (sc.ERROR_TYPE, "error_type"),
-)
+_RESPONSE_FIELDS = _conventions.response_fields(_conventions.LEGACY)  # the default; see Telemetry.response_fields
 
 
-def _start_attributes(record: CallRecord, scopes: tuple[Any, ...]) -> dict[str, Any]:
-    attrs: dict[str, Any] = {
-        sc.OPERATION_NAME: record.operation,
-        sc.PROVIDER_NAME: record.provider,
-        sc.SYSTEM: record.provider,
-    }
+def _start_attributes(record: CallRecord, scopes: tuple[Any, ...], system: str | None = sc.SYSTEM) -> dict[str, Any]:
+    attrs: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
+    if system is not None:  # the v1.41.1 conventions only (see _conventions)
+        attrs[system] = record.provider
     if record.request_model is not None:
         attrs[sc.REQUEST_MODEL] = record.request_model
     if record.server_address is not None:
@@ -300,16 +325,38 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
         record.cost, record.cost_source = cost.usd, cost.source
         return
     model = record.response_model or record.request_model
-    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: model or "unknown"})
-    key = (record.provider, model)
-    if key not in telemetry._warned_unpriced:
-        telemetry._warned_unpriced.add(key)
-        logger.warning(
-            "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost. "
-            "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
-            model,
-            record.provider,
-        )
+    label = telemetry.metrics.model_label(model) if model is not None else "unknown"
+    telemetry.metrics.unpriced_calls.add(1, {sc.PROVIDER_NAME: record.provider, sc.REQUEST_MODEL: label})
+    _warn_unpriced(telemetry, record.provider, model)
+
+
+UNPRICED_WARNING_INTERVAL = 60.0
+"""Seconds between two "no price known" warnings: the first unpriced model warns at once, the others of the same
+minute are counted into the next warning (a gateway passing user-chosen names would otherwise log one per name)."""
+_MAX_WARNED = 1000
+
+
+def _warn_unpriced(telemetry: Telemetry, provider: str, model: str | None) -> None:
+    key = (provider, model)
+    warned = telemetry._warned_unpriced
+    if key in warned:
+        return
+    if len(warned) >= _MAX_WARNED:
+        warned.clear()
+    warned.add(key)
+    now = time.monotonic()
+    state = telemetry._unpriced_log  # [when the last warning went out, models not named since]
+    if now - state[0] < UNPRICED_WARNING_INTERVAL:
+        state[1] += 1
+        return
+    others, state[0], state[1] = state[1], now, 0
+    logger.warning(
+        "otel-agentmetrics: no price known for model %r of provider %r; its calls carry no cost%s. "
+        "Add it to a price file (instrument(prices=...) or AGENTMETRICS_PRICES).",
+        model,
+        provider,
+        f" (nor for {others} other model{'s' if others != 1 else ''} since the last such warning)" if others else "",
+    )
 
 
 def _end_span(
@@ -321,7 +368,7 @@ def _end_span(
 ) -> None:
     if span.is_recording():
         attrs: dict[str, Any] = {}
-        for key, field in _RESPONSE_FIELDS:
+        for key, field in telemetry.response_fields:
             value = getattr(record, field)
             if value is not None:
                 attrs[key] = value
@@ -337,14 +384,21 @@ def _end_span(
             attrs.update(record.attributes)
         if telemetry.capture_content:
             capture = telemetry.capture
-            content = _content_attributes(record)
+            content = _content_attributes(record) if capture.enabled else None
             if content and capture.on_span:
                 attrs.update(content)
             if content and capture.on_event:
-                span.add_event(sc.CONTENT_EVENT, content)
+                if telemetry.conventions.legacy:
+                    span.add_event(sc.CONTENT_EVENT, content)
+                if telemetry.conventions.latest:  # an event of its own, in the call's trace
+                    _content_event(telemetry, span, record, attrs, content)
+            if telemetry.completion_hook is not None:
+                from . import _upload
+
+                _upload.hand_over(telemetry, span, record)
         span.set_attributes(attrs)
         if isinstance(error, BaseException):
-            record_error(telemetry, span, error, None if telemetry.capture_content else request)
+            record_error(telemetry, span, error, None if telemetry.capture.enabled else request)
         elif error is not None:
             span.set_status(StatusCode.ERROR)
     span.end()
@@ -373,6 +427,33 @@ def record_error(
         message = stacktrace = "[REDACTED]"
     span.set_status(StatusCode.ERROR, message)
     span.record_exception(error, {"exception.message": message, "exception.stacktrace": stacktrace})
+
+
+def _content_event(
+    telemetry: Telemetry, span: Span, record: CallRecord, attrs: dict[str, Any], content: dict[str, str]
+) -> None:
+    """The latest conventions' ``gen_ai.client.inference.operation.details`` event, through the logger provider,
+    in the call's trace: the call's own attributes and its content."""
+    from opentelemetry._logs import LogRecord
+
+    attributes: dict[str, Any] = {sc.OPERATION_NAME: record.operation, sc.PROVIDER_NAME: record.provider}
+    if record.request_model is not None:
+        attributes[sc.REQUEST_MODEL] = record.request_model
+    attributes.update(attrs)
+    attributes.update(content)
+    telemetry.event_logger().emit(
+        LogRecord(event_name=sc.CONTENT_EVENT, attributes=attributes, context=trace.set_span_in_context(span))
+    )
+def _remember_credentials(client: Any, request: tuple[tuple[Any, ...], dict[str, Any]] | None) -> None:
+    """Before an error is recorded: the exact credentials of its client and request become masked values."""
+    if client is None and request is None:
+        return
+    from . import _redact
+
+    try:
+        _redact.remember_credentials(client, request[1] if request is not None else None)
+    except Exception:
+        internal_error("reading a client's credentials")
 
 
 def _content_attributes(record: CallRecord) -> dict[str, str]:

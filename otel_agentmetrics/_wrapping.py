@@ -47,7 +47,7 @@ def _start(telemetry: Telemetry, build: Build, instance: Any, args: Any, kwargs:
     return telemetry.start(record)
 
 
-def _handle(handle: Handle, call: Call, result: Any, args: Any, kwargs: Any) -> Any:
+def _handle(handle: Handle, call: Call, result: Any, args: Any, kwargs: Any, instance: Any = None) -> Any:
     try:
         out = handle(call, result, args, kwargs)
     except Exception:
@@ -56,6 +56,7 @@ def _handle(handle: Handle, call: Call, result: Any, args: Any, kwargs: Any) -> 
         return result
     if not call._ended:  # a stream: an error raised while it is read is cleaned of the request's content
         call.request = (args, kwargs)
+        call.client = instance
     return out
 
 
@@ -71,12 +72,12 @@ def sync_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper:
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            call.fail(error, (args, kwargs))
+            call.fail(error, (args, kwargs), instance)
             raise
         finally:
             detach(scope)
             open_call.reset(token)
-        return _handle(handle, call, result, args, kwargs)
+        return _handle(handle, call, result, args, kwargs, instance)
 
     return traced
 
@@ -93,12 +94,12 @@ def async_wrapper(telemetry: Telemetry, build: Build, handle: Handle) -> Wrapper
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as error:
-            call.fail(error, (args, kwargs))
+            call.fail(error, (args, kwargs), instance)
             raise
         finally:
             detach(scope)
             open_call.reset(token)
-        return _handle(handle, call, result, args, kwargs)
+        return _handle(handle, call, result, args, kwargs, instance)
 
     return traced
 

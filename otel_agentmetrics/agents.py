@@ -73,6 +73,10 @@ class AgentRun(SpanRun, Scope):
         """Dollars spent by the priced model calls inside the run; ``None`` while none was priced."""
         self.unpriced_calls = 0
         self.errors = 0
+        self.retrievals = 0
+        """Queries and searches of stores and retrievers inside the run (writes are not counted)."""
+        self.retrieval_duration = 0.0
+        """Seconds spent in those retrievals, summed (overlapping ones count each)."""
         self._input: Any = None
         self._output: Any = None
         """The first model call's input messages and the last one's output (content capture only)."""
@@ -116,6 +120,14 @@ class AgentRun(SpanRun, Scope):
             if error_type is not None:
                 self.errors += 1
 
+    def after_retrieval(self, record: Any) -> None:
+        with self._lock:
+            if record.is_query:
+                self.retrievals += 1
+                self.retrieval_duration += record.duration or 0.0
+            if record.error_type is not None:
+                self.errors += 1
+
     def finish(self, duration: float, result: Any) -> None:
         with self._lock:
             rollup: dict[str, Any] = {
@@ -125,6 +137,9 @@ class AgentRun(SpanRun, Scope):
                 sc.AGENT_OUTPUT_TOKENS: self.output_tokens,
                 sc.AGENT_ERRORS: self.errors,
             }
+            if self.retrievals:
+                rollup[sc.AGENT_RETRIEVALS] = self.retrievals
+                rollup[sc.AGENT_RETRIEVAL_DURATION] = self.retrieval_duration
             if self.cost is not None:
                 rollup[sc.AGENT_COST] = self.cost
             if self.unpriced_calls:

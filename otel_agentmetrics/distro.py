@@ -51,6 +51,9 @@ def configure_if_unset() -> None:
         settings = resolve()
         if not (_is_configured(trace.get_tracer_provider()) and _is_configured(metrics.get_meter_provider())):
             configure_providers(settings)
+        from .exporters.delivery import adopt_pipeline
+
+        adopt_pipeline(trace.get_tracer_provider(), metrics.get_meter_provider())  # opentelemetry-distro's too
         if settings.tools:  # AGENTMETRICS_TOOLS: functions traced as tools without editing the program
             from .tools import wrap_tools
 

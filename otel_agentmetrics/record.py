@@ -84,6 +84,16 @@ class CallRecord:
 
 
 MAX_TOKENS = 2**53
+MAX_MODEL_NAME = 256
+"""Longest model name recorded: a longer one (a gateway passes user-chosen names through) is cut to this many
+characters, the last one ``…``, on the span name, attributes, metrics, the store and log lines."""
+
+
+def short_model(name: str) -> str:
+    """``name`` cut to :data:`MAX_MODEL_NAME` characters (the last ``…``), or as is when it fits."""
+    return name if len(name) <= MAX_MODEL_NAME else name[: MAX_MODEL_NAME - 1] + "\u2026"
+
+
 """The largest token count believed: past it a float (every metric backend's number) is no longer exact, and no
 real call comes near it."""
 
@@ -122,6 +132,8 @@ def checked(record: CallRecord) -> list[str] | None:
             break
     else:  # the common case, checked without a lookup by name: this runs once per call
         if type(record.response_model) in _TEXT and type(record.response_id) in _TEXT and record.provider_cost is None:
+            if record.response_model is not None and len(record.response_model) > MAX_MODEL_NAME:
+                record.response_model = short_model(record.response_model)
             return None
     rejected: list[str] | None = None
     for name in TOKEN_FIELDS:
@@ -137,6 +149,8 @@ def checked(record: CallRecord) -> list[str] | None:
         if value is not None and not isinstance(value, str):
             setattr(record, name, None)
             rejected = [*(rejected or ()), name]
+    if record.response_model is not None and len(record.response_model) > MAX_MODEL_NAME:
+        record.response_model = short_model(record.response_model)
     cost = record.provider_cost
     if cost is not None and not (type(cost) is float and 0.0 <= cost < math.inf):
         record.provider_cost = _dollars(cost)

@@ -152,3 +152,86 @@ COST_BUCKETS: Final = (
     0.000001, 0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0, 10.0, 25.0,
 )  # fmt: skip
+
+# Retrieval and vector-store writes (otel_agentmetrics/retrieval.py). The GenAI conventions define the
+# ``retrieval`` operation and its attributes; the store, collection, operation and rows are the database
+# conventions' names. Writes have no GenAI operation name in the conventions: ``add_documents`` and
+# ``delete_documents`` are ours. The memory operations are the conventions' (mem0 and the like).
+OP_RETRIEVAL: Final = "retrieval"
+OP_ADD_DOCUMENTS: Final = "add_documents"  # add, insert, upsert, update of vectors/documents in a store
+OP_DELETE_DOCUMENTS: Final = "delete_documents"
+OP_SEARCH_MEMORY: Final = "search_memory"
+OP_CREATE_MEMORY: Final = "create_memory"
+OP_UPDATE_MEMORY: Final = "update_memory"
+OP_UPSERT_MEMORY: Final = "upsert_memory"
+OP_DELETE_MEMORY: Final = "delete_memory"
+DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"  # content: capture on only
+RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"  # content: JSON [{"id": ..., "score": ...}]
+DB_SYSTEM_NAME: Final = "db.system.name"
+DB_COLLECTION_NAME: Final = "db.collection.name"
+DB_OPERATION_NAME: Final = "db.operation.name"
+DB_RESPONSE_RETURNED_ROWS: Final = "db.response.returned_rows"
+# Well-known store names (db.system.name): the conventions' value where they have one, else the store's name.
+DB_CHROMA: Final = "chroma"
+DB_QDRANT: Final = "qdrant"
+DB_LANCEDB: Final = "lancedb"
+DB_FAISS: Final = "faiss"
+DB_MILVUS: Final = "milvus"
+DB_PINECONE: Final = "pinecone"
+DB_WEAVIATE: Final = "weaviate"
+DB_POSTGRESQL: Final = "postgresql"
+# Agent-run roll-up of the retrievals inside the run.
+AGENT_RETRIEVALS: Final = "agentmetrics.agent.retrievals"
+AGENT_RETRIEVAL_DURATION: Final = "agentmetrics.agent.retrieval_duration"  # seconds, summed
+# The database conventions' client metrics, with gen_ai.operation.name added so retrievals and writes split.
+METRIC_DB_OPERATION_DURATION: Final = "db.client.operation.duration"
+METRIC_DB_RETURNED_ROWS: Final = "db.client.response.returned_rows"
+METRIC_STORE_OPERATIONS_ACTIVE: Final = "agentmetrics.store_operations.active"
+DB_DURATION_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0)  # the database conventions' advice
+ROW_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
+# MCP (Model Context Protocol) spans and metrics, from the OpenTelemetry MCP conventions.
+MCP_METHOD_NAME: Final = "mcp.method.name"
+MCP_SESSION_ID: Final = "mcp.session.id"
+MCP_PROTOCOL_VERSION: Final = "mcp.protocol.version"
+MCP_RESOURCE_URI: Final = "mcp.resource.uri"
+JSONRPC_REQUEST_ID: Final = "jsonrpc.request.id"
+RPC_RESPONSE_STATUS_CODE: Final = "rpc.response.status_code"
+NETWORK_TRANSPORT: Final = "network.transport"
+PROMPT_NAME: Final = "gen_ai.prompt.name"
+METRIC_MCP_CLIENT_DURATION: Final = "mcp.client.operation.duration"
+METRIC_MCP_SERVER_DURATION: Final = "mcp.server.operation.duration"
+MCP_DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+# --- The latest GenAI conventions (open-telemetry/semantic-conventions-genai), behind OTEL_SEMCONV_STABILITY_OPT_IN.
+# Which set a setup emits is decided once, when its Telemetry is built (see _conventions.py).
+ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+OPT_IN_GEN_AI_LATEST: Final = "gen_ai_latest_experimental"  # the standard value: the latest names only
+OPT_IN_GEN_AI_DUP: Final = "agentmetrics_gen_ai_dup"  # ours: the latest names and the v1.41.1 ones, for a migration
+# Renamed from gen_ai.usage.cache_creation.input_tokens (semantic-conventions-genai#440).
+USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
+# gen_ai.client.token.usage is replaced by per-direction histograms and usage counters (gen-ai-token-metrics).
+METRIC_INFERENCE_OPERATION_INPUT_TOKENS: Final = "gen_ai.client.inference.operation.input_tokens"
+METRIC_INFERENCE_OPERATION_OUTPUT_TOKENS: Final = "gen_ai.client.inference.operation.output_tokens"
+METRIC_INFERENCE_USAGE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+METRIC_INFERENCE_USAGE_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+METRIC_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+METRIC_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
+METRIC_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+TOKEN_MODALITY: Final = "gen_ai.token.modality"
+TOKEN_MODALITY_UNKNOWN: Final = "unknown"  # providers report no per-modality split we read yet
+# Cost has no name in the conventions yet (gen_ai.usage.cost.* and gen_ai.client.operation.cost are an open
+# proposal): USAGE_COST and METRIC_COST stay ours in every mode; switching is a change of those two lines.
+
+# Evaluations (gen_ai.evaluation.result event).
+EVENT_EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
+EVALUATION_NAME: Final = "gen_ai.evaluation.name"
+EVALUATION_SCORE_VALUE: Final = "gen_ai.evaluation.score.value"
+EVALUATION_SCORE_LABEL: Final = "gen_ai.evaluation.score.label"
+EVALUATION_EXPLANATION: Final = "gen_ai.evaluation.explanation"
+METRIC_EVALUATION_SCORE: Final = "agentmetrics.evaluation.score"  # the conventions define no score metric
+
+# Content uploaded by the completion hook: the span carries where it went instead of the content.
+INPUT_MESSAGES_REF: Final = "gen_ai.input.messages_ref"
+OUTPUT_MESSAGES_REF: Final = "gen_ai.output.messages_ref"
+SYSTEM_INSTRUCTIONS_REF: Final = "gen_ai.system_instructions_ref"
+TOOL_DEFINITIONS_REF: Final = "gen_ai.tool.definitions_ref"

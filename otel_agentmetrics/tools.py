@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, overload
 
-from opentelemetry.trace import Link
+from opentelemetry.trace import Link, SpanKind
 
 from . import _active, _tool_links
 from . import semconv as sc
@@ -68,6 +68,10 @@ class ToolRun(SpanRun):
         call_id: str | None = None,
         arguments: Any = None,
         tool_type: str = sc.TOOL_TYPE_FUNCTION,
+        *,
+        span_name: str | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        extra: dict[str, Any] | None = None,
         start_time: int | None = None,
     ) -> None:
         self.name = name
@@ -88,7 +92,11 @@ class ToolRun(SpanRun):
         capture = telemetry.capture
         if capture.enabled and capture.on_span and arguments is not None:
             attrs[sc.TOOL_CALL_ARGUMENTS] = _to_text(arguments)
-        super().__init__(telemetry, f"{sc.OP_EXECUTE_TOOL} {name}", attrs, links, start_time)
+        if extra:  # a protocol's own attributes (MCP's tools/call span is this span: one span, never two)
+            attrs.update(extra)
+        super().__init__(
+            telemetry, span_name or f"{sc.OP_EXECUTE_TOOL} {name}", attrs, links, kind=kind, start_time=start_time
+        )
         self._arguments = arguments
 
     @contextmanager

@@ -65,3 +65,30 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path: os.PathLike[str]) -> Non
 def test_a_bad_price_file_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["prices", "gpt-4o-mini", "--prices", "/nonexistent/prices.toml"]) == 2
     assert capsys.readouterr().err.startswith("agentmetrics prices: prices: cannot read /nonexistent/prices.toml")
+
+
+def test_a_mistyped_option_gets_the_subcommands_usage_and_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["report", "--sinse", "1h"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: agentmetrics report ")
+    assert "--since SINCE" in err  # the subcommand's options, not only COMMAND
+    assert err.rstrip().endswith(
+        "agentmetrics report: error: unrecognized arguments: --sinse 1h (did you mean --since?)"
+    )
+
+
+def test_a_mistyped_command_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["reprot"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "agentmetrics: error: unknown command 'reprot' (did you mean report?); use one of " in err
+
+
+def test_an_unknown_option_far_from_any_gets_no_guess(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--zzz"])
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("agentmetrics serve: error: unrecognized arguments: --zzz")

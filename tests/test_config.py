@@ -160,7 +160,7 @@ def test_one_option_table_everywhere() -> None:
     # docstring and docs/configuration.md; this says which one is missing.
     options = _options()
     resolved = [n for n in inspect.signature(resolve).parameters]
-    assert options == [*resolved, "tracer_provider", "meter_provider"]
+    assert options == [*resolved, "tracer_provider", "meter_provider", "logger_provider"]
     doc = inspect.getdoc(otel_agentmetrics.instrument) or ""
     documented = re.findall(r"^    (\w+): ", doc.split("Args:")[1].split("Returns:")[0], re.M)
     assert documented == options

@@ -96,3 +96,30 @@ def test_live_without_keys_says_what_to_set(tmp_path: Path) -> None:
     result = _run(tmp_path, "demo", "--live", "--store", str(tmp_path / "live.sqlite3"))
     assert result.returncode == 2
     assert "set OPENAI_API_KEY and/or ANTHROPIC_API_KEY" in result.stdout
+
+
+def test_demo_also_exports_over_otlp_when_the_variables_ask(tmp_path: Path) -> None:
+    """Issue 26: a user trying Phoenix or Jaeger sets OTEL_EXPORTER_OTLP_ENDPOINT and runs the demo."""
+    from .otlp_receiver import http_receiver
+
+    store = tmp_path / "demo.sqlite3"
+    with http_receiver() as (endpoint, received):
+        result = _run(
+            tmp_path,
+            "demo",
+            "--runs",
+            "1",
+            "--latency",
+            "0.01",
+            "--store",
+            str(store),
+            env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "600000"},
+        )
+        names = [span.name for _, span in received.spans()]
+        token_metrics = received.metrics("gen_ai.client.token.usage")
+    assert result.returncode == 0, result.stderr
+    assert f"Also exporting spans and metrics over OTLP to {endpoint}." in result.stdout
+    assert summary(store).overall.calls == 7  # the store still gets everything
+    assert names.count("chat gpt-4o-mini") >= 1 and "invoke_agent trip-planner" in names
+    assert len([name for name in names if name.startswith(("chat ", "text_completion "))]) == 7
+    assert token_metrics

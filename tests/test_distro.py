@@ -202,3 +202,68 @@ def test_an_explicit_exporter_wins_over_the_defaults(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert [span["name"] for span in console_spans(result.stdout)] == ["chat gpt-4o-mini"]
     assert stored_span_names(store) == []
+
+
+# --- No collector at all, under whichever configurator built the pipeline (issue 26) ----------------------------
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused at once."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("distro", ["agentmetrics", "distro"])
+def test_no_collector_is_one_line_no_exit_wait_and_counted(distro: str, tmp_path: Path) -> None:
+    """opentelemetry-distro's configurator builds the OTLP pipeline with the SDK's plain processor and reader
+    (under our distro too: we register no configurator). Their losses are counted and reach the store, the
+    exporters' retries are not attempted against a refused connection, and the user reads one line."""
+    import time
+
+    store = tmp_path / "store.db"
+    port = closed_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+    env.update(
+        OPENAI_API_KEY="test_openai_api_key",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_EXPORTER_OTLP_TIMEOUT="30",  # the exporters' own retries would take that long
+        AGENTMETRICS_STORE=str(store),
+        OTEL_PYTHON_DISTRO=distro,
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai",
+    )
+    command = (
+        shutil.which("opentelemetry-instrument", path=os.path.dirname(sys.executable)) or "opentelemetry-instrument"
+    )
+    with serve_cassette("openai/test_chat_completion_with_content") as base_url:
+        env["OPENAI_BASE_URL"] = f"{base_url}/v1"
+        process = subprocess.Popen(
+            [command, sys.executable, str(APP)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            answer = process.stdout.readline()
+            answered = time.perf_counter()
+            process.wait(timeout=60)
+            exit_lag = time.perf_counter() - answered
+            stderr = process.stderr.read()
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert answer.startswith("answer: This is a test.")
+    # The flush at exit does not wait on a refused collector (it retried for the 30 s of OTEL_EXPORTER_OTLP_TIMEOUT);
+    # what is left is the interpreter's own exit, seconds on a loaded machine.
+    assert exit_lag < 15, (exit_lag, stderr)
+    assert "Transient error" not in stderr and "not flushed" not in stderr, stderr
+    assert "A shutdown `MeterProvider`" not in stderr
+    refused = [line for line in stderr.splitlines() if "connection refused" in line]
+    assert len(refused) == 1, stderr
+    assert f"127.0.0.1:{port}" in refused[0] and "OTEL_EXPORTER_OTLP_ENDPOINT" in refused[0]
+    if distro == "agentmetrics":  # our distro adds the store, which shows what the collector never got
+        from otel_agentmetrics.summary.queries import summary
+
+        assert summary(store).export_dropped.get("traces") == {"otlp": 1}

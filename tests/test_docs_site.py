@@ -30,6 +30,12 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     # The reference is generated from the docstrings, signatures included.
     assert 'id="otel_agentmetrics.instrument"' in reference
     assert "Record an agent run" in reference and "conversation_id" in reference
+    # The docstrings' Sphinx roles are rendered as links (or plain code), never literally (mkdocs_crossrefs.py).
+    for role in (":func:", ":class:", ":meth:", ":data:", ":mod:", ":attr:"):
+        assert role not in reference, role
+    assert 'href="#otel_agentmetrics.budgets.BudgetExceeded"><code>BudgetExceeded</code>' in reference.replace(
+        'class="autorefs autorefs-internal" ', ""
+    )
     for page in ("getting-started", "examples", "troubleshooting", "providers/anthropic"):
         assert (tmp_path / "site" / page / "index.html").exists(), page
     # The examples page shows the files of examples/ themselves, included at build time.

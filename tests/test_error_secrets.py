@@ -291,3 +291,129 @@ def test_request_strings_skip_names_and_read_json_bodies() -> None:
     assert "InvokeModel" not in strings and "gpt-4o" not in strings and "anthropic.claude-3" not in strings
     assert "tell me a secret" in strings and "hi there" in strings and "hi" not in strings
     assert remove_content("bad: 'tell me a secret'", strings) == "bad: '[REDACTED CONTENT]'"
+
+
+# Issue 26: keys of no known shape. The client holds the exact values it sends; they are masked wherever an error
+# quotes them, besides the shapes above.
+GATEWAY_KEY = "sk-1234"  # LiteLLM's documented proxy key
+AZURE_KEY = "0123456789abcdef0123456789abcdef"  # 32 hex characters
+HEADER_KEY = "gw-Yq7Pz2Lk"  # a gateway's own header
+
+
+@contextmanager
+def key_echoing_server() -> Iterator[str]:
+    """A loopback OpenAI-compatible server whose 401 quotes every credential header it got, as LiteLLM's proxy
+    and vLLM's ``--api-key`` check do."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            quoted = ", ".join(
+                f"{name} {self.headers[name].removeprefix('Bearer ')}"
+                for name in ("authorization", "api-key", "x-gateway-key")
+                if self.headers.get(name)
+            )
+            body = json.dumps({"error": {"message": f"Authentication Error, invalid credentials: {quoted}"}}).encode()
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_exact_client_credentials_are_masked_whatever_their_shape(outputs: Outputs) -> None:
+    from otel_agentmetrics import _redact
+
+    _redact.forget_credentials()
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(telemetry=outputs.telemetry(), settings=resolve())
+    seen: list[str] = []
+    try:
+        with key_echoing_server() as base:
+            clients = [
+                openai.OpenAI(base_url=f"{base}/v1", api_key=GATEWAY_KEY, max_retries=0),
+                openai.AzureOpenAI(azure_endpoint=base, api_key=AZURE_KEY, api_version="2024-10-21", max_retries=0),
+                openai.OpenAI(
+                    base_url=f"{base}/v1",
+                    api_key="unused-by-gateway",
+                    default_headers={"X-Gateway-Key": HEADER_KEY},
+                    max_retries=0,
+                ),
+            ]
+            for client in clients:
+                with pytest.raises(openai.AuthenticationError) as raised:
+                    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+                seen.append(str(raised.value))
+            stream_client = openai.AsyncOpenAI(base_url=f"{base}/v1", api_key=GATEWAY_KEY + "-async", max_retries=0)
+
+            async def streamed() -> None:
+                stream = await stream_client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
+                )
+                async for _ in stream:
+                    pass
+
+            import asyncio
+
+            with pytest.raises(openai.AuthenticationError) as raised:
+                asyncio.run(streamed())
+            seen.append(str(raised.value))
+    finally:
+        instrumentor.uninstrument()
+        _redact.forget_credentials()
+    # The user's exceptions quote the keys, untouched.
+    assert GATEWAY_KEY in seen[0] and AZURE_KEY in seen[1] and HEADER_KEY in seen[2]
+    statuses = [span.status.description for span in outputs.spans.get_finished_spans()]
+    assert statuses[0] == "Error code: 401 - Authentication Error, invalid credentials: authorization [REDACTED]"
+    assert statuses[1] == "Error code: 401 - Authentication Error, invalid credentials: api-key [REDACTED]"
+    assert "x-gateway-key [REDACTED]" in str(statuses[2])
+    assert "authorization [REDACTED]" in str(statuses[3])
+    texts = outputs.texts()
+    leaks = {
+        (where, key) for where, text in texts.items() for key in (GATEWAY_KEY, AZURE_KEY, HEADER_KEY) if key in text
+    }
+    assert leaks == set()
+
+
+def test_credential_objects_of_aws_and_google_clients_are_read() -> None:
+    """The walk finds what botocore's signer and google-genai's API client hold, and nothing that is not secret."""
+    from google import genai
+    from google.oauth2.credentials import Credentials
+
+    from otel_agentmetrics import _redact
+
+    _redact.forget_credentials()
+    try:
+        bedrock = boto3.client(
+            "bedrock-runtime",
+            region_name="us-east-1",
+            aws_access_key_id="AKIDSHORT1",
+            aws_secret_access_key="s3cr3t-of-no-shape",
+            aws_session_token="session-tok-42",
+        )
+        _redact.remember_credentials(bedrock)
+        gemini = genai.Client(api_key="gm-key-777")
+        _redact.remember_credentials(gemini.models)
+        vertex = genai.Client(
+            vertexai=True, project="p", location="us-central1", credentials=Credentials(token="ya29.tiny")
+        )
+        _redact.remember_credentials(vertex.models)
+        text = "echo AKIDSHORT1 s3cr3t-of-no-shape session-tok-42 gm-key-777 ya29.tiny us-east-1 bedrock"
+        assert mask_credentials(text) == "echo " + " ".join(["[REDACTED]"] * 5) + " us-east-1 bedrock"
+    finally:
+        _redact.forget_credentials()
+    assert mask_credentials("echo s3cr3t-of-no-shape") == "echo s3cr3t-of-no-shape"  # forgotten

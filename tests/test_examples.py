@@ -281,3 +281,12 @@ def test_every_example_is_run_by_a_test() -> None:
     tests = "".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
     untested = [path.name for path in sorted(EXAMPLES.glob("*.py")) if path.name not in tests]
     assert not untested, f"examples no test runs: {untested}"
+
+
+def test_every_example_is_listed_in_both_indexes() -> None:
+    """Issue 26: four examples were in neither examples/README.md nor docs/examples.md."""
+    readme = (EXAMPLES / "README.md").read_text()
+    page = (EXAMPLES.parent / "docs" / "examples.md").read_text()
+    for path in sorted(EXAMPLES.glob("*.py")):
+        assert f"({path.name})" in readme, f"{path.name} is not in examples/README.md"
+        assert f'"examples/{path.name}"' in page, f"{path.name} is not in docs/examples.md"

@@ -126,8 +126,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         with serve_chat() as base_url:
             workers_env = {**env, "AGENTMETRICS_PROMETHEUS_SD_DIR": str(targets)}
-            for name in ("worker-a", "worker-b"):
-                apps.append(App(name, base_url, tmp, "127.0.0.1:0", workers_env))
+            # A fleet in the middle of a move to the latest GenAI names: worker-b emits only those, the restarted
+            # process both (OTEL_SEMCONV_STABILITY_OPT_IN); the totals must still equal the stores'.
+            apps.append(App("worker-a", base_url, tmp, "127.0.0.1:0", workers_env))
+            latest_env = {**workers_env, "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental"}
+            apps.append(App("worker-b", base_url, tmp, "127.0.0.1:0", latest_env))
             apps.append(App("fixed", base_url, tmp, f"127.0.0.1:{fixed_port}", env))
             announced = sorted(p.name for p in targets.iterdir())
             assert len(announced) == 2, (announced, [a.process.poll() for a in apps])
@@ -140,7 +143,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             prometheus.wait_for("sum(gen_ai_client_operation_duration_seconds_count)", float(first))
             apps[2].stop()  # the fixed-port process exits after its final scrape ...
             prometheus.wait_for('up{job="fixed"}', 0.0)
-            again = App("fixed-again", base_url, tmp, f"127.0.0.1:{fixed_port}", env)  # ... and restarts there
+            both_env = {**env, "OTEL_SEMCONV_STABILITY_OPT_IN": "agentmetrics_gen_ai_dup"}
+            again = App("fixed-again", base_url, tmp, f"127.0.0.1:{fixed_port}", both_env)  # ... and restarts there
             apps.append(again)
             prometheus.wait_for('up{job="fixed"}', 1.0)
             again.go()

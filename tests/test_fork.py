@@ -91,10 +91,10 @@ def test_a_child_forked_while_another_thread_holds_every_lock_of_ours_does_not_h
         telemetry = otel_agentmetrics.instrument()
         call_model()
         processors = trace.get_tracer_provider()._active_span_processor._span_processors
-        batch = next(p for p in processors if hasattr(p, "_tally_lock"))
-        active = next(p for p in processors if hasattr(p, "_exporter") and not hasattr(p, "_tally_lock"))
+        batch = next(p for p in processors if isinstance(p, delivery.CountingBatchSpanProcessor))
+        active = next(p for p in processors if hasattr(p, "_exporter") and p is not batch)
         locks = [
-            telemetry.metrics._lock, telemetry.labels._lock, batch._tally_lock, batch.dropped._lock,
+            telemetry.metrics._lock, telemetry.labels._lock, batch._batch_processor._queue._lock, batch.dropped._lock,
             active._lock, active._exporter._lock, _tool_links._lock, _active._lock, _setup._lock, _helpers._lock,
             delivery._undelivered_lock,
         ]

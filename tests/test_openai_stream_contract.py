@@ -275,3 +275,54 @@ def test_a_loop_holding_only_the_iterator_keeps_the_call_open(otel, chunks_read)
     else:
         assert "gen_ai.response.finish_reasons" not in attrs
         assert ("gen_ai.response.id" in attrs) == (chunks_read > 0)
+
+
+SURFACE = ("close", "aclose", "__enter__", "__exit__", "__aenter__", "__aexit__", "__next__", "__anext__")
+
+
+async def _opened(client: Any, entry: str, is_async: bool) -> Any:
+    """The stream the user holds after opening it through ``entry`` (and its manager, left open)."""
+    if not is_async:
+        return _open(client, entry)[0]
+    opts = {**KW, "stream_options": {"include_usage": True}}
+    if entry == "create":
+        return await client.chat.completions.create(stream=True, **opts)
+    if entry == "helper":
+        return await chat_helpers(client).stream(**opts).__aenter__()
+    if entry == "raw":
+        return (await client.chat.completions.with_raw_response.create(stream=True, **opts)).parse()
+    response = await client.chat.completions.with_streaming_response.create(stream=True, **opts).__aenter__()
+    return await response.parse()
+
+
+async def _surface(stream: Any, is_async: bool) -> dict[str, Any]:
+    """Which methods the stream answers, and what ``aclose()`` (or ``close()``) does when called."""
+    seen: dict[str, Any] = {name: hasattr(stream, name) for name in SURFACE}
+    try:
+        closing = stream.aclose() if is_async else stream.close()
+        if is_async:
+            await closing
+        seen["closed"] = "ok"
+    except AttributeError as error:
+        seen["closed"] = ("AttributeError", str(error))
+    return seen
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_the_proxy_exposes_exactly_the_streams_surface(otel, is_async, entry):
+    """Issue 26: openai's ``AsyncChatCompletionStream`` (and every ``AsyncStream`` of openai 3.3) has no
+    ``aclose``; the proxy answered it, so a call that fails uninstrumented succeeded instrumented."""
+    plain = await _surface(
+        await _opened(client_answering(_handler(False), is_async=is_async), entry, is_async), is_async
+    )
+    instrumentor = instrument(otel)
+    try:
+        stream = await _opened(client_answering(_handler(False), is_async=is_async), entry, is_async)
+        traced = await _surface(stream, is_async)
+    finally:
+        instrumentor.uninstrument()
+    assert traced == plain
+    del stream
+    gc.collect()
+    assert len(otel.finished()) == 1  # closed or collected: its call ended either way

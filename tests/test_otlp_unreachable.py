@@ -108,7 +108,9 @@ def test_collector_down(baseline: float) -> None:
         )
     assert_latency_kept(report, baseline)
     assert_prompt_exit(exit_lag)
-    assert "not flushed within 1 s at exit" in stderr
+    # A refused connection is not retried (issue 26): the final flush is immediate, and one line says why.
+    assert "not flushed" not in stderr
+    assert len([line for line in stderr.splitlines() if "connection refused" in line]) == 1, stderr
 
 
 @pytest.mark.parametrize("receiver", [http_receiver, grpc_receiver], ids=["http", "grpc"])
@@ -143,3 +145,26 @@ def test_collector_hangs_and_drops_are_counted(receiver: Any, baseline: float) -
     assert set(points) == {("traces", "queue_full")}
     assert 3 * ROUNDS - 8 - 4 <= points[("traces", "queue_full")] <= 3 * ROUNDS - 8 - 1
     assert "dropped 1 spans for otlp (queue_full" in stderr
+
+
+def test_an_exit_whose_flush_timed_out_still_ends_the_uptime(tmp_path: Path) -> None:
+    """Issue 26: the store's own shutdown waited behind the hung collector's, so its last heartbeat (``stopped``)
+    never came, and the report and dashboard showed a growing uptime for the dead process for five minutes."""
+    from otel_agentmetrics.summary.queries import summary
+
+    store = tmp_path / "spans.sqlite3"
+    with serve_chat() as base_url, http_receiver(hang=True) as (hung_url, _):
+        _, exit_lag, stderr = run_and_time_exit(
+            base_url,
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{hung_url}/v1/traces",
+                "OTEL_TRACES_EXPORTER": "otlp,agentmetrics",  # our distro's default: the store's processor second
+                "OTEL_METRICS_EXPORTER": "none",
+                "OTEL_BSP_SCHEDULE_DELAY": "20",  # the store writes (and beats) while the program runs
+                "AGENTMETRICS_STORE": str(store),
+            },
+            {"rounds": 3, "calls": ["plain"], "interval": 0.3},
+        )
+    assert summary(store).uptime_s is None
+    assert "not flushed within 1 s at exit" in stderr
+    assert_prompt_exit(exit_lag)

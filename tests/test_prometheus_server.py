@@ -34,7 +34,8 @@ RULES = STACK / "prometheus" / "agentmetrics-rules.yml"
 DASHBOARD = STACK / "grafana" / "dashboards" / "agentmetrics.json"
 APP = Path(__file__).parent / "apps" / "chat_loop.py"
 ROUNDS = 12
-CALLS = ["plain", "stream", "missing", "unpriced", "agent"]
+CALLS = ["plain", "stream", "missing", "unpriced", "agent", "retrieve", "mcp"]
+MODEL_CALLS = len(CALLS) - 2  # each kind makes one model call but "retrieve" (a FAISS search) and "mcp" (tools)
 
 PROMETHEUS = shutil.which("prometheus")
 PROMTOOL = shutil.which("promtool")
@@ -59,7 +60,7 @@ def get_json(url: str) -> Any:
 def test_rules_and_config_pass_promtool() -> None:
     rules = subprocess.run([PROMTOOL, "check", "rules", str(RULES)], capture_output=True, text=True)  # type: ignore[list-item]
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 16 rules found" in rules.stdout
+    assert "SUCCESS: 21 rules found" in rules.stdout
     config = subprocess.run(
         [PROMTOOL, "check", "config", str(STACK / "prometheus" / "prometheus.yml")],  # type: ignore[list-item]
         capture_output=True,
@@ -121,9 +122,10 @@ class Prometheus:
         raise AssertionError(f"{expr} = {seen}, expected {expected}")
 
 
-@pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
-    """A program that has made its calls and still serves /metrics, and a Prometheus that scraped it."""
+@pytest.fixture(scope="module", params=[None, "gen_ai_latest_experimental"], ids=["v1.41.1-names", "latest-names"])
+def scraped(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Prometheus]:
+    """A program that has made its calls and still serves /metrics, and a Prometheus that scraped it; with the
+    default names, then with the latest (OTEL_SEMCONV_STABILITY_OPT_IN): the dashboard and rules read both."""
     tmp = tmp_path_factory.mktemp("prometheus")
     app_port, prometheus_port = free_port(), free_port()
     # The budgets set to zero, so the spend alerts fire on the test's few cents.
@@ -161,11 +163,14 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2",
         "AGENTMETRICS_SHUTDOWN_TIMEOUT": "1",
     }
+    if request.param is not None:
+        env["OTEL_SEMCONV_STABILITY_OPT_IN"] = request.param
     options = {
         "rounds": ROUNDS,
         "interval": 0.25,
         "calls": CALLS,
         "wait_for_stdin": True,
+        "evaluate": True,
         "instrument": {"prometheus": f"127.0.0.1:{app_port}", "store": False},
     }
     with serve_chat() as base_url:
@@ -187,7 +192,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
             app.stdin.flush()
             json.loads(app.stdout.readline())  # every call made
             # Wait for the scrape that saw the last call.
-            prometheus.wait_for("sum(gen_ai_client_operation_duration_seconds_count)", float(ROUNDS * len(CALLS)))
+            prometheus.wait_for("sum(gen_ai_client_operation_duration_seconds_count)", float(ROUNDS * MODEL_CALLS))
             time.sleep(2.5)  # a few rule evaluations on the final numbers
             yield prometheus
         finally:
@@ -217,6 +222,11 @@ def test_scraped_numbers_are_the_calls_made(scraped: Prometheus) -> None:
     spend = scraped.value('sum(gen_ai_usage_cost_USD_sum{gen_ai_request_model="gpt-4o-mini"})')
     assert spend == pytest.approx(2 * ROUNDS * (12 * 0.15 + 5 * 0.60) / 1e6, rel=1e-9)
     assert scraped.value('sum(agentmetrics_calls_unpriced_total{gen_ai_request_model="local-llama"})') == ROUNDS
+    evaluations = (
+        'agentmetrics_evaluation_score_{}{{gen_ai_evaluation_name="relevance", gen_ai_request_model="gpt-4o-mini"}}'
+    )
+    assert scraped.value(f"sum({evaluations.format('count')})") == ROUNDS  # one verdict per agent run
+    assert scraped.value(f"sum({evaluations.format('sum')})") == 0.75 * ROUNDS
     assert scraped.value('sum(agentmetrics_tool_duration_seconds_count{error_type="TimeoutError"})') == ROUNDS
     assert scraped.value('sum(agentmetrics_agent_duration_seconds_count{gen_ai_agent_name="triage"})') == ROUNDS
     failed_reranks = (
@@ -225,6 +235,11 @@ def test_scraped_numbers_are_the_calls_made(scraped: Prometheus) -> None:
     )
     assert scraped.value(failed_reranks) == ROUNDS
     assert scraped.value('sum(agentmetrics_export_dropped_total{agentmetrics_export_signal="traces"})') > 0
+    retrievals = 'sum by (error_type) (db_client_operation_duration_seconds_count{gen_ai_operation_name="retrieval"})'
+    assert {row["metric"].get("error_type", ""): float(row["value"][1]) for row in scraped.query(retrievals)} == {
+        "": ROUNDS,
+        "AssertionError": ROUNDS,
+    }
 
 
 @needs_prometheus
@@ -267,6 +282,7 @@ def test_every_rule_returns_data_and_the_alerts_fire(scraped: Prometheus) -> Non
     assert states[("GenAISpendPerDayOverBudget", None)] == "firing"
     assert states[("GenAIHighErrorRate", "this-model-does-not-exist")] == "pending"  # `for: 10m`
     assert ("AgentMetricsTelemetryDropped", None) in states
+    assert states[("RetrievalHighErrorRate", None)] == "pending"  # half of the FAISS searches fail; `for: 10m`
 
 
 def test_dashboard_is_well_formed() -> None:
@@ -286,3 +302,15 @@ def test_dashboard_is_well_formed() -> None:
         for target in panel.get("targets", []):
             assert target["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
     assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "provider", "model"}
+
+
+@needs_prometheus
+def test_fleet_view_has_the_retrieval_table(scraped: Prometheus) -> None:
+    from otel_agentmetrics.summary.prometheus_source import PrometheusSource
+
+    s = PrometheusSource(scraped.url).summary()
+    faiss, write = s.by_retrieval  # the searches, then the index.add of each round
+    assert (faiss.operation, faiss.store, faiss.collection) == ("retrieval", "faiss", None)
+    assert (write.operation, write.calls, write.rows) == ("add_documents", ROUNDS, 4 * ROUNDS)
+    assert (faiss.calls, faiss.failed, faiss.rows) == (2 * ROUNDS, ROUNDS, 2 * ROUNDS)  # 2 rows per good search
+    assert faiss.p95_s is not None and faiss.p95_s < 1.0

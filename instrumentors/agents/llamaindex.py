@@ -7,9 +7,11 @@ current while ``run`` schedules it (so the workflow's tasks, created then, belon
 completes, failed when it raises. An agent's span is named after the agent (``FunctionAgent(name=...)``; an
 ``AgentWorkflow`` after its root agent), any other workflow after its class. An agent left with LlamaIndex's
 default name ``Agent`` inside another run is part of that run. Model calls are the client instrumentors' spans
-(``llama_index.llms.openai.OpenAI`` -> ``openai``). A tool's exception, which an agent hands to the model as a
-result, still fails the tool span with the exception's class name. An agent's ``call_tool`` step knows the model's
-tool-call id: it is handed down to the tool run, so the tool span links to the model call that asked for it.
+(``llama_index.llms.openai.OpenAI`` -> ``openai``), or, for an LLM no client instrumentor sees (a ``CustomLLM``),
+recorded from the response LlamaIndex reports (``_llamaindex_models``). A tool's exception, which an agent hands
+to the model as a result, still fails the tool span with the exception's class name. An agent's ``call_tool`` step
+knows the model's tool-call id: it is handed down to the tool run, so the tool span links to the model call that
+asked for it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._tool_layer import async_tool_wrapper, sync_tool_wrapper
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+
+from ._llamaindex_models import PendingCalls, on_event_end, on_event_start
 
 DEFAULT_AGENT_NAME = "Agent"  # ``llama_index.core.agent.workflow.base_agent.DEFAULT_AGENT_NAME``
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_llamaindex_tool_call_id", default=None)
@@ -121,3 +125,7 @@ class LlamaIndexInstrumentor(AgentMetricsInstrumentor):
         tools = "llama_index.core.tools.function_tool"
         yield tools, "FunctionTool.call", sync_tool_wrapper(telemetry, _describe, _output)
         yield tools, "FunctionTool.acall", async_tool_wrapper(telemetry, _describe, _output)
+        # Every LLM call is bracketed by its callback manager's LLM event: recorded there when no client did.
+        pending = PendingCalls(telemetry)
+        yield "llama_index.core.callbacks.base", "CallbackManager.on_event_start", on_event_start(pending)
+        yield "llama_index.core.callbacks.base", "CallbackManager.on_event_end", on_event_end(pending)

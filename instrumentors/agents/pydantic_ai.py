@@ -8,22 +8,33 @@ block ends). An agent without a name (Pydantic AI infers one from the variable o
 (``OpenAIChatModel`` -> ``openai``). A tool that raises ``ModelRetry`` fails its span (``ToolRetryError``)
 although the model is asked to try again.
 
-Pydantic AI's own OpenTelemetry instrumentation (``instrument=True``) emits its own agent, model and tool spans;
-they are not ours and do not change ours.
+Pydantic AI's own OpenTelemetry instrumentation (``instrument=True``, ``Agent.instrument_all()``, Logfire's
+``instrument_pydantic_ai()``) would give every run, model call and tool a second span (its ``Instrumentation``
+capability's), and a second set of token metrics. While this instrumentor is active that capability stands down
+where ours records the same thing: its run span and its function-tool spans are not opened (ours are), and its
+model-request span neither: a model call is the client instrumentor's span, or, when no client instrumentor saw
+it (``FunctionModel``, a provider we do not instrument), ours recorded here from the ``ModelResponse`` Pydantic AI
+returns (usage, model, finish reason, tool calls), priced. Its spans for output functions and for tool arguments
+that failed validation, which we do not record, stay.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable
 from contextlib import suppress
 from typing import Any
 
+from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
+from otel_agentmetrics._context import CallRefused
 from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._runs import Run, Scope, acall
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._tool_layer import async_tool_wrapper
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
+from otel_agentmetrics.record import CallRecord
 
 DEFAULT_NAME = "agent"
 
@@ -105,6 +116,124 @@ def _describe(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> t
     return call.tool_name, getattr(tool_def, "description", None), call.tool_call_id, validated.validated_args
 
 
+# -- Pydantic AI's own instrumentation, standing down where ours records -----------------------------------------
+
+
+async def _their_run(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Instrumentation.wrap_run``: the run is ours (opened by ``Agent.iter``); theirs is not opened."""
+    handler = kwargs.get("handler")
+    if handler is None:
+        return await wrapped(*args, **kwargs)
+    return await handler()
+
+
+async def _their_tool(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Instrumentation.wrap_tool_execute``: the tool run is ours (``ToolManager._raw_execute``)."""
+    handler, validated = kwargs.get("handler"), kwargs.get("args")
+    if handler is None or "args" not in kwargs:
+        return await wrapped(*args, **kwargs)
+    return await handler(validated)
+
+
+class _Watch(Scope):
+    """Active while a model request runs: notes whether a client instrumentor started a model call inside it."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def before_call(self, record: Any) -> None:
+        self.seen = True
+
+
+class _ModelRequest(Run):
+    """One model request of an agent run: recorded from Pydantic AI's ``ModelResponse`` when it ends, unless a
+    client instrumentor recorded it."""
+
+    def __init__(self, telemetry: Telemetry, request_context: Any) -> None:
+        self.telemetry = telemetry
+        self.model = getattr(request_context, "model", None)
+        self.watch = _Watch()
+        self.scope = self.watch
+        self.start_time = time.time_ns()
+
+    def end(self, result: Any = None) -> None:
+        if self.watch.seen:
+            return
+        try:
+            record = self._record()
+            _fill_response(record, result)
+            self.telemetry.start(record, start_time=self.start_time).end()
+        except CallRefused:
+            raise  # a budget spent by earlier calls: meant for the user, as before any other model call
+        except Exception:
+            internal_error("recording a Pydantic AI model request")
+
+    def fail(self, error: BaseException) -> None:
+        # Not an ``Exception`` (a cancelled task, ``compact_history()`` ending its run): no call failed.
+        if self.watch.seen or not isinstance(error, Exception):
+            return
+        try:
+            self.telemetry.start(self._record(), start_time=self.start_time).fail(error)
+        except Exception:
+            internal_error("recording a failed Pydantic AI model request")
+
+    def _record(self) -> CallRecord:
+        model = self.model
+        provider = getattr(model, "system", None)
+        name = getattr(model, "model_name", None)
+        return CallRecord(
+            sc.OP_CHAT,
+            provider if isinstance(provider, str) and provider else "pydantic_ai",
+            name if isinstance(name, str) and name else None,
+        )
+
+
+def _fill_response(record: CallRecord, response: Any) -> None:
+    if response is None:
+        return
+    model_name, response_id = getattr(response, "model_name", None), getattr(response, "provider_response_id", None)
+    if isinstance(model_name, str) and model_name:
+        record.response_model = model_name
+        record.request_model = record.request_model or model_name
+    if isinstance(response_id, str) and response_id:
+        record.response_id = response_id
+    finish = getattr(response, "finish_reason", None)
+    if isinstance(finish, str) and finish:
+        record.finish_reasons = [finish]
+    ids = [
+        part.tool_call_id
+        for part in getattr(response, "parts", None) or ()
+        if getattr(part, "part_kind", None) == "tool-call" and isinstance(getattr(part, "tool_call_id", None), str)
+    ]
+    if ids:
+        record.tool_call_ids = ids
+    usage = getattr(response, "usage", None)
+    if usage is None:
+        return
+    record.input_tokens = getattr(usage, "input_tokens", None)
+    record.output_tokens = getattr(usage, "output_tokens", None)
+    record.cache_read_input_tokens = getattr(usage, "cache_read_tokens", None) or None
+    record.cache_creation_input_tokens = getattr(usage, "cache_write_tokens", None) or None
+
+
+def _their_model_request(telemetry: Telemetry) -> Callable[..., Any]:
+    """``Instrumentation.wrap_model_request``: their span is not opened; the call is the client instrumentor's
+    span, or ours from the response when no client instrumentor saw it."""
+
+    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        handler, request_context = kwargs.get("handler"), kwargs.get("request_context")
+        if handler is None or request_context is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            run = _ModelRequest(telemetry, request_context)
+        except Exception:
+            internal_error("opening a Pydantic AI model request")
+            return await handler(request_context)
+        return await acall(run, handler, (request_context,), {})
+
+    return traced
+
+
 class PydanticAIInstrumentor(AgentMetricsInstrumentor):
     """Instruments ``pydantic-ai`` agent runs and function tools."""
 
@@ -114,3 +243,8 @@ class PydanticAIInstrumentor(AgentMetricsInstrumentor):
         yield "pydantic_ai.agent", "Agent.iter", _iter(telemetry)
         # Where a validated function tool runs (``toolset.call_tool``), below the capability hooks and retries.
         yield "pydantic_ai.tool_manager", "ToolManager._raw_execute", async_tool_wrapper(telemetry, _describe)
+        # Pydantic AI's own instrumentation (``instrument=True``): one span per run, model call and tool, ours.
+        capability = "pydantic_ai.capabilities.instrumentation"
+        yield capability, "Instrumentation.wrap_run", _their_run
+        yield capability, "Instrumentation.wrap_model_request", _their_model_request(telemetry)
+        yield capability, "Instrumentation.wrap_tool_execute", _their_tool

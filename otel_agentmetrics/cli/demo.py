@@ -39,9 +39,14 @@ def demo(args: argparse.Namespace) -> int:
     from ..summary import store as store_module
 
     store_module.connect(store).close()  # created here, so the report below is where the path is shown
-    # The demo always records to its store, whatever exporters the environment names for real apps.
-    os.environ["OTEL_TRACES_EXPORTER"] = "agentmetrics"
-    os.environ.pop("OTEL_METRICS_EXPORTER", None)
+    # The demo always records to its store, whatever exporters the environment names for real apps; it also
+    # exports over OTLP when the standard variables ask for it, so Phoenix, Jaeger or a collector show it too.
+    otlp = _otlp_asked()
+    os.environ["OTEL_TRACES_EXPORTER"] = "agentmetrics,otlp" if otlp else "agentmetrics"
+    if otlp and os.environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() != "none":
+        os.environ["OTEL_METRICS_EXPORTER"] = "otlp"
+    else:
+        os.environ.pop("OTEL_METRICS_EXPORTER", None)
 
     import otel_agentmetrics
 
@@ -65,7 +70,10 @@ def demo(args: argparse.Namespace) -> int:
             need = "OPENAI_API_KEY and/or ANTHROPIC_API_KEY" if args.live else "the openai and anthropic packages"
             print(f"agentmetrics demo: nothing to call; install or set {need} (pip install 'otel-agentmetrics[demo]')")
             return exit_codes.USAGE
-        out.write(f"Running the demo agent against {where}.\n\n")
+        out.write(f"Running the demo agent against {where}.\n")
+        if otlp:
+            out.write(f"Also exporting spans and metrics over OTLP to {otlp}.\n")
+        out.write("\n")
         run(clients, args.runs, out)
 
     _flush()
@@ -73,12 +81,24 @@ def demo(args: argparse.Namespace) -> int:
     return _report(store, args)
 
 
-def _flush() -> None:
-    from opentelemetry import trace
+def _otlp_asked() -> str | None:
+    """Where the standard ``OTEL_*`` variables ask telemetry to go over OTLP (``OTEL_TRACES_EXPORTER`` naming
+    ``otlp``, or an OTLP endpoint set), or ``None``."""
+    env = os.environ
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    exporters = [name.strip().lower() for name in env.get("OTEL_TRACES_EXPORTER", "").split(",")]
+    if endpoint or "otlp" in exporters:
+        grpc = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")) == "grpc"
+        return endpoint or ("http://localhost:4317" if grpc else "http://localhost:4318")
+    return None
 
-    provider: Any = trace.get_tracer_provider()
-    if hasattr(provider, "force_flush"):
-        provider.force_flush()
+
+def _flush() -> None:
+    from opentelemetry import metrics, trace
+
+    for provider in (trace.get_tracer_provider(), metrics.get_meter_provider()):
+        if hasattr(provider, "force_flush"):
+            provider.force_flush()
 
 
 def _report(store: Path, args: argparse.Namespace) -> int:

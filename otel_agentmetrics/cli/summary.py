@@ -125,7 +125,31 @@ def report(args: argparse.Namespace) -> int:
     from ..summary.console import print_summary
 
     print_summary(_summary(args, recent=args.recent))
+    _print_evaluations(args)
     return 0
+
+
+def _print_evaluations(args: argparse.Namespace) -> None:
+    """Evaluation results beside the cost of the calls they judge (local store only)."""
+    if getattr(args, "prometheus", None):
+        return
+    import sqlite3
+
+    from ..summary import evaluations, store
+
+    try:
+        conn = store.connect(args.store, create=False)
+    except (OSError, sqlite3.Error):  # StoreMissing is a FileNotFoundError
+        return
+    try:
+        since_s = getattr(args, "since", None)
+        since_ns = time.time_ns() - int(since_s * 1e9) if since_s else None
+        text = evaluations.to_text(evaluations.summarize(conn, since_ns))
+    finally:
+        conn.close()
+    if text:
+        print()
+        print(text, end="")
 
 
 def live(args: argparse.Namespace) -> int:

@@ -3,10 +3,12 @@
 It speaks the documented wire formats: ``POST /v1/chat/completions`` (OpenAI chat completions, plain and
 server-sent-event streams with the usage chunk) and ``POST /v1/messages`` (Anthropic Messages, plain and
 streamed events). Answers are canned but shaped by the request: when tools are offered and no tool result came
-back yet, the model asks for the first tool; unknown models get the provider's 404 error body. Token counts are
-estimated from the text (about four characters a token) so dollars come out realistic. Anthropic prompt caching
-is honoured: the prefix up to the last ``cache_control`` block is written to the cache the first time it is seen
-(``cache_creation_input_tokens``) and read from it afterwards (``cache_read_input_tokens``).
+back yet, the model asks for the first tool (a tool result handed back as text, ``Observation: ...``, counts, and a
+``final_answer`` tool is called with the answer); unknown models get the provider's 404 error body. Gemini's
+``POST /v1beta/models/{model}:generateContent`` is answered the same way (``functionCall`` parts, then text).
+Token counts are estimated from the text (about four characters a token) so dollars come out realistic. Anthropic
+prompt caching is honoured: the prefix up to the last ``cache_control`` block is written to the cache the first
+time it is seen (``cache_creation_input_tokens``) and read from it afterwards (``cache_read_input_tokens``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ ANTHROPIC_MODELS = {
 TOOL_ARGUMENTS: dict[str, dict[str, Any]] = {"convert_currency": {"amount": 120, "currency": "EUR"}}
 
 
+GEMINI_MODELS = {"gemini-2.5-flash", "gemini-2.0-flash"}
+
+
+def _lower_types(schema: Any) -> Any:
+    """A Gemini schema (``"type": "STRING"``) in JSON-schema spelling (``"string"``)."""
+    if isinstance(schema, dict):
+        return {k: (v.lower() if k == "type" and isinstance(v, str) else _lower_types(v)) for k, v in schema.items()}
+    return schema
+
+
 def tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
@@ -55,6 +67,21 @@ def _city(text: str) -> str:
         if not re.search(r"(^|[.?!:]\s*)$", text[: match.start()]):
             return match.group(0)
     return "Lisbon"
+
+
+FINAL_ANSWER = "final_answer"
+
+
+def _text_tool_result(messages: list[dict[str, Any]]) -> str | None:
+    """A tool's result (or error) handed back in text, as smolagents does: the last user message (which may hold
+    several, merged) ends with a line ``Observation:`` or ``Error:`` and what follows it."""
+    if not messages or messages[-1].get("role") != "user":
+        return None
+    text = _text_of(messages[-1].get("content"))
+    at, mark = max((text.rfind(mark), mark) for mark in ("Observation:\n", "Error:\n"))
+    if at < 0 or (at > 0 and text[at - 1] != "\n"):
+        return None
+    return text[at + len(mark) :].split("\nNow let's retry", 1)[0].strip()
 
 
 def _answer(last: str, tool_result: str | None) -> str:
@@ -106,6 +133,36 @@ def _tool_arguments(name: str, last: str, schema: dict[str, Any] | None = None) 
     }
 
 
+def _dspy_answer(messages: list[dict[str, Any]]) -> str | None:
+    """A DSPy chat-adapter answer (``[[ ## field ## ]]`` sections) when the request is DSPy's, else ``None``: a
+    ReAct step asks for the first tool listed, then for ``finish``; any other DSPy program gets its output fields,
+    the last one the answer built from the tool's observation (so ``examples/dspy_react.py`` runs offline)."""
+    system = _text_of(messages[0].get("content")) if messages else ""
+    if "[[ ## completed ## ]]" not in system or "Your output fields are:" not in system:
+        return None
+    user = _text_of(messages[-1].get("content"))
+    fields = re.findall(r"^\d+\. `(\w+)`", system.split("Your output fields are:", 1)[1].split("All interactions")[0],
+                        re.MULTILINE)  # fmt: skip
+    question = user.split("[[ ## trajectory ## ]]")[0]
+    observation = re.search(r"\[\[ ## observation_\d+ ## \]\]\s*(.*?)\s*(?:\[\[ ##|$)", user, re.DOTALL)
+    values: dict[str, str] = {}
+    if "next_tool_name" in fields:
+        tool = re.search(r"\(1\) (\w+), whose description", system)
+        if observation is None and tool is not None:
+            declared = re.search(r"\(1\) \w+, whose description .*?It takes arguments (\{.*?\})\.", system, re.DOTALL)
+            names = re.findall(r"'(\w+)': \{", declared.group(1)) if declared else []
+            args = {name: _city(question) if name == "city" else "example" for name in names}
+            values = {"next_thought": "Let me check that.", "next_tool_name": tool.group(1),
+                      "next_tool_args": json.dumps(args)}  # fmt: skip
+        else:
+            values = {"next_thought": "I have what I need.", "next_tool_name": "finish", "next_tool_args": "{}"}
+    else:
+        found = observation.group(1).strip().splitlines()[0] if observation else None
+        for name in fields:
+            values[name] = "From the observation." if name == "reasoning" else _answer(question, found)
+    return "\n\n".join(f"[[ ## {name} ## ]]\n{values.get(name, '')}" for name in fields) + "\n\n[[ ## completed ## ]]"
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: StandInServer
     protocol_version = "HTTP/1.1"
@@ -124,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._openai(body)
         elif path.endswith("/messages"):
             self._anthropic(body)
+        elif path.endswith(":generateContent"):
+            self._gemini(body, path.rsplit("/", 1)[-1].removesuffix(":generateContent"))
         else:
             self._json(404, {"error": {"message": f"no route {path}", "type": "not_found_error"}})
 
@@ -142,10 +201,25 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages") or []
         prompt = tokens(json.dumps(messages)) + (tokens(json.dumps(body["tools"])) if body.get("tools") else 0)
         tool_result = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "tool"), None)
+        if tool_result is None:
+            tool_result = _text_tool_result(messages)
         base = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": OPENAI_MODELS[model]}
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
         tools = body.get("tools") or []
-        if tools and tool_result is None:
+        # A ``final_answer`` tool (smolagents ends a run by calling it) is called only to answer.
+        answer_tool = next((t for t in tools if t["function"]["name"] == FINAL_ANSWER), None)
+        tools = [t for t in tools if t is not answer_tool]
+        dspy_text = None if tools or answer_tool else _dspy_answer(messages)
+        if answer_tool is not None and (tool_result is not None or not tools):
+            last = _text_of(messages[-1].get("content")) if messages else ""
+            arguments = json.dumps({"answer": _answer(last, tool_result)})
+            call = {"name": FINAL_ANSWER, "arguments": arguments}
+            message["tool_calls"] = [{"id": f"call_{uuid.uuid4().hex[:20]}", "type": "function", "function": call}]
+            finish, completion = "tool_calls", tokens(arguments) + 8
+        elif dspy_text is not None:
+            message["content"] = dspy_text
+            finish, completion = "stop", tokens(dspy_text)
+        elif tools and tool_result is None:
             name, schema = tools[0]["function"]["name"], tools[0]["function"].get("parameters")
             last = _text_of(messages[-1].get("content")) if messages else ""
             arguments = json.dumps(_tool_arguments(name, last, schema))
@@ -224,6 +298,40 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, message)
             return
         self._sse((event["type"], json.dumps(event)) for event in _anthropic_events(message))
+
+    # ---- Gemini generateContent (Gemini Developer API) ------------------------------------------------------
+
+    def _gemini(self, body: dict[str, Any], model: str) -> None:
+        if model not in GEMINI_MODELS:
+            error = {"code": 404, "message": f"models/{model} is not found", "status": "NOT_FOUND"}
+            self._json(404, {"error": error})
+            return
+        contents = body.get("contents") or []
+        parts = [p for c in contents for p in c.get("parts") or [] if isinstance(p, dict)]
+        results = [p["functionResponse"].get("response") for p in parts if isinstance(p.get("functionResponse"), dict)]
+        result = results[-1] if results else None
+        tool_result = None
+        if result is not None:  # ADK hands a tool's result back as {"result": ...} (or {"error": ...})
+            inner = result.get("result", result.get("error")) if isinstance(result, dict) else result
+            tool_result = inner if isinstance(inner, str) else json.dumps(inner)
+        texts = [p.get("text") for p in (contents[-1].get("parts") or []) if p.get("text")] if contents else []
+        last = " ".join(texts)
+        declarations = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+        prompt = tokens(json.dumps(contents)) + (tokens(json.dumps(declarations)) if declarations else 0)
+        if declarations and tool_result is None:
+            name = declarations[0]["name"]
+            schema = declarations[0].get("parametersJsonSchema") or declarations[0].get("parameters")
+            arguments = _tool_arguments(name, last, _lower_types(schema))
+            call = {"name": name, "args": arguments, "id": f"call_{uuid.uuid4().hex[:20]}"}
+            reply: list[dict[str, Any]] = [{"functionCall": call}]
+            completion = tokens(json.dumps(arguments)) + 8
+        else:
+            text = _answer(last, tool_result)
+            reply, completion = [{"text": text}], tokens(text)
+        candidate = {"content": {"role": "model", "parts": reply}, "finishReason": "STOP", "index": 0}
+        usage = {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion}
+        self._json(200, {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
+                         "responseId": uuid.uuid4().hex[:22]})  # fmt: skip
 
     # ---- transport ----------------------------------------------------------------------------------------
 
@@ -322,6 +430,11 @@ class StandInServer(ThreadingHTTPServer):
 
     @property
     def anthropic_url(self) -> str:
+        return self.base_url
+
+    @property
+    def gemini_url(self) -> str:
+        """For google-genai: ``HttpOptions(base_url=...)`` (ADK: ``Gemini(base_url=...)``)."""
         return self.base_url
 
     def __enter__(self) -> StandInServer:

@@ -11,15 +11,23 @@ At exit the final flush gets a time budget, so a hung collector cannot hold the 
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import metrics
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
@@ -70,7 +78,19 @@ class DropCounter:
         self._lock = threading.Lock()
         self.total = 0  # the child's own drops
 
-    def add(self, count: int, reason: str) -> None:
+    def prepare(self) -> None:
+        """Create the counter now, while the meter provider is up (not at exit, when one asked of a provider that
+        was shut down makes the SDK log a warning)."""
+        if self._counter is None:
+            meter = metrics.get_meter("otel_agentmetrics", __version__)
+            self._counter = meter.create_counter(
+                sc.METRIC_EXPORT_DROPPED,
+                unit="{item}",
+                description="Spans and metric points that could not be delivered to an exporter.",
+            )
+
+    def add(self, count: int, reason: str, refused: str | None = None) -> None:
+        """Count ``count`` items lost for ``reason``; ``refused``: the endpoint that refused the connection."""
         if count <= 0:
             return
         with self._lock:
@@ -79,18 +99,15 @@ class DropCounter:
             warn = now - self._last_warning.get(reason, -_WARN_EVERY) >= _WARN_EVERY
             if warn:
                 self._last_warning[reason] = now
+        if refused is not None:
+            warn = False
+            _warn_refused(refused, count, "span" if self.signal == "traces" else "metric point")
         if self.tallied:
             key = (self.signal, self.destination)
             with _undelivered_lock:
                 _undelivered[key] = _undelivered.get(key, 0) + count
         try:
-            if self._counter is None:
-                meter = metrics.get_meter("otel_agentmetrics", __version__)
-                self._counter = meter.create_counter(
-                    sc.METRIC_EXPORT_DROPPED,
-                    unit="{item}",
-                    description="Spans and metric points that could not be delivered to an exporter.",
-                )
+            self.prepare()
             self._counter.add(count, {sc.EXPORT_SIGNAL: self.signal, sc.ERROR_TYPE: reason})
         except Exception:  # counting must never be the thing that fails
             logger.debug("counting dropped telemetry failed", exc_info=True)
@@ -99,11 +116,133 @@ class DropCounter:
                 "otel-agentmetrics: dropped %d %s for %s (%s; %d so far). Check that the backend is reachable "
                 "(OTEL_EXPORTER_OTLP_ENDPOINT) or raise OTEL_BSP_MAX_QUEUE_SIZE.",
                 count,
-                "spans" if self.signal == "traces" else "metric points",
+                {"traces": "spans", "metrics": "metric points"}.get(self.signal, "uploads"),
                 self.destination,
                 reason,
                 self.total,
             )
+
+
+_refused_warned = [-_WARN_EVERY]
+_refused_lock = threading.Lock()
+
+
+def _warn_refused(endpoint: str, count: int, what: str) -> None:
+    """One line a minute for every destination that refuses connections, traces and metrics together."""
+    with _refused_lock:
+        now = time.monotonic()
+        if now - _refused_warned[0] < _WARN_EVERY:
+            return
+        _refused_warned[0] = now
+    logger.warning(
+        "otel-agentmetrics: nothing listens at %s (connection refused), so %d %s%s not delivered there (counted "
+        "in agentmetrics.export.dropped; said at most once a minute). Start a collector there, point "
+        "OTEL_EXPORTER_OTLP_ENDPOINT at yours, or set OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER without otlp.",
+        endpoint,
+        count,
+        what,
+        " was" if count == 1 else "s were",
+    )
+
+
+class Reachability:
+    """Whether a network exporter's destination refuses connections, found with a TCP connect to its host and
+    port (at most :data:`PROBE_TIMEOUT` s) before an export, until an export succeeds and again after one fails.
+
+    A refused connection is not worth the exporter's retries (several log lines, and seconds at exit): the
+    batch is counted as dropped and not sent. Anything else (a timeout, a name that does not resolve, a TLS
+    port) is left to the exporter, which reports it its own way."""
+
+    PROBE_TIMEOUT = 0.5
+
+    def __init__(self, exporter: Any) -> None:
+        self.endpoint, self.address = _endpoint_of(exporter)
+        self.ok = False
+        """The last export succeeded: no probe before the next one."""
+
+    def refused(self) -> bool:
+        if self.ok or self.address is None:
+            return False
+        try:
+            socket.create_connection(self.address, timeout=self.PROBE_TIMEOUT).close()
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+        return False
+
+
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "grpc_proxy")
+
+
+def _endpoint_of(exporter: Any) -> tuple[str, tuple[str, int] | None]:
+    """The exporter's endpoint as configured and its (host, port), for the OTLP exporters (HTTP: a URL; gRPC:
+    ``host:port``); ``("", None)`` for any other."""
+    endpoint = getattr(exporter, "_endpoint", None)
+    if not isinstance(endpoint, str) or "otlp" not in type(exporter).__module__:
+        return "", None
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return endpoint, None  # the exporter may reach it through a proxy: a direct connect proves nothing
+    try:
+        parsed = urlsplit(endpoint if "://" in endpoint else f"//{endpoint}")
+        host, port = parsed.hostname, parsed.port
+        if port is None:
+            port = 443 if parsed.scheme == "https" else 80 if parsed.scheme == "http" else None
+    except ValueError:
+        return endpoint, None
+    if not host or port is None:
+        return endpoint, None
+    return endpoint, (host, port)
+
+
+def adopt_pipeline(tracer_provider: Any, meter_provider: Any) -> None:
+    """Count the losses of a pipeline another configurator built (opentelemetry-distro's plain
+    ``BatchSpanProcessor`` and ``PeriodicExportingMetricReader``, a user's own): its full queue's drops, its failed
+    exports, and no export to a destination that refuses connections, exactly as in the pipelines we build."""
+    processors = getattr(getattr(tracer_provider, "_active_span_processor", None), "_span_processors", ())
+    for processor in processors if isinstance(processors, tuple) else ():
+        try:
+            _adopt_span_processor(processor)
+        except Exception:
+            logger.debug("not counting the losses of %r", processor, exc_info=True)
+    readers = getattr(meter_provider, "_metric_readers", ())
+    for reader in readers if isinstance(readers, list | tuple) else ():
+        exporter = getattr(reader, "_exporter", None)
+        if not isinstance(reader, PeriodicExportingMetricReader) or exporter is None:
+            continue
+        try:
+            if not isinstance(exporter, CountingMetricExporter):
+                exporter = reader._exporter = CountingMetricExporter(exporter, _destination_of(exporter))
+            exporter.dropped.prepare()
+        except Exception:
+            logger.debug("not counting the losses of %r", reader, exc_info=True)
+
+
+def _adopt_span_processor(processor: Any) -> None:
+    if isinstance(processor, CountingBatchSpanProcessor):
+        processor.dropped.prepare()
+        return
+    if not isinstance(processor, BatchSpanProcessor):
+        return
+    batch: Any = getattr(processor, "_batch_processor", None)
+    exporter = getattr(batch, "_exporter", None)
+    if exporter is None or isinstance(exporter, CountingSpanExporter):
+        return
+    count_lost = lost_counter(exporter)
+    dropped = DropCounter("traces", _destination_of(exporter), tallied=count_lost is None)
+    if count_queue_drops(processor, dropped, count_lost):
+        batch._exporter = CountingSpanExporter(exporter, dropped)
+        dropped.prepare()
+
+
+def _destination_of(exporter: Any) -> str:
+    """The ``OTEL_*_EXPORTER`` name of an exporter another configurator built."""
+    if lost_counter(exporter) is not None:
+        return "agentmetrics"
+    module = type(exporter).__module__
+    if "otlp" in module:
+        return "otlp"
+    return type(exporter).__name__.lower().removesuffix("spanexporter").removesuffix("metricexporter") or "other"
 
 
 def lost_counter(exporter: SpanExporter) -> Any:
@@ -113,16 +252,21 @@ def lost_counter(exporter: SpanExporter) -> Any:
 
 
 class CountingSpanExporter(SpanExporter):
-    """Wraps a span exporter: spans whose export fails are counted as dropped."""
+    """Wraps a span exporter: spans whose export fails are counted as dropped. A network destination that
+    refuses connections gets no export at all (see :class:`Reachability`)."""
 
     def __init__(self, exporter: SpanExporter, dropped: DropCounter, on_export: Any = None) -> None:
         self.exporter = exporter
         self.dropped = dropped
         self._on_export = on_export
+        self.reachability = Reachability(exporter)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._on_export is not None:
             self._on_export(len(spans))
+        if self.reachability.refused():
+            self.dropped.add(len(spans), EXPORT_FAILED, refused=self.reachability.endpoint)
+            return SpanExportResult.FAILURE
         try:
             result = self.exporter.export(spans)
         except Exception:
@@ -131,6 +275,7 @@ class CountingSpanExporter(SpanExporter):
             count_lost = lost_counter(self.exporter)
             if count_lost is not None:
                 count_lost(len(spans))  # it raised before counting them itself (a FAILURE result is counted there)
+        self.reachability.ok = result is SpanExportResult.SUCCESS
         if result is not SpanExportResult.SUCCESS:
             self.dropped.add(len(spans), EXPORT_FAILED)
         return result
@@ -153,9 +298,7 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
         self._count_lost = lost_counter(exporter)
         self.dropped = DropCounter("traces", destination, tallied=self._count_lost is None)
         self.capacity = _env_positive_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
-        self._waiting = 0
-        self._tally_lock = threading.Lock()
-        counting = CountingSpanExporter(exporter, self.dropped, self._handed_over)
+        counting = CountingSpanExporter(exporter, self.dropped)
         try:
             super().__init__(counting, max_queue_size=self.capacity)
         except ValueError as error:  # the SDK's own check of the OTEL_BSP_* variables
@@ -164,32 +307,67 @@ class CountingBatchSpanProcessor(BatchSpanProcessor):
                 "OTEL_BSP_MAX_EXPORT_BATCH_SIZE, OTEL_BSP_SCHEDULE_DELAY and OTEL_BSP_EXPORT_TIMEOUT to positive whole "
                 "numbers, the batch no larger than the queue"
             ) from None
+        count_queue_drops(self, self.dropped, self._count_lost)
         self.flush_in_child = destination == "agentmetrics"
         """Whether a multiprocessing child writes each span as it ends (the local store: a fast local write)."""
-        _fork.reset_in_child(self)
 
-    def after_fork_in_child(self) -> None:
-        self._tally_lock = threading.Lock()
-        self._waiting = 0  # the SDK empties the queue in a forked child
+    @property
+    def _waiting(self) -> int:
+        """Spans waiting in the queue."""
+        return len(self._batch_processor._queue)
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None and span.context.trace_flags.sampled:
-            with self._tally_lock:
-                full = self._waiting >= self.capacity
-                if not full:
-                    self._waiting += 1
-            if full:
-                self.dropped.add(1, QUEUE_FULL)
-                if self._count_lost is not None:
-                    self._count_lost(1)
         super().on_end(span)
         if _fork.state.exit_unseen and self.flush_in_child:
             # A multiprocessing child ends through os._exit, or is killed by Pool.terminate(): write it now.
             self.force_flush()
 
-    def _handed_over(self, count: int) -> None:
-        with self._tally_lock:
-            self._waiting = max(0, self._waiting - count)
+
+class _CountingQueue(collections.deque[Any]):
+    """The SDK batch processor's queue, counting exactly the spans it pushes out when full.
+
+    The SDK adds at the left of a bounded deque (which then drops the oldest, at the right) and its worker pops
+    at the right; both go through one lock here, so "full when added" is exact (a check of the length before
+    adding, as the SDK's own warning does, races with the worker and miscounts by a few)."""
+
+    def __init__(self, items: Iterable[Any], maxlen: int, on_drop: Any) -> None:
+        super().__init__(items, maxlen)
+        self._lock = threading.Lock()
+        self._on_drop = on_drop
+        _fork.reset_in_child(self)
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()
+
+    def appendleft(self, item: Any) -> None:
+        with self._lock:
+            full = len(self) == self.maxlen
+            super().appendleft(item)
+        if full:
+            self._on_drop()
+
+    def pop(self, *args: Any) -> Any:
+        with self._lock:
+            return super().pop(*args)
+
+
+def count_queue_drops(processor: Any, dropped: DropCounter, count_lost: Any = None) -> bool:
+    """Make an SDK ``BatchSpanProcessor`` (ours or one another configurator built) count the spans its full
+    queue drops. Returns False when its internals are not the ones we know (nothing changed then)."""
+    batch: Any = getattr(processor, "_batch_processor", None)
+    queue = getattr(batch, "_queue", None)
+    if isinstance(queue, _CountingQueue):
+        return True
+    if type(queue) is not collections.deque or queue.maxlen is None:
+        return False
+
+    def on_drop() -> None:
+        dropped.add(1, QUEUE_FULL)
+        if count_lost is not None:
+            count_lost(1)
+
+    batch._queue = _CountingQueue(queue, queue.maxlen, on_drop)
+    return True
 
 
 class CountingMetricExporter(MetricExporter):
@@ -206,13 +384,18 @@ class CountingMetricExporter(MetricExporter):
         )
         self.exporter = exporter
         self.dropped = DropCounter("metrics", destination)
+        self.reachability = Reachability(exporter)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if self.reachability.refused():
+            self.dropped.add(_count_points(metrics_data), EXPORT_FAILED, refused=self.reachability.endpoint)
+            return MetricExportResult.FAILURE
         try:
             result = self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         except Exception:
             logger.debug("metric exporter %r raised", self.exporter, exc_info=True)
             result = MetricExportResult.FAILURE
+        self.reachability.ok = result is MetricExportResult.SUCCESS
         if result is not MetricExportResult.SUCCESS:
             self.dropped.add(_count_points(metrics_data), EXPORT_FAILED)
         return result

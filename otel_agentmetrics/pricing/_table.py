@@ -208,6 +208,9 @@ class PriceTable:
             else:
                 return None
         except LookupError:
+            misses = getattr(snapshot, "_provider_misses", None)
+            if isinstance(misses, set) and len(misses) > _MAX_MISSES:
+                misses.clear()  # genai-prices remembers every name it could not place: made-up names would grow it
             return None
         table_provider, model_info = found
         context: dict[str, str] | None = {}
@@ -227,6 +230,9 @@ class PriceTable:
         except LookupError:
             return False
         return True
+
+
+_MAX_MISSES = 1000
 
 
 def _resolve(model: Any, context: dict[str, str] | None, now: float) -> tuple[Rates, float]:

@@ -2,8 +2,11 @@
 
 Any instrumentation that follows the GenAI conventions works: model calls (any ``gen_ai.operation.name`` that is
 not a tool or agent run, or an older span with only ``gen_ai.system``), ``execute_tool`` and ``invoke_agent``
-spans. Web-framework SERVER spans with an ``http.route`` are kept too, so the summary can say which endpoint the
-calls of a trace served. Everything else (HTTP client spans, database spans ...) is skipped.
+spans, ``retrieval`` spans and the other GenAI operations of a store (``db.system.name`` beside
+``gen_ai.operation.name``: writes, memory). Web-framework SERVER spans with an ``http.route`` are kept too, so the
+summary can say which endpoint the calls of a trace served, and so are an MCP server's request spans, as its
+endpoints (``MCP tools/call add``). Everything else (HTTP client spans, plain database
+spans ...) is skipped.
 """
 
 from __future__ import annotations
@@ -55,8 +58,21 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _mcp_route(span: ReadableSpan, attrs: Any) -> str | None:
+    """An MCP server's handling of a request is the server's endpoint (``MCP tools/call add``), not a second run of
+    the tool the client's span already counts; notifications are left out."""
+    method = attrs.get(sc.MCP_METHOD_NAME)
+    if span.kind != SpanKind.SERVER or not isinstance(method, str) or method.startswith("notifications/"):
+        return None
+    return f"MCP {span.name}"
+
+
 def _kind(span: ReadableSpan, attrs: Any) -> str | None:
+    if attrs.get(sc.MCP_METHOD_NAME) is not None and span.kind == SpanKind.SERVER:
+        return "request" if _mcp_route(span, attrs) else None
     operation = attrs.get(sc.OPERATION_NAME)
+    if operation == sc.OP_RETRIEVAL or (operation is not None and attrs.get(sc.DB_SYSTEM_NAME) is not None):
+        return "retrieval"  # queries, and writes and memory operations of a store (never a model call)
     if operation == sc.OP_EXECUTE_TOOL:
         return "tool"
     if operation == sc.OP_INVOKE_AGENT:
@@ -103,6 +119,7 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
     failed, error_type, message = _error(span, attrs, kind)
     service = span.resource.attributes.get("service.name") if span.resource is not None else None
     parent = span.parent
+    retrieval = kind == "retrieval"
     return SpanRow(
         trace_id=format(context.trace_id, "032x"),
         span_id=format(context.span_id, "016x"),
@@ -121,15 +138,20 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         response_model=_str(attrs.get(sc.RESPONSE_MODEL)),
         tool_name=_str(attrs.get(sc.TOOL_NAME)),
         agent_name=_str(attrs.get(sc.AGENT_NAME)),
-        route=_str(attrs.get(_HTTP_ROUTE)),
+        route=_str(attrs.get(_HTTP_ROUTE)) or _mcp_route(span, attrs),
         input_tokens=_int(attrs.get(sc.USAGE_INPUT_TOKENS, attrs.get(_LEGACY_INPUT_TOKENS))),
         output_tokens=_int(attrs.get(sc.USAGE_OUTPUT_TOKENS, attrs.get(_LEGACY_OUTPUT_TOKENS))),
         cache_read_tokens=_int(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),
-        cache_creation_tokens=_int(attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS)),
+        cache_creation_tokens=_int(  # the latest name, or the v1.41.1 one (OTEL_SEMCONV_STABILITY_OPT_IN)
+            attrs.get(sc.USAGE_CACHE_WRITE_INPUT_TOKENS, attrs.get(sc.USAGE_CACHE_CREATION_INPUT_TOKENS))
+        ),
         reasoning_tokens=_int(attrs.get(sc.USAGE_REASONING_OUTPUT_TOKENS)),
         cost=_float(attrs.get(sc.USAGE_COST, attrs.get(sc.OPERATION_COST))) if kind == "model" else None,
         stream=1 if attrs.get(sc.REQUEST_STREAM) else 0,
         time_to_first_chunk=_float(attrs.get(sc.RESPONSE_TIME_TO_FIRST_CHUNK)),
         service=_str(service),
+        db_system=_str(attrs.get(sc.DB_SYSTEM_NAME)) if retrieval else None,
+        collection=_str(attrs.get(sc.DB_COLLECTION_NAME, attrs.get(sc.DATA_SOURCE_ID))) if retrieval else None,
+        returned_rows=_int(attrs.get(sc.DB_RESPONSE_RETURNED_ROWS)) if retrieval else None,
         processing=_str(attrs.get(sc.PROCESSING)) if kind == "model" else None,
     )

@@ -132,6 +132,15 @@ class Dashboard:
             response.headers += (("access-control-allow-origin", origin), ("vary", "Origin"))
         return response
 
+    def _evaluations(self, filters: Filters) -> dict[str, Any]:
+        """Evaluations beside cost (record_evaluation), from a local store; a fleet source has none."""
+        from .evaluations import of_store
+        from .source import StoreSource
+
+        if not isinstance(self.source, StoreSource):
+            return {"model": [], "agent": [], "run": []}
+        return of_store(self.source.path, filters.since)
+
     def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> Response:
         if method not in ("GET", "HEAD"):
             return _error(405, "only GET is supported")
@@ -146,13 +155,15 @@ class Dashboard:
                     return Response(200, "text/html; charset=utf-8", empty_page(self.source.location).encode())
                 data = summary(filters, self.thresholds, by=query.get("by") or None)
                 series = timeseries(filters)
-                body = page(data, series, refresh_s=self.refresh_s, query=query)
+                body = page(data, series, refresh_s=self.refresh_s, query=query, evaluations=self._evaluations(filters))
                 return Response(200, "text/html; charset=utf-8", body.encode())
             if route == "/api/summary":
                 return _json(summary(filters, self.thresholds, by=query.get("by") or None).to_dict())
             if route == "/api/timeseries":
                 bucket = query.get("bucket") or "auto"
                 return _json([vars_of(p) for p in timeseries(filters, bucket=bucket)])
+            if route == "/api/evaluations":
+                return _json(self._evaluations(filters))
             if route == "/api/runs":
                 limit = _bounded_int("limit", query.get("limit") or "20", 0, MAX_RUNS)
                 return _json([vars_of(r) for r in summary(filters, self.thresholds, recent=limit).recent_runs])
@@ -184,7 +195,8 @@ class Dashboard:
             return _error(502, str(error))
         except ValueError as error:
             return _error(400, str(error))
-        return _error(404, f"no route {path}; try /, /api/summary, /api/timeseries, /api/runs, /metrics or /health")
+        routes = "/, /api/summary, /api/timeseries, /api/runs, /api/evaluations, /metrics or /health"
+        return _error(404, f"no route {path}; try {routes}")
 
 
 def vars_of(obj: Any) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
@@ -35,7 +37,18 @@ from .timeparse import parse_duration
 logger = logging.getLogger("otel_agentmetrics")
 
 _PURGE_EVERY_S = 3600.0
-_NOT_MODEL_OPS = (sc.OP_EXECUTE_TOOL, sc.OP_INVOKE_AGENT)
+_NOT_MODEL_OPS = (
+    sc.OP_EXECUTE_TOOL,
+    sc.OP_INVOKE_AGENT,
+    sc.OP_RETRIEVAL,
+    sc.OP_ADD_DOCUMENTS,
+    sc.OP_DELETE_DOCUMENTS,
+    sc.OP_SEARCH_MEMORY,
+    sc.OP_CREATE_MEMORY,
+    sc.OP_UPDATE_MEMORY,
+    sc.OP_UPSERT_MEMORY,
+    sc.OP_DELETE_MEMORY,
+)
 
 
 def retention_from_env() -> float:
@@ -74,6 +87,8 @@ class LocalStoreSpanExporter(SpanExporter):
         self._warned = False
         self._closed = False
         self._inherited: list[sqlite3.Connection] = []
+        self._evaluations: deque[dict[str, Any]] = deque(maxlen=_MAX_PENDING_EVALUATIONS)
+        _live.add(self)
         _fork.reset_in_child(self)
 
     def after_fork_in_child(self) -> None:
@@ -104,6 +119,7 @@ class LocalStoreSpanExporter(SpanExporter):
                         unusable += store.insert_each(conn, rows)
                 if unusable:
                     self._drop_unusable(unusable)
+                self._write_evaluations(conn)
                 memory, cpu = self._sampler.sample() if self._sampler is not None else (None, None)
                 store.record_writer(
                     conn,
@@ -186,6 +202,7 @@ class LocalStoreSpanExporter(SpanExporter):
                 conn.close()
 
     def shutdown(self) -> None:
+        self.force_flush()
         with self._lock:
             self._closed = True
             if self._conn is not None:  # the last heartbeat: this program stops writing now
@@ -206,13 +223,75 @@ class LocalStoreSpanExporter(SpanExporter):
             self._reset()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._evaluations and not self._closed:
+            with self._lock:
+                try:
+                    self._write_evaluations(self._connection())
+                except (sqlite3.Error, OSError):
+                    logger.debug("otel-agentmetrics: could not write evaluations", exc_info=True)
         return True
+
+    def add_evaluation(self, row: dict[str, Any]) -> None:
+        """Keep an evaluation (see ``evaluations.record_evaluation``) for the next write; bounded."""
+        self._evaluations.append(row)
+
+    def _write_evaluations(self, conn: sqlite3.Connection) -> None:
+        if not self._evaluations:
+            return
+        from . import evaluations
+
+        rows = []
+        while self._evaluations:
+            rows.append(self._evaluations.popleft())
+        evaluations.write(conn, rows)
+
+    def mark_stopped(self) -> None:
+        """This program stops writing now, though :meth:`shutdown` has not run (an exit whose flush ran out of
+        time, waiting on another destination): its uptime ends here. On a connection of its own, since the one in
+        use may be held by a write."""
+        if self._closed or self._conn is None:
+            return  # shut down already, or never wrote: no heartbeat row to end
+        try:
+            conn = store.connect(self.path, busy_timeout_s=1.0)
+            try:
+                store.record_writer(
+                    conn,
+                    self._host,
+                    os.getpid(),
+                    None,
+                    self._started_ns,
+                    0,
+                    self.dropped_spans,
+                    stopped=True,
+                    export_dropped=undelivered(),
+                )
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            logger.debug("otel-agentmetrics: could not mark the store writer stopped", exc_info=True)
+
+
+_MAX_PENDING_EVALUATIONS = 10_000
+_live: weakref.WeakSet[LocalStoreSpanExporter] = weakref.WeakSet()
+
+
+def add_evaluation(row: dict[str, Any]) -> None:
+    """Hand an evaluation to every local store this process writes."""
+    for exporter in list(_live):
+        exporter.add_evaluation(row)
+
+
+def mark_stopped_now() -> None:
+    """At an exit whose flush ran out of time: every store this process writes to records that it stopped, so
+    the report and dashboard do not show a growing uptime for a dead process."""
+    for exporter in list(_live):
+        exporter.mark_stopped()
 
 
 def _is_model_call(span: ReadableSpan) -> bool:
     attrs = span.attributes or {}
     operation = attrs.get(sc.OPERATION_NAME)
-    return operation is not None and operation not in _NOT_MODEL_OPS
+    return operation is not None and operation not in _NOT_MODEL_OPS and sc.DB_SYSTEM_NAME not in attrs
 
 
 class ActiveCallsProcessor(SpanProcessor):

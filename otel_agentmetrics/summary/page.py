@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from typing import Any
 from urllib.parse import urlencode
 
 from .stats import Point, Summary
@@ -20,7 +21,14 @@ def _embed(data: object) -> str:
     return json.dumps(data, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def page(s: Summary, series: list[Point], *, refresh_s: float, query: dict[str, str]) -> str:
+def page(
+    s: Summary,
+    series: list[Point],
+    *,
+    refresh_s: float,
+    query: dict[str, str],
+    evaluations: dict[str, Any] | None = None,
+) -> str:
     current = query.get("since", "all")
     keep = {k: v for k, v in query.items() if k in ("token", "model", "agent", "provider", "service")}
     links = " ".join(
@@ -33,6 +41,7 @@ def page(s: Summary, series: list[Point], *, refresh_s: float, query: dict[str, 
         "series": [{k: getattr(p, k) for k in p.__slots__} for p in series],
         "query": query,
         "refresh": refresh_s,
+        "evaluations": evaluations or {},
     }
     return _TEMPLATE.replace("__WINDOWS__", links).replace("__DATA__", _embed(data))
 
@@ -114,10 +123,12 @@ svg text { font-size:11px; fill:var(--muted); }
   </div>
   <section id="models"></section>
   <section id="agents"></section>
+  <section id="evaluations" hidden></section>
   <div class="grid2">
     <section id="tools"></section>
     <section id="alerts-list"></section>
   </div>
+  <section id="retrieval" hidden></section>
   <section id="providers"></section>
   <section id="processing"></section>
   <section id="endpoints"></section>
@@ -268,6 +279,17 @@ function draw(data) {
     section("processing", "Batch and interactive", table(s.by_processing, groupCols("processing", "calls", true)));
   section("tools", "Tools", table(s.by_tool, groupCols("tool", "runs", false)));
   section("agents", "Agents", table(s.by_agent, groupCols("agent", "runs", true)));
+  const ev = data.evaluations || {}, evRows = [];  // record_evaluation: scores beside the cost of the calls judged
+  for (const [by, label] of [["model", "model"], ["agent", "agent"], ["run", "run"]])
+    for (const e of ev[by] || []) evRows.push(Object.assign({by: label}, e));
+  $("evaluations").hidden = !evRows.length;
+  if (evRows.length) section("evaluations", "Evaluations", table(evRows, [
+    ["evaluation", (e) => esc(e.evaluation), "txt"], ["by", (e) => esc(e.by), "txt"],
+    ["of", (e) => esc(e.group), "txt"], ["count", (e) => num(e.count)],
+    ["mean score", (e) => e.mean_score == null ? "-" : esc(Number(e.mean_score.toPrecision(3)))],
+    ["labels", (e) => esc(Object.entries(e.labels).map(([k, v]) => k + " " + pct(v)).join(", ") || "-"), "txt"],
+    ["good", (e) => num(e.good)], ["cost", (e) => money(e.cost_usd)],
+    ["per good answer", (e) => e.usd_per_good == null ? "-" : money(e.usd_per_good)]]));
   section("endpoints", "Endpoints", table(s.by_endpoint, groupCols("endpoint", "requests", true),
     "No web requests yet: the routes of a web app instrumented with OpenTelemetry (FastAPI, Flask, Django ...) " +
     "show here with the model calls, tokens and dollars each request spent."));
@@ -277,6 +299,13 @@ function draw(data) {
     : '<p class="empty">No thresholds crossed (health: ' + esc(s.health.status) + ").</p>");
   const absent = (key) => (s.absent || []).includes(key) &&
     '<p class="empty">Not in Prometheus, which keeps metrics only: see the local store or your traces.</p>';
+  $("retrieval").hidden = !(s.by_retrieval || []).length;
+  if (!$("retrieval").hidden) section("retrieval", "Retrieval", table(s.by_retrieval, [
+    ["operation", (r) => esc(r.operation), "txt"], ["store", (r) => esc(r.store), "txt"],
+    ["collection", (r) => esc(r.collection || "-"), "txt"], ["calls", (r) => num(r.calls)],
+    ["failed", (r) => r.failed ? '<span class="fail">' + num(r.failed) + "</span>" : "0"],
+    ["errors", (r) => pct(r.error_rate)], ["avg", (r) => dur(r.avg_s)], ["p50", (r) => dur(r.p50_s)],
+    ["p95", (r) => dur(r.p95_s)], ["rows", (r) => r.rows == null ? "-" : num(r.rows)]]));
   $("instances").hidden = !(s.by_instance || []).length;
   if (!$("instances").hidden) section("instances", "By " + s.instance_label,
     table(s.by_instance, groupCols(s.instance_label, "calls", true)));
@@ -305,9 +334,10 @@ function draw(data) {
 async function refresh() {
   const q = new URLSearchParams(DATA.query).toString();
   try {
-    const [summary, series] = await Promise.all([
-      fetch("api/summary?" + q).then((r) => r.json()), fetch("api/timeseries?" + q).then((r) => r.json())]);
-    if (!summary.error) draw({summary, series});
+    const [summary, series, evaluations] = await Promise.all([
+      fetch("api/summary?" + q).then((r) => r.json()), fetch("api/timeseries?" + q).then((r) => r.json()),
+      fetch("api/evaluations?" + q).then((r) => r.json())]);
+    if (!summary.error) draw({summary, series, evaluations: evaluations.error ? {} : evaluations});
   } catch (e) { $("meta").textContent = "refresh failed: " + e; }
 }
 draw(DATA);

@@ -27,7 +27,7 @@ from typing import Any
 from . import promql
 from .health import Thresholds, evaluate
 from .queries import INSTANCE_LABELS, Filters
-from .stats import ErrorGroup, Point, ProcessStats, Stats, Summary
+from .stats import ErrorGroup, Point, ProcessStats, RetrievalStats, Stats, Summary
 from .timeparse import parse_duration
 
 DEFAULT_WINDOW_S = 86400.0
@@ -55,9 +55,19 @@ ABSENT = (
 
 MODEL_CALLS = "gen_ai_client_operation_duration_seconds"
 TOKENS = "gen_ai_client_token_usage_sum"
+TOKEN_TYPE = "gen_ai_token_type"
+LATEST_TOKENS = (
+    ("input", "gen_ai_client_inference_usage_input_tokens_total"),
+    ("output", "gen_ai_client_inference_usage_output_tokens_total"),
+)
+"""The same tokens under the latest GenAI names (OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental): read
+too, so a fleet on either set, or moving from one to the other, adds up; a group both report counts once."""
 COST = "gen_ai_usage_cost_USD_sum"
 UNPRICED = "agentmetrics_calls_unpriced_total"
 TOOLS = "agentmetrics_tool_duration_seconds"
+STORE_OPERATIONS = "db_client_operation_duration_seconds"  # retrievals and writes (gen_ai_operation_name says)
+STORE_ROWS = "db_client_response_returned_rows_sum"
+STORE_KEY = ("gen_ai_operation_name", "db_system_name", "db_collection_name")
 AGENTS = "agentmetrics_agent_duration_seconds"
 AGENT_MODEL_CALLS = "agentmetrics_agent_model_calls_sum"
 AGENT_COST = "agentmetrics_agent_cost_USD_sum"
@@ -125,6 +135,21 @@ class Prometheus:
             parse_duration(t["scrapeInterval"]) for t in data.get("activeTargets", []) if t.get("scrapeInterval")
         ]
         return min(intervals) if intervals else None
+
+
+def tokens_total(matchers: dict[str, str], extra: str, window_s: float, step_s: float, by: tuple[str, ...]) -> str:
+    """Tokens by type, from the v1.41.1 histogram or the latest conventions' counters (``TOKENS`` as rows read it).
+    ``or`` keeps the first set's series where both report the same group (a process emitting both names); the
+    groups are per target too, so in a fleet where some processes use one set and some the other, each counts."""
+    by = tuple(dict.fromkeys((*by, *TARGET)))
+    legacy = promql.total(promql.selector(TOKENS, matchers, extra), window_s, step_s, by)
+    others = tuple(label for label in by if label != TOKEN_TYPE)
+    latest = [
+        f"label_replace({promql.total(promql.selector(metric, matchers, extra), window_s, step_s, others)}, "
+        f'"{TOKEN_TYPE}", "{kind}", "", "")'
+        for kind, metric in LATEST_TOKENS
+    ]
+    return " or ".join([legacy, *latest])
 
 
 def _labels(metric: dict[str, str]) -> dict[str, str]:
@@ -221,6 +246,8 @@ class PrometheusSource:
                 "active": pool.submit(q.instant_sum, ACTIVE),
                 "dropped": pool.submit(q.rows, DROPPED, window, (), 'agentmetrics_export_signal="traces"'),
                 "processes": pool.submit(q.processes),
+                "retrievals": pool.submit(q.timing, STORE_OPERATIONS, window, STORE_KEY, model_filters=False),
+                "store_rows": pool.submit(q.rows, STORE_ROWS, window, STORE_KEY, model_filters=False),
             }
             got: dict[str, Any] = {name: job.result() if job else [] for name, job in jobs.items()}
         calls, usage_rows, tools, agents = got["calls"], got["usage"], got["tools"], got["agents"]
@@ -277,6 +304,7 @@ class PrometheusSource:
             ),
             absent=absent,
             processes=got["processes"],
+            by_retrieval=_by_retrieval(got["retrievals"], got["store_rows"]),
         )
 
     def timeseries(
@@ -299,9 +327,11 @@ class PrometheusSource:
         totals: dict[float, float] = defaultdict(float)
 
         def each(metric: str, by: tuple[str, ...], extra: str = "") -> Iterable[tuple[dict[str, str], float, float]]:
-            series = promql.selector(metric, q.matchers(), extra)
             grouping = tuple(dict.fromkeys(by + q.scope))
-            expr = promql.total(series, size, step, grouping)
+            if metric == TOKENS:
+                expr = tokens_total(q.matchers(), extra, size, step, grouping)
+            else:
+                expr = promql.total(promql.selector(metric, q.matchers(), extra), size, step, grouping)
             for labels, values in self.client.matrix(expr, first + size, first + size * len(points), size):
                 if q.keep(labels):
                     for at, value in values:
@@ -374,10 +404,14 @@ class _Query:
     def rows(
         self, metric: str, window_s: float, by: tuple[str, ...], extra: str = "", model_filters: bool = True
     ) -> Vector:
-        series = promql.selector(metric, self.matchers(model_filters), extra)
         grouping = tuple(dict.fromkeys(by + self.scope))
         step = self.step(window_s)
-        rows = self.client.vector(promql.total(series, window_s, step, grouping), self.at(step))
+        matchers = self.matchers(model_filters)
+        if metric == TOKENS:
+            expr = tokens_total(matchers, extra, window_s, step, grouping)
+        else:
+            expr = promql.total(promql.selector(metric, matchers, extra), window_s, step, grouping)
+        rows = self.client.vector(expr, self.at(step))
         return [(labels, value) for labels, value in rows if self.keep(labels)]
 
     def timing(
@@ -519,6 +553,37 @@ def _group_timing(rows: list[tuple[str, dict[str, str], float]], key: Key) -> di
         else:
             timing.buckets[float(labels["le"])] += value
     return {name: timing for name, timing in groups.items() if _whole(timing.calls) > 0}
+
+
+def _by_retrieval(timings: list[tuple[str, dict[str, str], float]], rows: Vector) -> list[RetrievalStats]:
+    """The Retrieval table from ``db.client.operation.duration`` and ``db.client.response.returned_rows``."""
+
+    def key(labels: dict[str, str]) -> str:
+        return "\x00".join(labels.get(name, "") for name in STORE_KEY)
+
+    returned: dict[str, float] = defaultdict(float)
+    for labels, value in rows:
+        returned[key(labels)] += value
+    out = []
+    for name, timing in _group_timing(timings, key).items():
+        operation, store, collection = name.split("\x00")
+        st = timing.stats(name)
+        out.append(
+            RetrievalStats(
+                operation=operation or "retrieval",
+                store=store or "unknown",
+                collection=collection or None,
+                calls=st.calls,
+                failed=st.failed,
+                error_rate=st.error_rate,
+                avg_s=st.avg_s,
+                p50_s=st.p50_s,
+                p95_s=st.p95_s,
+                rows=_whole(returned[name]) if name in returned else None,
+            )
+        )
+    reads = ("retrieval", "search_memory")
+    return sorted(out, key=lambda r: (r.operation not in reads, -r.calls, r.store, r.collection or ""))
 
 
 def _group_usage(rows: list[tuple[str, dict[str, str], float]], key: Key) -> dict[str, _Usage]:

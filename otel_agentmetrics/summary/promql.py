@@ -6,13 +6,12 @@ wants whole counts that equal what the processes made, so :func:`increase` sums 
 each series instead:
 
 - each step ``S`` (the scrape interval) adds ``value - previous value``, the previous value being the last sample
-  in the 20 steps (at most 5 minutes) before the step: a range selector, so a failed scrape's staleness marker
-  does not hide it;
+  in the 5 minutes before the step: a range selector, so a failed scrape's staleness marker does not hide it;
 - a value lower than the previous one is a counter reset (the process restarted on the same address): the step
   adds the new value, counted from zero, so nothing is counted twice;
 - a series with no sample in that lookback (a process that started, or a new label set) adds its whole value:
   cumulative counters start at zero when the process starts. (So a target that could not be scraped for longer
-  than the lookback, and comes back without having restarted, counts again: keep scrapes working.)
+  than five minutes, and comes back without having restarted, counts again: keep scrapes working.)
 
 The steps telescope, so a series that lives through the window adds exactly ``last - first``.
 """
@@ -21,10 +20,12 @@ from __future__ import annotations
 
 import re
 
-LOOKBACK_STEPS = 20
+LOOKBACK_STEPS = 20  # kept for anyone who imported it; the lookback no longer depends on the step
 MAX_LOOKBACK_S = 300.0
-"""How far back the previous sample of a step may be: 20 scrape intervals, at most Prometheus's own 5-minute
-staleness lookback (each step reads every sample in it, so it sets the cost of a query)."""
+"""How far back the previous sample of a step may be: Prometheus's own 5-minute staleness lookback, the window in
+which the step's own instant selector still finds a sample. A shorter one (it was 20 scrape intervals: 20 s at a
+1 s interval) took a series whose scrapes failed for a while (a loaded machine, a scrape timing out) for a new
+one, and added its whole value at every step of the gap: the fleet view's per-minute series overcounted."""
 
 _NAME = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -55,7 +56,7 @@ def selector(metric: str, matchers: dict[str, str] | None = None, extra: str = "
 def increase(series: str, window_s: float, step_s: float) -> str:
     """Per series: how much the counter ``series`` grew in the last ``window_s`` seconds, exactly (see above)."""
     step = duration(step_s)
-    lookback = duration(min(MAX_LOOKBACK_S, LOOKBACK_STEPS * step_s))
+    lookback = duration(MAX_LOOKBACK_S)
     previous = f"last_over_time({series}[{lookback}] offset {step})"
     # `+ 0` drops the metric name so both branches of `or` are the same series.
     growth = f"(({series} - {previous}) >= 0 or ({series} + 0))"

@@ -17,7 +17,20 @@ from typing import Any
 
 from . import store
 from .health import Thresholds, evaluate
-from .stats import ErrorEntry, ErrorGroup, Health, Point, ProcessStats, Run, Stats, Summary, timing, usage
+from .stats import (
+    ErrorEntry,
+    ErrorGroup,
+    Health,
+    Point,
+    ProcessStats,
+    RetrievalStats,
+    Run,
+    Stats,
+    Summary,
+    retrieval_stats,
+    timing,
+    usage,
+)
 
 _LIVE_WRITER_S = 300.0
 """A writer seen within this many seconds counts as running (uptime, calls in flight)."""
@@ -47,9 +60,8 @@ class Filters:
 _COLUMNS = (
     "trace_id, span_id, kind, name, start_ns, end_ns, duration_s, ok, error_type, error_message, provider, "
     "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
-    "reasoning_tokens, cost, service"
+    "reasoning_tokens, cost, service, operation, db_system, collection, returned_rows, processing"
 )
-_PROCESSING = ", processing"  # read when the store has the column (stores written before it do not)
 
 INSTANCE_LABELS = ("service.name", "service.instance.id", "host")
 """What ``by=`` may group model calls by; the store records ``service.name`` only."""
@@ -64,14 +76,17 @@ def _load(conn: sqlite3.Connection, since_ns: int | None, service: str | None) -
     if service is not None:
         where.append("service = ?")
         params.append(service)
-    columns = _COLUMNS + (_PROCESSING if store.has_column(conn, "spans", "processing") else ", NULL AS processing")
+    columns = store.span_columns(conn, _COLUMNS)
     cursor = conn.execute(f"SELECT {columns} FROM spans WHERE {' AND '.join(where)} ORDER BY end_ns", params)
     names = [d[0] for d in cursor.description]
-    rows: Rows = {"model": [], "tool": [], "agent": [], "request": []}
+    rows: Rows = {"model": [], "tool": [], "agent": [], "request": [], "retrieval": []}
     for values in cursor:
         row = dict(zip(names, values, strict=True))
         if row["kind"] == "model":
             row["model"] = row["response_model"] or row["request_model"] or "unknown"
+        elif row["kind"] == "retrieval":
+            row["store"] = row["db_system"] or "unknown"
+            row["label"] = f"{row['store']} {row['collection']}" if row["collection"] else row["store"]
         rows.setdefault(row["kind"], []).append(row)
     return rows
 
@@ -114,6 +129,7 @@ class _Data:
         tools = _after(rows["tool"], since_ns)
         agents = _after(rows["agent"], since_ns)
         requests = _after(rows["request"], since_ns)
+        retrievals = _after(rows.get("retrieval", []), since_ns)
         if f.model is not None:
             calls = [r for r in calls if f.model in (r["request_model"], r["response_model"])]
         if f.provider is not None:
@@ -124,6 +140,8 @@ class _Data:
             runs_tools = _enclosed(agents, tools)
             calls = _unique([r for r in calls if r["agent_name"] == f.agent] + _flat(runs_calls))
             tools = _unique([r for r in tools if r["agent_name"] == f.agent] + _flat(runs_tools))
+            runs_retrievals = _enclosed(agents, retrievals)
+            retrievals = _unique([r for r in retrievals if r["agent_name"] == f.agent] + _flat(runs_retrievals))
             requests = []
         route_of = {r["trace_id"]: r["route"] for r in sorted(requests, key=lambda r: -r["start_ns"])}
         for row in calls:
@@ -131,9 +149,24 @@ class _Data:
         self.calls, self.tools, self.agents, self.requests = calls, tools, agents, requests
         self.run_calls = _enclosed(agents + requests, calls)
         self.run_tools = _enclosed(agents + requests, tools)
+        self.retrievals = retrievals
+        self.run_retrievals = _enclosed(agents + requests, [r for r in retrievals if r["operation"] in _QUERIES])
 
     def agent_calls(self, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return _unique(c for run in runs for c in self.run_calls.get(run["span_id"], ()))
+
+
+_QUERIES = ("retrieval", "search_memory")
+"""Store operations that read: the retrievals a run counts (writes are listed in the table, not counted)."""
+
+
+def _by_retrieval(rows: list[dict[str, Any]]) -> list[RetrievalStats]:
+    groups = _grouped(rows, lambda r: "\x00".join((r["operation"] or "", r["store"], r["collection"] or "")))
+    out = []
+    for key, group in groups.items():
+        operation, store_name, collection = key.split("\x00")
+        out.append(retrieval_stats(operation, store_name, collection or None, group))
+    return sorted(out, key=lambda s: (s.operation not in _QUERIES, -s.calls, s.store, s.collection or ""))
 
 
 def _flat(groups: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -215,6 +248,7 @@ def summary(
         instance_label=by,
         processes=processes,
         export_dropped=export_dropped,
+        by_retrieval=_by_retrieval(data.retrievals),
         by_processing=by_processing(calls, lambda r: r["processing"]),
     )
 
@@ -300,6 +334,7 @@ def _recent_runs(data: _Data, limit: int) -> list[Run]:
     for run in candidates:
         calls = data.run_calls.get(run["span_id"], [])
         tools = data.run_tools.get(run["span_id"], [])
+        retrieved = data.run_retrievals.get(run["span_id"], [])
         is_agent = run["kind"] == "agent"
         runs.append(
             Run(
@@ -315,16 +350,18 @@ def _recent_runs(data: _Data, limit: int) -> list[Run]:
                 input_tokens=sum(c["input_tokens"] or 0 for c in calls),
                 output_tokens=sum(c["output_tokens"] or 0 for c in calls),
                 cost_usd=sum(c["cost"] or 0.0 for c in calls),
+                retrievals=len(retrieved),
             )
         )
     return runs
 
 
-_NAME_OF = {"model": "model", "tool": "tool_name", "agent": "agent_name", "request": "route"}
+_NAME_OF = {"model": "model", "tool": "tool_name", "agent": "agent_name", "request": "route", "retrieval": "label"}
 
 
 def _failed(data: _Data) -> list[dict[str, Any]]:
-    failed = [r for rows in (data.calls, data.tools, data.agents, data.requests) for r in rows if not r["ok"]]
+    kinds = (data.calls, data.tools, data.agents, data.requests, data.retrievals)
+    failed = [r for rows in kinds for r in rows if not r["ok"]]
     failed.sort(key=lambda r: r["end_ns"], reverse=True)
     return failed
 
@@ -431,8 +468,9 @@ def run_detail(path: str | os.PathLike[str] | None, trace_id: str) -> dict[str, 
     """Everything the store kept of one trace (an agent run or a request): its spans in start order."""
     conn = store.connect(path, create=False)
     try:
+        columns = store.span_columns(conn, _COLUMNS)
         cursor = conn.execute(
-            f"SELECT {_COLUMNS}, parent_id FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,)
+            f"SELECT {columns}, parent_id FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,)
         )
         names = [d[0] for d in cursor.description]
         spans = [dict(zip(names, values, strict=True)) for values in cursor]
@@ -447,6 +485,7 @@ def run_detail(path: str | os.PathLike[str] | None, trace_id: str) -> dict[str, 
         "duration_s": (max(s["end_ns"] for s in spans) - spans[0]["start_ns"]) / 1e9,
         "model_calls": len(calls),
         "tool_calls": sum(1 for s in spans if s["kind"] == "tool"),
+        "retrievals": sum(1 for s in spans if s["kind"] == "retrieval" and s["operation"] in _QUERIES),
         "failed": sum(1 for s in spans if not s["ok"]),
         "input_tokens": sum(s["input_tokens"] or 0 for s in calls),
         "output_tokens": sum(s["output_tokens"] or 0 for s in calls),

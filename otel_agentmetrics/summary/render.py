@@ -13,7 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from .stats import Stats, Summary
+from .stats import RetrievalStats, Stats, Summary
 from .timeparse import format_duration
 
 _GROUPS = (
@@ -158,6 +158,32 @@ def _group_table(title: str, key: str, items: list[Stats], kind: str, cached_kno
     return table
 
 
+def _rows(count: int | None) -> str:
+    return "-" if count is None else f"{count:,}"
+
+
+def retrieval_table(items: list[RetrievalStats]) -> Table:
+    """Store operations: retrievals first, then writes and memory operations."""
+    headers = ["operation", "store", "collection", "calls", "failed", "errors", "avg", "p50", "p95", "rows"]
+    table = Table("Retrieval", headers, key="by_retrieval")
+    for st in items:
+        table.rows.append(
+            [
+                st.operation,
+                st.store,
+                st.collection or "-",
+                f"{st.calls:,}",
+                f"{st.failed:,}",
+                percent(st.error_rate),
+                format_duration(st.avg_s),
+                format_duration(st.p50_s),
+                format_duration(st.p95_s),
+                _rows(st.rows),
+            ]
+        )
+    return table
+
+
 def tables(s: Summary) -> list[Table]:
     """The overview, each breakdown that has rows, recent runs, recent errors and alerts."""
     out = [Table("Overview", ["", ""], [list(pair) for pair in overview(s)], key="overview")]
@@ -165,6 +191,8 @@ def tables(s: Summary) -> list[Table]:
         items = getattr(s, key)
         if items:
             out.append(_group_table(title, key, items, kind, "cached_tokens" not in s.absent))
+    if s.by_retrieval:
+        out.append(retrieval_table(s.by_retrieval))
     if s.by_instance and s.instance_label:
         by = f"By {s.instance_label}"
         out.append(_group_table(by, "by_instance", s.by_instance, s.instance_label, "cached_tokens" not in s.absent))
@@ -274,6 +302,13 @@ def to_csv(s: Summary) -> str:
     groups += [(s.instance_label or "instance", st) for st in s.by_instance]
     for kind, st in groups:
         writer.writerow([kind, st.name, *("" if getattr(st, f) is None else getattr(st, f) for f in _CSV_FIELDS)])
+    for r in s.by_retrieval:  # the fields a store operation has; the others (tokens, cost) stay empty
+        values = {"calls": r.calls, "successful": r.calls - r.failed, "failed": r.failed, "avg_s": r.avg_s,
+                  "p50_s": r.p50_s, "p95_s": r.p95_s}  # fmt: skip
+        if r.calls:
+            values["success_rate"] = (r.calls - r.failed) / r.calls
+        name = f"{r.operation} {r.name}"
+        writer.writerow(["retrieval", name, *("" if values.get(f) is None else values[f] for f in _CSV_FIELDS)])
     return buffer.getvalue()
 
 
@@ -330,6 +365,11 @@ def to_prometheus(s: Summary) -> str:
         "agentmetrics_agent_runs_total", "counter", "Agent runs in the store window.",
         [({"agent": a.name, "outcome": o}, float(v)) for a in s.by_agent for o, v in (("ok", a.successful),
                                                                                      ("error", a.failed))],
+    )  # fmt: skip
+    family(
+        "agentmetrics_retrievals_total", "counter", "Store operations (retrievals, writes) in the store window.",
+        [({"operation": r.operation, "store": r.store, "collection": r.collection or "", "outcome": o}, float(v))
+         for r in s.by_retrieval for o, v in (("ok", r.calls - r.failed), ("error", r.failed))],
     )  # fmt: skip
     family("agentmetrics_spans_dropped_total", "counter", "Spans the store could not write.",
            [({}, float(s.dropped_spans))])  # fmt: skip

@@ -65,7 +65,15 @@ def _label(span: dict[str, Any]) -> str:
         return span.get("tool_name") or span["name"]
     if kind == "agent":
         return span.get("agent_name") or span["name"]
+    if kind == "retrieval":  # "retrieval chroma docs"
+        where = " ".join(part for part in (span.get("db_system"), span.get("collection")) if part)
+        return f"{span.get('operation') or 'retrieval'} {where}" if where else span["name"]
     return span.get("route") or span["name"]
+
+
+def _rows(span: dict[str, Any]) -> str:
+    rows = span.get("returned_rows")
+    return "" if span["kind"] != "retrieval" or rows is None else f"{rows:,} rows"
 
 
 def _tokens(span: dict[str, Any]) -> str:
@@ -100,13 +108,16 @@ def run_page(detail: dict[str, Any], query: dict[str, str]) -> str:
             f'<span class="kind">{html.escape(s["kind"])}</span> {html.escape(_label(s))}</td>'
             f'<td class="bar"><div class="track"><div class="fill" style="left:{left:.3f}%;width:{width:.3f}%">'
             f"</div></div></td>"
-            f"<td>{format_duration(s['duration_s'])}</td><td>{model}</td><td>{_tokens(s)}</td><td>{cost}</td>"
+            f"<td>{format_duration(s['duration_s'])}</td><td>{model}</td><td>{_tokens(s) or _rows(s)}</td>"
+            f"<td>{cost}</td>"
             f'<td class="msg">{error}</td></tr>'
         )
     trace_id = html.escape(detail["trace_id"])
     facts = (
         f"{format_duration(detail['duration_s'])} · {detail['model_calls']} model calls · {detail['tool_calls']} "
-        f"tool calls · {detail['input_tokens'] + detail['output_tokens']:,} tokens · {money(detail['cost_usd'])}"
+        f"tool calls · "
+        + (f"{detail['retrievals']} retrievals · " if detail.get("retrievals") else "")
+        + f"{detail['input_tokens'] + detail['output_tokens']:,} tokens · {money(detail['cost_usd'])}"
         + (f" · <span class='fail'>{detail['failed']} failed</span>" if detail["failed"] else "")
     )
     return (
@@ -144,6 +155,7 @@ td.bar { width:32%; min-width:160px; }
 .track { position:relative; height:10px; background:#f0f2f6; border-radius:3px; }
 .fill { position:absolute; top:0; height:10px; border-radius:3px; background:#7aa2f7; }
 tr.agent .fill { background:#3b6fe0; } tr.tool .fill { background:#1f9d55; } tr.request .fill { background:#9a6fe0; }
+tr.retrieval .fill { background:#d08a1e; }
 tr.failed .fill { background:var(--bad); }
 .kind { display:inline-block; min-width:46px; color:var(--muted); font-size:11px; text-transform:uppercase; }
 .fail { color:var(--bad); font-weight:600; }

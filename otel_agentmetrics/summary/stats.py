@@ -106,6 +106,49 @@ class Run:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    retrievals: int = 0
+    """Retrievals (store queries, retriever calls) inside the run."""
+
+
+@dataclass(slots=True)
+class RetrievalStats:
+    """The store operations of one operation, store and collection: calls, latency, rows and errors."""
+
+    operation: str
+    store: str
+    collection: str | None
+    calls: int = 0
+    failed: int = 0
+    error_rate: float | None = None
+    avg_s: float | None = None
+    p50_s: float | None = None
+    p95_s: float | None = None
+    max_s: float | None = None
+    rows: int | None = None
+    """Rows returned (written, for a write) in all, when the store reported them; ``None`` when none did."""
+
+    @property
+    def name(self) -> str:
+        return f"{self.store} {self.collection}" if self.collection else self.store
+
+
+def retrieval_stats(operation: str, store: str, collection: str | None, rows: list[dict[str, Any]]) -> RetrievalStats:
+    """Fill a :class:`RetrievalStats` from store rows (``ok``, ``duration_s``, ``returned_rows``)."""
+    timed = timing(Stats(), rows)
+    counted = [r["returned_rows"] for r in rows if r["returned_rows"] is not None]
+    return RetrievalStats(
+        operation=operation,
+        store=store,
+        collection=collection,
+        calls=timed.calls,
+        failed=timed.failed,
+        error_rate=timed.error_rate,
+        avg_s=timed.avg_s,
+        p50_s=timed.p50_s,
+        p95_s=timed.p95_s,
+        max_s=timed.max_s,
+        rows=sum(counted) if counted else None,
+    )
 
 
 @dataclass(slots=True)
@@ -209,6 +252,8 @@ class Summary:
     export_dropped: dict[str, dict[str, int]] = field(default_factory=dict)
     """Telemetry the writers could not deliver to other destinations, by signal and destination:
     ``{"traces": {"otlp": 12}}`` (an OTLP collector down or refusing, its queue full)."""
+    by_retrieval: list[RetrievalStats] = field(default_factory=list)
+    """Store operations (retrievals first, then writes and memory) by operation, store and collection."""
     by_processing: list[Stats] = field(default_factory=list)
     """Model calls by how they were processed (``batch``, ``interactive``): only when some were batch results, so
     batch spend shows apart from interactive spend."""

@@ -54,7 +54,7 @@ class SpanRow:
     trace_id: str
     span_id: str
     parent_id: str | None
-    kind: str  # "model" | "tool" | "agent" | "request"
+    kind: str  # "model" | "tool" | "agent" | "request" | "retrieval"
     name: str
     start_ns: int
     end_ns: int
@@ -78,6 +78,10 @@ class SpanRow:
     stream: int = 0
     time_to_first_chunk: float | None = None
     service: str | None = None
+    db_system: str | None = None
+    """Retrieval rows (kind ``retrieval``): the store (``db.system.name``), collection and rows returned."""
+    collection: str | None = None
+    returned_rows: int | None = None
     processing: str | None = None  # "batch" for a batch API's results (agentmetrics.processing)
 
 
@@ -91,7 +95,14 @@ _TYPES = {
     "cost": "REAL",
     "time_to_first_chunk": "REAL",
 }
-_INT_COLUMNS = {"input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens"}
+_INT_COLUMNS = {
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+    "reasoning_tokens",
+    "returned_rows",
+}
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS spans (
@@ -123,7 +134,9 @@ _ADDED_WRITER_COLUMNS = {
     "export_dropped": "TEXT",
 }
 """Columns later than the first release of the file: added to stores created before them."""
-_ADDED_SPAN_COLUMNS = {"processing": "TEXT"}
+_ADDED_SPAN_COLUMNS = {"db_system": "TEXT", "collection": "TEXT", "returned_rows": "INTEGER", "processing": "TEXT"}
+"""Span columns added with retrieval: added to stores created before them (readers of an older store that no
+writer has opened since see them as ``NULL``, see :func:`span_columns`)."""
 
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -170,6 +183,16 @@ def _init(conn: sqlite3.Connection) -> None:
 
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
     return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def span_columns(conn: sqlite3.Connection, wanted: str) -> str:
+    """``wanted`` (a comma-separated column list) for a SELECT on ``spans``, with the columns an older store
+    lacks read as ``NULL``."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(spans)")}
+    if not present:  # no table yet (a writer is creating the file): the query fails as it would have anyway
+        return wanted
+    names = [name.strip() for name in wanted.split(",")]
+    return ", ".join(name if name in present else f"NULL AS {name}" for name in names)
 
 
 def is_busy(error: sqlite3.OperationalError) -> bool:
