@@ -238,6 +238,7 @@ class CallMetrics:
             record.server_address,
             record.server_port,
             tuple(labels.items()) if labels else (),
+            record.processing,
         )
         with self._lock:
             entry = self._in_flight.get(key)
@@ -443,6 +444,8 @@ def _base_attributes(record: CallRecord, labels: dict[str, Any] | None, model: A
             attrs[sc.SERVER_PORT] = record.server_port
     if labels:
         attrs.update(labels)
+    if record.processing is not None:  # batch spend shows apart from interactive spend
+        attrs[sc.PROCESSING] = record.processing
     return attrs
 
 

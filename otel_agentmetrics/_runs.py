@@ -84,6 +84,7 @@ class SpanRun(Run):
         *,
         kind: SpanKind = SpanKind.INTERNAL,
         context: otel_context.Context | None = None,
+        start_time: int | None = None,
     ) -> None:
         self.telemetry = telemetry
         self.outer_scopes: tuple[Any, ...] = active_scopes.get()
@@ -93,11 +94,13 @@ class SpanRun(Run):
                 merged.update(scope.span_attributes)
             attributes = {**merged, **attributes}
         self.span: Span = telemetry.tracer.start_span(
-            name, context=context, kind=kind, attributes=attributes, links=links
+            name, context=context, kind=kind, attributes=attributes, links=links, start_time=start_time
         )
         self.error_type: str | None = None
         self._ended = False
         self._start = time.perf_counter()
+        if start_time is not None:  # a run that began before it could be recorded (a realtime tool call)
+            self._start -= (time.time_ns() - start_time) / 1e9
 
     @contextmanager
     def activate(self) -> Iterator[None]:

@@ -300,6 +300,8 @@ def _start_attributes(record: CallRecord, scopes: tuple[Any, ...], system: str |
         attrs[sc.REQUEST_CHOICE_COUNT] = record.choice_count
     if record.stream:
         attrs[sc.REQUEST_STREAM] = True
+    if record.processing is not None:
+        attrs[sc.PROCESSING] = record.processing
     for scope in scopes:
         attrs.update(scope.span_attributes)
     return attrs
@@ -310,7 +312,7 @@ def _price(telemetry: Telemetry, record: CallRecord) -> None:
     if record.provider_cost is not None:
         record.cost, record.cost_source = record.provider_cost, "provider"
         return
-    if record.input_tokens is None and record.output_tokens is None:
+    if record.input_tokens is None and record.output_tokens is None and not record.usage_details:
         return
     try:
         cost = telemetry.pricer.price(record)
@@ -372,6 +374,9 @@ def _end_span(
                 attrs[key] = value
         if record.tool_call_ids:
             attrs[sc.RESPONSE_TOOL_CALL_IDS] = record.tool_call_ids
+        if record.usage_details:
+            for name, count in record.usage_details.items():
+                attrs[sc.USAGE_DETAIL_PREFIX + name] = count
         if telemetry.cost_attributes and record.cost is not None:
             for key, render in telemetry.cost_attributes:
                 attrs[key] = render(record.cost)

@@ -71,6 +71,17 @@ class CallRecord:
     cost: float | None = None
     cost_source: str | None = None
 
+    # Appended after the core's fields (batch, realtime and modality usage).
+    processing: str | None = None
+    """How the provider ran the call when it is not interactive: ``"batch"`` for a batch API's results. Priced
+    through genai-prices' own ``processing`` price context (the batch discount), and a metric attribute."""
+    usage_details: dict[str, int | float] | None = None
+    """Usage by genai-prices' usage keys, beyond the counts above: ``input_audio_tokens``,
+    ``output_audio_tokens``, ``cache_audio_read_tokens``, ``input_image_tokens``, ``input_characters``,
+    ``input_audio_seconds``... Each is part of the totals above, as genai-prices counts them (audio input tokens are
+    among ``input_tokens``). A non-zero detail the price table has no price for leaves the call unpriced: it is
+    never priced as text."""
+
 
 MAX_TOKENS = 2**53
 MAX_MODEL_NAME = 256
@@ -108,6 +119,8 @@ def checked(record: CallRecord) -> list[str] | None:
     fractions, inf and NaN are rejected); response id and model must be strings; a provider's cost must be a
     finite, non-negative number. The common case (plain ints and strings) costs a few type checks.
     """
+    if record.usage_details is not None:
+        _check_details(record)
     for value in (
         record.input_tokens,
         record.output_tokens,
@@ -144,6 +157,24 @@ def checked(record: CallRecord) -> list[str] | None:
         if record.provider_cost is None:
             rejected = [*(rejected or ()), "provider_cost"]
     return rejected
+
+
+def _check_details(record: CallRecord) -> None:
+    """Drop the usage details that are not counts (a detail is one more price key; a bad one is just absent)."""
+    details = record.usage_details
+    if not isinstance(details, dict):
+        record.usage_details = None
+        return
+    kept: dict[str, int | float] = {}
+    for name, value in details.items():
+        count: int | float | None = (
+            value if type(value) is int and 0 <= value <= MAX_TOKENS else token_count(value)
+        )
+        if count is None and isinstance(name, str) and name.endswith("_seconds"):
+            count = _dollars(value)  # durations may be fractional
+        if isinstance(name, str) and count is not None:
+            kept[name] = count
+    record.usage_details = kept or None
 
 
 def token_count(value: Any) -> int | None:

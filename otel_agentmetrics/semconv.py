@@ -100,6 +100,21 @@ CUSTOM_OPERATION_NAME: Final = "agentmetrics.operation.name"
 # The attribution key whose values overflowed (agentmetrics.attribute.overflow).
 ATTRIBUTE_KEY: Final = "agentmetrics.attribute.key"
 
+# Batch and realtime (issue 24): how a call was processed, on spans and on every model-call metric.
+PROCESSING: Final = "agentmetrics.processing"  # "batch" for a batch API's results; absent for interactive calls
+PROCESSING_BATCH: Final = "batch"
+OP_BATCH: Final = "batch"  # the span over one batch's results read (its model calls are its children)
+OP_REALTIME: Final = "realtime"  # the span over one realtime session (each response is a child chat span)
+BATCH_ID: Final = "agentmetrics.batch.id"
+BATCH_STATUS: Final = "agentmetrics.batch.status"
+BATCH_REQUESTS: Final = "agentmetrics.batch.requests"  # result lines read
+BATCH_FAILED_REQUESTS: Final = "agentmetrics.batch.failed_requests"
+BATCH_DUPLICATE_READ: Final = "agentmetrics.batch.duplicate_read"
+# Per-modality usage, as genai-prices names it (gen_ai.usage.<key>): audio/image tokens, characters, seconds.
+USAGE_DETAIL_PREFIX: Final = "gen_ai.usage."
+REALTIME_SESSION_ID: Final = "agentmetrics.realtime.session.id"
+REALTIME_RESPONSES: Final = "agentmetrics.realtime.responses"
+
 # Span event used for content when capture mode is EVENT_ONLY or SPAN_AND_EVENT.
 CONTENT_EVENT: Final = "gen_ai.client.inference.operation.details"
 

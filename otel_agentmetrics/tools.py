@@ -72,6 +72,7 @@ class ToolRun(SpanRun):
         span_name: str | None = None,
         kind: SpanKind = SpanKind.INTERNAL,
         extra: dict[str, Any] | None = None,
+        start_time: int | None = None,
     ) -> None:
         self.name = name
         self.call_id = call_id
@@ -93,7 +94,9 @@ class ToolRun(SpanRun):
             attrs[sc.TOOL_CALL_ARGUMENTS] = _to_text(arguments)
         if extra:  # a protocol's own attributes (MCP's tools/call span is this span: one span, never two)
             attrs.update(extra)
-        super().__init__(telemetry, span_name or f"{sc.OP_EXECUTE_TOOL} {name}", attrs, links, kind=kind)
+        super().__init__(
+            telemetry, span_name or f"{sc.OP_EXECUTE_TOOL} {name}", attrs, links, kind=kind, start_time=start_time
+        )
         self._arguments = arguments
 
     @contextmanager

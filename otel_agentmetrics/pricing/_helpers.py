@@ -58,6 +58,10 @@ def cost(
     cache_write_tokens: int = 0,
     reasoning_tokens: int = 0,
     prices: str | os.PathLike[str] | None = None,
+    input_audio_tokens: int = 0,
+    output_audio_tokens: int = 0,
+    cache_audio_read_tokens: int = 0,
+    processing: str | None = None,
 ) -> float | None:
     """The cost in USD of one call's usage, priced exactly as instrumented calls are; ``None`` (never 0) when the
     model has no known price.
@@ -66,17 +70,63 @@ def cost(
     cache-written (``cache_write_tokens``) ones, ``output_tokens`` includes ``reasoning_tokens``. ``provider``
     (``openai``, ``anthropic``, ``aws.bedrock`` ...) picks whose price applies; without it the provider is guessed
     from the model's name. ``prices`` is a price file; by default the one given to ``instrument()`` or
-    ``AGENTMETRICS_PRICES``. The first call loads the price table (a few tens of milliseconds).
+    ``AGENTMETRICS_PRICES``. Audio tokens (``input_audio_tokens``, ``output_audio_tokens``,
+    ``cache_audio_read_tokens``, each part of its total) are priced at the model's audio rates, and the call is
+    unpriced (``None``) when it has none; ``processing="batch"`` gives the batch price. The first call loads the
+    price table (a few tens of milliseconds).
 
     Example::
 
         >>> cost("gpt-4o-mini", input_tokens=1000, output_tokens=500, provider="openai")
         0.00045
     """
+    details: dict[str, int | float] = {
+        name: count
+        for name, count in (
+            ("input_audio_tokens", input_audio_tokens),
+            ("output_audio_tokens", output_audio_tokens),
+            ("cache_audio_read_tokens", cache_audio_read_tokens),
+        )
+        if count
+    }
+    if details or processing:
+        return _priced_record(model, provider, prices, details, processing, input_tokens, output_tokens,
+                              cache_read_tokens, cache_write_tokens, reasoning_tokens)  # fmt: skip
     quote = _quote(model, provider, prices)
     if quote is None:
         return None
     return quote.rates.usd(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
+
+
+def _priced_record(
+    model: str,
+    provider: str | None,
+    prices: str | os.PathLike[str] | None,
+    details: dict[str, int | float],
+    processing: str | None,
+    *counts: int,
+) -> float | None:
+    """Audio tokens or a batch: priced as an instrumented call with that usage is (the record's slow path)."""
+    from ..record import CallRecord
+
+    pricer = _pricer(prices)
+    pricer.load()
+    if provider is None:
+        quote = pricer.quote(model)
+        if quote is None:
+            return None
+        provider = quote.provider
+    record = CallRecord("chat", provider or "", request_model=model, processing=processing)
+    (
+        record.input_tokens,
+        record.output_tokens,
+        record.cache_read_input_tokens,
+        record.cache_creation_input_tokens,
+        record.reasoning_output_tokens,
+    ) = counts
+    record.usage_details = details or None
+    found = pricer.price(record)
+    return None if found is None else found.usd
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,17 +189,22 @@ class Pricer:
         tier = (attributes.get(_RESPONSE_TIER) or attributes.get(_REQUEST_TIER)) if attributes else None
         if tier is not None and not isinstance(tier, str):
             tier = None
-        key = (record.provider, record.response_model, record.request_model, record.server_address, tier)
+        processing = record.processing
+        key = (record.provider, record.response_model, record.request_model, record.server_address, tier, processing)
         quote = self._cache.get(key)
         if quote is None:
             names = model_names(record.response_model, record.request_model)
             service_tier = tier if tier != "auto" else None
-            quote = self._quote(record.provider, names, record.server_address, service_tier, LOAD_WAIT)
+            quote = self._quote(record.provider, names, record.server_address, service_tier, LOAD_WAIT, processing)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()  # model names are few; this only guards against a flood of made-up ones
             self._cache[key] = quote
         if quote is _UNKNOWN:
             return None
+        details = record.usage_details
+        if details and quote.table_model is not None:
+            usd = quote.table_model.usd_with_details(record, details, time.time())
+            return None if usd is None else Cost(usd, quote.source)
         rates = quote.rates if quote.expires == math.inf else quote.current(time.time())
         usd = rates.usd(
             record.input_tokens or 0,
@@ -216,10 +221,12 @@ class Pricer:
         provider: str | None = None,
         server_address: str | None = None,
         service_tier: str | None = None,
+        processing: str | None = None,
     ) -> Quote | None:
         """The price the SDK would use for ``model`` (loading the table first if needed); ``None`` if unknown.
-        Without ``provider``, genai-prices guesses it from the model's name."""
-        quote = self._quote(provider, model_names(model, None), server_address, service_tier, None)
+        Without ``provider``, genai-prices guesses it from the model's name. ``processing="batch"`` gives the batch
+        price where genai-prices has one."""
+        quote = self._quote(provider, model_names(model, None), server_address, service_tier, None, processing)
         return None if quote is _UNKNOWN else quote
 
     def _quote(
@@ -229,6 +236,7 @@ class Pricer:
         server_address: str | None,
         service_tier: str | None,
         wait: float | None,
+        processing: str | None = None,
     ) -> Quote:
         providers = provider_names(provider)
         for name in names:
@@ -241,7 +249,7 @@ class Pricer:
         if table is None:
             return _UNKNOWN
         for name in names:
-            found = table.find(provider, name, server_address, service_tier)
+            found = table.find(provider, name, server_address, service_tier, processing)
             if found is not None:
                 return Quote(found.rates, table.source, name, found.provider_id, found.model_id, found.expires, found)
         return _UNKNOWN

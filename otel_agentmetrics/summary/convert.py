@@ -153,4 +153,5 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         db_system=_str(attrs.get(sc.DB_SYSTEM_NAME)) if retrieval else None,
         collection=_str(attrs.get(sc.DB_COLLECTION_NAME, attrs.get(sc.DATA_SOURCE_ID))) if retrieval else None,
         returned_rows=_int(attrs.get(sc.DB_RESPONSE_RETURNED_ROWS)) if retrieval else None,
+        processing=_str(attrs.get(sc.PROCESSING)) if kind == "model" else None,
     )

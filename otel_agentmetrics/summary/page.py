@@ -130,6 +130,7 @@ svg text { font-size:11px; fill:var(--muted); }
   </div>
   <section id="retrieval" hidden></section>
   <section id="providers"></section>
+  <section id="processing"></section>
   <section id="endpoints"></section>
   <section id="instances" hidden></section>
   <section id="processes" hidden></section>
@@ -274,6 +275,8 @@ function draw(data) {
     {name: "errors", color: "#d64545", value: (p) => p.failed}], (v) => num(Math.round(v)), true);
   section("models", "Models", table(s.by_model, groupCols("model", "calls", true)));
   section("providers", "Providers", table(s.by_provider, groupCols("provider", "calls", true)));
+  if ((s.by_processing || []).length)
+    section("processing", "Batch and interactive", table(s.by_processing, groupCols("processing", "calls", true)));
   section("tools", "Tools", table(s.by_tool, groupCols("tool", "runs", false)));
   section("agents", "Agents", table(s.by_agent, groupCols("agent", "runs", true)));
   const ev = data.evaluations || {}, evRows = [];  // record_evaluation: scores beside the cost of the calls judged

@@ -77,6 +77,7 @@ DROPPED = "agentmetrics_export_dropped_total"
 
 MODEL = "gen_ai_request_model"
 PROVIDER = "gen_ai_provider_name"
+PROCESSING = "agentmetrics_processing"  # batch results apart from interactive calls
 AGENT = "gen_ai_agent_name"
 TOOL = "gen_ai_tool_name"
 ROUTE = "http_route"
@@ -232,7 +233,7 @@ class PrometheusSource:
             q.targets()  # once, before the queries that group by it run side by side
         with ThreadPoolExecutor(max_workers=_PARALLEL_QUERIES) as pool:
             jobs: dict[str, Future[Any] | None] = {
-                "calls": pool.submit(q.timing, MODEL_CALLS, window, (MODEL, PROVIDER)),
+                "calls": pool.submit(q.timing, MODEL_CALLS, window, (MODEL, PROVIDER, PROCESSING)),
                 "usage": pool.submit(q.usage, window),
                 "tools": pool.submit(q.timing, TOOLS, window, (TOOL,), model_filters=False),
                 "agents": pool.submit(q.timing, AGENTS, window, (AGENT,), model_filters=False),
@@ -296,6 +297,11 @@ class PrometheusSource:
             source="prometheus",
             by_instance=grouped(q.instance_key) if by else [],
             instance_label=by,
+            by_processing=(
+                grouped(lambda lb: lb.get(PROCESSING) or "interactive")
+                if any(lb.get(PROCESSING) for _, lb, _ in usage_rows)
+                else []
+            ),
             absent=absent,
             processes=got["processes"],
             by_retrieval=_by_retrieval(got["retrievals"], got["store_rows"]),
@@ -421,8 +427,9 @@ class _Query:
         return out
 
     def usage(self, window_s: float) -> list[tuple[str, dict[str, str], float]]:
-        out = [("tokens", lb, v) for lb, v in self.rows(TOKENS, window_s, (MODEL, PROVIDER, "gen_ai_token_type"))]
-        out += [("cost", lb, v) for lb, v in self.rows(COST, window_s, (MODEL, PROVIDER))]
+        by = (MODEL, PROVIDER, PROCESSING, "gen_ai_token_type")
+        out = [("tokens", lb, v) for lb, v in self.rows(TOKENS, window_s, by)]
+        out += [("cost", lb, v) for lb, v in self.rows(COST, window_s, (MODEL, PROVIDER, PROCESSING))]
         out += [("unpriced", lb, v) for lb, v in self.rows(UNPRICED, window_s, (MODEL, PROVIDER))]
         return out
 

@@ -60,7 +60,7 @@ class Filters:
 _COLUMNS = (
     "trace_id, span_id, kind, name, start_ns, end_ns, duration_s, ok, error_type, error_message, provider, "
     "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
-    "reasoning_tokens, cost, service, operation, db_system, collection, returned_rows"
+    "reasoning_tokens, cost, service, operation, db_system, collection, returned_rows, processing"
 )
 
 INSTANCE_LABELS = ("service.name", "service.instance.id", "host")
@@ -249,7 +249,16 @@ def summary(
         processes=processes,
         export_dropped=export_dropped,
         by_retrieval=_by_retrieval(data.retrievals),
+        by_processing=by_processing(calls, lambda r: r["processing"]),
     )
+
+
+def by_processing(calls: list[Any], processing: Any) -> list[Stats]:
+    """Batch results apart from interactive calls; nothing when there were no batch results."""
+    if not any(processing(r) for r in calls):
+        return []
+    groups = _grouped(calls, lambda r: processing(r) or "interactive")
+    return _by_cost_then_count(_stats(k, v, v) for k, v in groups.items())
 
 
 def _export_dropped(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:

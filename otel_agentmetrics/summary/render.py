@@ -22,6 +22,7 @@ _GROUPS = (
     ("Tools", "by_tool", "tool"),
     ("Agents", "by_agent", "agent"),
     ("Endpoints", "by_endpoint", "endpoint"),
+    ("Batch and interactive", "by_processing", "processing"),
 )
 
 

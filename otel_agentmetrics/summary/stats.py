@@ -254,6 +254,9 @@ class Summary:
     ``{"traces": {"otlp": 12}}`` (an OTLP collector down or refusing, its queue full)."""
     by_retrieval: list[RetrievalStats] = field(default_factory=list)
     """Store operations (retrievals first, then writes and memory) by operation, store and collection."""
+    by_processing: list[Stats] = field(default_factory=list)
+    """Model calls by how they were processed (``batch``, ``interactive``): only when some were batch results, so
+    batch spend shows apart from interactive spend."""
     absent: list[str] = field(default_factory=list)
     """What this source cannot know (``recent_runs``, ``recent_errors`` ... from Prometheus): shown as absent,
     never as zero."""
@@ -262,6 +265,6 @@ class Summary:
         data = asdict(self)
         for key in ("overall",):
             data[key] = self.overall.to_dict()
-        for key in ("by_model", "by_provider", "by_tool", "by_agent", "by_endpoint", "by_instance"):
+        for key in ("by_model", "by_provider", "by_tool", "by_agent", "by_endpoint", "by_instance", "by_processing"):
             data[key] = [s.to_dict() for s in getattr(self, key)]
         return data

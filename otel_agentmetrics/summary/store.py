@@ -82,6 +82,7 @@ class SpanRow:
     """Retrieval rows (kind ``retrieval``): the store (``db.system.name``), collection and rows returned."""
     collection: str | None = None
     returned_rows: int | None = None
+    processing: str | None = None  # "batch" for a batch API's results (agentmetrics.processing)
 
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(SpanRow))
@@ -133,8 +134,7 @@ _ADDED_WRITER_COLUMNS = {
     "export_dropped": "TEXT",
 }
 """Columns later than the first release of the file: added to stores created before them."""
-
-_ADDED_SPAN_COLUMNS = {"db_system": "TEXT", "collection": "TEXT", "returned_rows": "INTEGER"}
+_ADDED_SPAN_COLUMNS = {"db_system": "TEXT", "collection": "TEXT", "returned_rows": "INTEGER", "processing": "TEXT"}
 """Span columns added with retrieval: added to stores created before them (readers of an older store that no
 writer has opened since see them as ``NULL``, see :func:`span_columns`)."""
 

@@ -36,6 +36,7 @@ from otel_agentmetrics._wrapping import Wrapper, async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.record import CallRecord
 
+from . import _batches
 from ._request import request_record
 from ._response import fill_message
 from ._streams import CompletionStream, MessageStream
@@ -174,3 +175,7 @@ class AnthropicInstrumentor(AgentMetricsInstrumentor):
         yield "anthropic._response", "APIResponse.close", close_hook
         yield "anthropic._response", "AsyncAPIResponse.close", async_close_hook
         yield "anthropic._base_client", "start_api_call_span", sdk_span_handoff
+        # Message Batches: results counted as the app reads them (see _batches).
+        for module in ("anthropic.resources.messages.batches", "anthropic.resources.beta.messages.batches"):
+            yield module, "Batches.results", _batches.results_hook(telemetry)
+            yield module, "AsyncBatches.results", _batches.async_results_hook(telemetry)

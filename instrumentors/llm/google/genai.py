@@ -24,6 +24,7 @@ from otel_agentmetrics._wrapping import async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.record import CallRecord
 
+from . import _batches, _live
 from . import _gemini as gemini
 
 
@@ -83,3 +84,11 @@ class GoogleGenAIInstrumentor(AgentMetricsInstrumentor):
             "AsyncModels._generate_content_stream",
             async_wrapper(telemetry, _build(telemetry, True), async_plain),
         )
+        # Batch mode: inlined results counted when the app gets the finished job (see _batches).
+        yield "google.genai.batches", "Batches.get", _batches.get_hook(telemetry)
+        yield "google.genai.batches", "AsyncBatches.get", _batches.async_get_hook(telemetry)
+        # Gemini Live: a session span, a span per model turn (see _live).
+        yield "google.genai.live", "AsyncLive.connect", _live.connect_hook(telemetry)
+        yield "google.genai.live", "AsyncSession._receive", _live.receive_hook
+        yield "google.genai.live", "AsyncSession.send_tool_response", _live.tool_response_hook
+        yield "google.genai.live", "AsyncSession.close", _live.close_hook

@@ -22,7 +22,7 @@ from otel_agentmetrics._telemetry import Call, Telemetry
 from otel_agentmetrics._wrapping import async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 
-from . import _raw
+from . import _batches, _raw, _realtime
 from ._request import OpenAIRecord, read_request
 from ._response import READERS
 from ._streams import accumulator
@@ -100,3 +100,24 @@ class OpenAIInstrumentor(AgentMetricsInstrumentor):
         yield chat, "AsyncChatCompletionStream.close", _raw.async_helper_close_hook
         yield responses, "ResponseStream.close", _raw.helper_close_hook
         yield responses, "AsyncResponseStream.close", _raw.async_helper_close_hook
+        # Batches: results counted when the output file is downloaded (see _batches).
+        files, batches = "openai.resources.files", "openai.resources.batches"
+        yield files, "Files.content", _batches.content_hook(telemetry)
+        yield files, "AsyncFiles.content", _batches.async_content_hook(telemetry)
+        for method in ("create", "retrieve", "cancel"):
+            yield batches, f"Batches.{method}", _batches.batch_hook(telemetry)
+            yield batches, f"AsyncBatches.{method}", _batches.async_batch_hook(telemetry)
+        # Realtime: a session span, a span per response (see _realtime).
+        realtime = "openai.resources.realtime.realtime"
+        for method in ("__enter__", "enter"):
+            yield realtime, f"RealtimeConnectionManager.{method}", _realtime.enter_hook(telemetry)
+        for method in ("__aenter__", "enter"):
+            yield realtime, f"AsyncRealtimeConnectionManager.{method}", _realtime.async_enter_hook(telemetry)
+        yield realtime, "RealtimeConnection.recv", _realtime.recv_hook
+        yield realtime, "AsyncRealtimeConnection.recv", _realtime.async_recv_hook
+        yield realtime, "RealtimeConnection.send", _realtime.send_hook
+        yield realtime, "AsyncRealtimeConnection.send", _realtime.async_send_hook
+        yield realtime, "RealtimeConnection.close", _realtime.close_hook  # releases that close it there
+        yield realtime, "AsyncRealtimeConnection.close", _realtime.async_close_hook
+        yield "openai._websocket_connection", "WebSocketConnectionBase.close", _realtime.close_hook
+        yield "openai._websocket_connection", "AsyncWebSocketConnectionBase.close", _realtime.async_close_hook

@@ -19,19 +19,30 @@ CHAT = 1
 RESPONSES = 2
 EMBEDDINGS = 3
 COMPLETIONS = 4
+IMAGES = 5
+TRANSCRIPTION = 6
+SPEECH = 7
 
 KINDS: dict[str, int] = {
     "/chat/completions": CHAT,
     "/responses": RESPONSES,
     "/embeddings": EMBEDDINGS,
     "/completions": COMPLETIONS,
+    "/images/generations": IMAGES,
+    "/audio/transcriptions": TRANSCRIPTION,
+    "/audio/translations": TRANSCRIPTION,
+    "/audio/speech": SPEECH,
 }
 _OPERATIONS = {
     CHAT: sc.OP_CHAT,
     RESPONSES: sc.OP_CHAT,
     EMBEDDINGS: sc.OP_EMBEDDINGS,
     COMPLETIONS: sc.OP_TEXT_COMPLETION,
+    IMAGES: sc.OP_GENERATE_CONTENT,
+    TRANSCRIPTION: sc.OP_GENERATE_CONTENT,
+    SPEECH: sc.OP_GENERATE_CONTENT,
 }
+_MEDIA_OUTPUT = {IMAGES: "image", TRANSCRIPTION: "text", SPEECH: "speech"}
 
 SERVICE_TIER = "openai.request.service_tier"
 _CHAT_NUMBERS = (
@@ -82,6 +93,9 @@ def read_request(client: Any, options: Any, capture: bool, stream_usage: bool) -
     record.hide_usage = False
     if kind == EMBEDDINGS:
         _embeddings_request(record, get)
+        return record
+    if kind >= IMAGES:
+        _media_request(record, get)
         return record
     record.temperature = _number(get("temperature"))
     record.top_p = _number(get("top_p"))
@@ -146,6 +160,18 @@ def _responses_request(record: OpenAIRecord, get: Any, capture: bool) -> None:
         if isinstance(instructions, str):
             record.system_instructions = [{"type": "text", "content": instructions}]
         record.tool_definitions = _content.tool_definitions(get("tools")) or None
+
+
+def _media_request(record: OpenAIRecord, get: Any) -> None:
+    """Images, transcriptions and speech: their usage is in the response (images, transcriptions) or is the
+    request's text (speech, priced per character where the table prices it so). Their streamed forms (partial
+    images, transcript deltas) are recorded without usage: the call's span ends when the stream is returned."""
+    record.stream = False
+    record.attributes[sc.OUTPUT_TYPE] = _MEDIA_OUTPUT[record.kind]
+    if record.kind == SPEECH:
+        text = get("input")
+        if isinstance(text, str) and text:
+            record.usage_details = {"input_characters": len(text)}
 
 
 def _embeddings_request(record: OpenAIRecord, get: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from otel_agentmetrics.record import CallRecord
 
 from . import _content
-from ._request import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
+from ._request import CHAT, COMPLETIONS, EMBEDDINGS, IMAGES, RESPONSES, SPEECH, TRANSCRIPTION
 
 RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
@@ -39,12 +39,22 @@ def chat_usage(record: CallRecord, usage: Any) -> None:
         return
     record.input_tokens = getattr(usage, "prompt_tokens", None)
     record.output_tokens = getattr(usage, "completion_tokens", None)
-    cached = _field(_field(usage, "prompt_tokens_details"), "cached_tokens")
+    prompt_details = _field(usage, "prompt_tokens_details")
+    cached = _field(prompt_details, "cached_tokens")
     if cached is not None:
         record.cache_read_input_tokens = cached
-    reasoning = _field(_field(usage, "completion_tokens_details"), "reasoning_tokens")
+    completion_details = _field(usage, "completion_tokens_details")
+    reasoning = _field(completion_details, "reasoning_tokens")
     if reasoning is not None:
         record.reasoning_output_tokens = reasoning
+    audio_in = _field(prompt_details, "audio_tokens")
+    audio_out = _field(completion_details, "audio_tokens")
+    if audio_in or audio_out:  # audio models (gpt-4o-audio-preview ...): priced at the audio rates, or unpriced
+        record.usage_details = {
+            name: count
+            for name, count in (("input_audio_tokens", audio_in), ("output_audio_tokens", audio_out))
+            if count
+        }
     _provider_cost(record, usage)
 
 
@@ -173,4 +183,49 @@ def read_embeddings(record: CallRecord, result: Any, capture: bool) -> None:
     record.response_model = getattr(result, "model", None)
 
 
-READERS = {CHAT: read_chat, RESPONSES: read_responses, EMBEDDINGS: read_embeddings, COMPLETIONS: read_completion}
+def read_images(record: CallRecord, result: Any, capture: bool) -> None:
+    """``images.generate``: token usage for gpt-image models (text and image input, image output); dall-e models
+    report none (and genai-prices 0.2.5 has no per-image price for them: no cost, never a guess)."""
+    usage = getattr(result, "usage", None)
+    if usage is None:
+        return
+    record.input_tokens = getattr(usage, "input_tokens", None)
+    record.output_tokens = getattr(usage, "output_tokens", None)
+    images = _field(_field(usage, "input_tokens_details"), "image_tokens")
+    if images:
+        record.usage_details = {"input_image_tokens": images}
+
+
+def read_transcription(record: CallRecord, result: Any, capture: bool) -> None:
+    """``audio.transcriptions``/``translations``: tokens (gpt-4o-transcribe: audio input among them) or the
+    audio's duration (whisper-1: priced per hour of audio). A plain-text answer (``response_format="text"``)
+    carries no usage."""
+    usage = getattr(result, "usage", None)
+    if usage is None or isinstance(result, str):
+        return
+    kind = getattr(usage, "type", None)
+    if kind == "duration":
+        seconds = getattr(usage, "seconds", None)
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            record.usage_details = {"audio_seconds": seconds}
+        return
+    record.input_tokens = getattr(usage, "input_tokens", None)
+    record.output_tokens = getattr(usage, "output_tokens", None)
+    audio = _field(_field(usage, "input_token_details"), "audio_tokens")
+    if audio:
+        record.usage_details = {"input_audio_tokens": audio}
+
+
+def read_speech(record: CallRecord, result: Any, capture: bool) -> None:
+    """``audio.speech``: the answer is audio bytes, with no usage; the request's characters were counted."""
+
+
+READERS = {
+    CHAT: read_chat,
+    RESPONSES: read_responses,
+    EMBEDDINGS: read_embeddings,
+    COMPLETIONS: read_completion,
+    IMAGES: read_images,
+    TRANSCRIPTION: read_transcription,
+    SPEECH: read_speech,
+}
