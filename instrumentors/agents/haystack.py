@@ -22,9 +22,9 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
+from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import acall, call
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -34,7 +34,7 @@ DEFAULT_NAME = "Agent"
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_haystack_tool_call_id", default=None)
 
 
-def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
+def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
     try:
         name = getattr(agent, "__component_name__", None)
         if not isinstance(name, str) or not name:
@@ -43,26 +43,6 @@ def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
     except Exception:
         internal_error("opening a Haystack agent run")
         return None
-
-
-def _run(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open_agent(telemetry, instance)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return call(run, wrapped, args, kwargs)
-
-    return traced
-
-
-def _run_async(telemetry: Telemetry) -> Callable[..., Any]:
-    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open_agent(telemetry, instance)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs)
-
-    return traced
 
 
 def _tool_call_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
@@ -157,8 +137,8 @@ class HaystackInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         agents = "haystack.components.agents.agent"
-        yield agents, "Agent.run", _run(telemetry)
-        yield agents, "Agent.run_async", _run_async(telemetry)
+        yield agents, "Agent.run", sync_run_wrapper(telemetry, _open_agent)
+        yield agents, "Agent.run_async", async_run_wrapper(telemetry, _open_agent)
         calling = "haystack.components.agents.tool_calling"
         yield calling, "_make_context_bound_invoke", _bound_invoke
         yield calling, "_make_bounded_invoke_async", _bounded_invoke_async
