@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from otel_agentmetrics._agent_layer import aiter_run_wrapper
+from otel_agentmetrics._agent_layer import aiter_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import SpanRun
@@ -63,9 +63,9 @@ def _agent_span(telemetry: Telemetry) -> Callable[..., Any]:
             agent_id, description = kwargs.get("agent_id"), kwargs.get("agent_description")
             run = start_agent(
                 telemetry,
-                name if isinstance(name, str) and name else "agent",
+                text(name) or "agent",
                 agent_id=agent_id if isinstance(agent_id, str) else None,
-                description=description if isinstance(description, str) and description else None,
+                description=text(description),
             )
         except Exception:
             internal_error("opening an AutoGen agent run")
@@ -83,9 +83,9 @@ def _tool_span(telemetry: Telemetry) -> Callable[..., Any]:
             name = kwargs.get("tool_name", args[0] if args else None)
             description, call_id = kwargs.get("tool_description"), kwargs.get("tool_call_id")
             run = start_tool(
-                name if isinstance(name, str) and name else "tool",
-                description if isinstance(description, str) and description else None,
-                call_id if isinstance(call_id, str) and call_id else None,
+                text(name) or "tool",
+                text(description),
+                text(call_id),
                 telemetry=telemetry,
             )
         except Exception:
@@ -102,8 +102,8 @@ def _open_team(telemetry: Telemetry, team: Any, *_: Any) -> AgentRun | None:
         description = getattr(team, "description", None)
         return start_agent(
             telemetry,
-            name if isinstance(name, str) and name else type(team).__name__,
-            description=description if isinstance(description, str) and description else None,
+            text(name) or type(team).__name__,
+            description=text(description),
         )
     except Exception:
         internal_error("opening an AutoGen team run")

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper
+from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -45,9 +45,9 @@ def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
         agent_id = getattr(agent, "id", None)
         return start_agent(
             telemetry,
-            role if isinstance(role, str) and role else "agent",
+            text(role) or "agent",
             agent_id=str(agent_id) if agent_id is not None else None,
-            description=goal if isinstance(goal, str) and goal else None,
+            description=text(goal),
         )
     except Exception:
         internal_error("opening a CrewAI agent run")

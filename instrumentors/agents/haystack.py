@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper
+from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -48,7 +48,7 @@ def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
 def _tool_call_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     tool_call = kwargs.get("tool_call", args[2] if len(args) > 2 else None)
     call_id = getattr(tool_call, "id", None)
-    return call_id if isinstance(call_id, str) and call_id else None
+    return text(call_id)
 
 
 def _bound_invoke(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -71,7 +71,7 @@ def _bounded_invoke_async(
     call_id = getattr(tool_call, "id", None)
 
     async def with_call_id() -> Any:
-        token = _call_id.set(call_id if isinstance(call_id, str) and call_id else None)
+        token = _call_id.set(text(call_id))
         try:
             return await runner()
         finally:

@@ -17,7 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from otel_agentmetrics._agent_layer import aiter_run_wrapper, async_run_wrapper, iter_run_wrapper, sync_run_wrapper
+from otel_agentmetrics._agent_layer import (
+    aiter_run_wrapper,
+    async_run_wrapper,
+    iter_run_wrapper,
+    sync_run_wrapper,
+    text,
+)
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -47,7 +53,7 @@ def _open_iterator(telemetry: Telemetry, iterator: Any, *_: Any) -> AgentRun | N
 def _call_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     action = args[2] if len(args) > 2 else kwargs.get("agent_action")
     call_id = getattr(action, "tool_call_id", None)  # ``ToolAgentAction`` (tool-calling agents) has it
-    return call_id if isinstance(call_id, str) and call_id else None
+    return text(call_id)
 
 
 def _perform(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
