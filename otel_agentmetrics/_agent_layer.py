@@ -9,18 +9,40 @@ proceeds as if uninstrumented.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import Run, _aiterate, _iterate, acall, call
 from otel_agentmetrics._telemetry import Telemetry
 
 Opener = Callable[[Telemetry, Any, tuple[Any, ...], dict[str, Any]], Run | None]
 """``(telemetry, instance, args, kwargs) -> run``, or ``None`` when it could not be opened (already reported)."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail_open(what: str) -> Callable[[F], F]:
+    """An opener's guard: an exception inside it is reported (``internal_error(what)``) and no run is opened."""
+
+    def decorate(open_run: F) -> F:
+        @functools.wraps(open_run)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return open_run(*args, **kwargs)
+            except Exception:
+                internal_error(what)
+                return None
+
+        return cast(F, guarded)
+
+    return decorate
 
 
 def text(value: Any) -> str | None:

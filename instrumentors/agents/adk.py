@@ -23,7 +23,7 @@ from typing import Any
 
 from wrapt import register_post_import_hook
 
-from otel_agentmetrics._agent_layer import StandInTracer, aiter_run_wrapper, text
+from otel_agentmetrics._agent_layer import StandInTracer, aiter_run_wrapper, fail_open, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import acall
@@ -45,19 +45,16 @@ _TRACER_MODULES = (
 )
 
 
+@fail_open("opening an ADK agent run")
 def _open(telemetry: Telemetry, agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AgentRun | None:
-    try:
-        context = args[0] if args else kwargs.get("parent_context")
-        session = getattr(context, "session", None)
-        return start_agent(
-            telemetry,
-            text(getattr(agent, "name", None)) or "agent",
-            text(getattr(session, "id", None)),
-            description=text(getattr(agent, "description", None)),
-        )
-    except Exception:
-        internal_error("opening an ADK agent run")
-        return None
+    context = args[0] if args else kwargs.get("parent_context")
+    session = getattr(context, "session", None)
+    return start_agent(
+        telemetry,
+        text(getattr(agent, "name", None)) or "agent",
+        text(getattr(session, "id", None)),
+        description=text(getattr(agent, "description", None)),
+    )
 
 
 def _call_tool(telemetry: Telemetry) -> Callable[..., Any]:

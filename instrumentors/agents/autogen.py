@@ -23,7 +23,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from otel_agentmetrics._agent_layer import aiter_run_wrapper, text
+from otel_agentmetrics._agent_layer import aiter_run_wrapper, fail_open, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import SpanRun
@@ -96,18 +96,15 @@ def _tool_span(telemetry: Telemetry) -> Callable[..., Any]:
     return traced
 
 
+@fail_open("opening an AutoGen team run")
 def _open_team(telemetry: Telemetry, team: Any, *_: Any) -> AgentRun | None:
-    try:
-        name = getattr(team, "name", None)
-        description = getattr(team, "description", None)
-        return start_agent(
-            telemetry,
-            text(name) or type(team).__name__,
-            description=text(description),
-        )
-    except Exception:
-        internal_error("opening an AutoGen team run")
-        return None
+    name = getattr(team, "name", None)
+    description = getattr(team, "description", None)
+    return start_agent(
+        telemetry,
+        text(name) or type(team).__name__,
+        description=text(description),
+    )
 
 
 class AutoGenInstrumentor(AgentMetricsInstrumentor):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper, text
+from otel_agentmetrics._agent_layer import async_run_wrapper, fail_open, sync_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -27,31 +27,25 @@ DEFAULT_CREW_NAME = "crew"  # ``Crew.name``'s default
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_crewai_tool_call_id", default=None)
 
 
+@fail_open("opening a CrewAI crew run")
 def _open_crew(telemetry: Telemetry, crew: Any, *_: Any) -> AgentRun | None:
-    try:
-        name = getattr(crew, "name", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_CREW_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_CREW_NAME)
-    except Exception:
-        internal_error("opening a CrewAI crew run")
-        return None
+    name = getattr(crew, "name", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_CREW_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_CREW_NAME)
 
 
+@fail_open("opening a CrewAI agent run")
 def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
-    try:
-        role = getattr(agent, "role", None)
-        goal = getattr(agent, "goal", None)
-        agent_id = getattr(agent, "id", None)
-        return start_agent(
-            telemetry,
-            text(role) or "agent",
-            agent_id=str(agent_id) if agent_id is not None else None,
-            description=text(goal),
-        )
-    except Exception:
-        internal_error("opening a CrewAI agent run")
-        return None
+    role = getattr(agent, "role", None)
+    goal = getattr(agent, "goal", None)
+    agent_id = getattr(agent, "id", None)
+    return start_agent(
+        telemetry,
+        text(role) or "agent",
+        agent_id=str(agent_id) if agent_id is not None else None,
+        description=text(goal),
+    )
 
 
 def _native_tool_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -26,7 +26,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from otel_agentmetrics import semconv as sc
-from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper
+from otel_agentmetrics._agent_layer import async_run_wrapper, fail_open, sync_run_wrapper
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._context import CallRefused
 from otel_agentmetrics._guard import internal_error
@@ -41,16 +41,13 @@ DEFAULT_NAME = "ReAct"
 _FINISH = "Marks the task as complete"  # the start of the description of ReAct's own ``finish`` tool
 
 
+@fail_open("opening a DSPy ReAct run")
 def _open(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
-    try:
-        signature = getattr(agent, "signature", None)
-        name = getattr(signature, "__name__", None)
-        if not isinstance(name, str) or not name or name == "StringSignature":
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a DSPy ReAct run")
-        return None
+    signature = getattr(agent, "signature", None)
+    name = getattr(signature, "__name__", None)
+    if not isinstance(name, str) or not name or name == "StringSignature":
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
 
 
 def _is_finish(tool: Any) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
-from otel_agentmetrics._agent_layer import async_run_wrapper, sync_run_wrapper, text
+from otel_agentmetrics._agent_layer import async_run_wrapper, fail_open, sync_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -34,15 +34,12 @@ DEFAULT_NAME = "Agent"
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_haystack_tool_call_id", default=None)
 
 
+@fail_open("opening a Haystack agent run")
 def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
-    try:
-        name = getattr(agent, "__component_name__", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a Haystack agent run")
-        return None
+    name = getattr(agent, "__component_name__", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
 
 
 def _tool_call_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:

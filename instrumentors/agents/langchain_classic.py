@@ -20,6 +20,7 @@ from typing import Any
 from otel_agentmetrics._agent_layer import (
     aiter_run_wrapper,
     async_run_wrapper,
+    fail_open,
     iter_run_wrapper,
     sync_run_wrapper,
     text,
@@ -35,15 +36,12 @@ from .langchain import pending_call_id
 DEFAULT_NAME = "AgentExecutor"
 
 
+@fail_open("opening a LangChain AgentExecutor run")
 def _open(telemetry: Telemetry, executor: Any, *_: Any) -> AgentRun | None:
-    try:
-        name = getattr(executor, "name", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a LangChain AgentExecutor run")
-        return None
+    name = getattr(executor, "name", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
 
 
 def _open_iterator(telemetry: Telemetry, iterator: Any, *_: Any) -> AgentRun | None:

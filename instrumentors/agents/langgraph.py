@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from otel_agentmetrics._agent_layer import aiter_run_wrapper, iter_run_wrapper
+from otel_agentmetrics._agent_layer import aiter_run_wrapper, fail_open, iter_run_wrapper
 from otel_agentmetrics._config import Settings
-from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -35,15 +34,12 @@ def _conversation_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | Non
     return str(thread_id) if thread_id is not None and thread_id != "" else None
 
 
+@fail_open("opening a LangGraph run")
 def _open(telemetry: Telemetry, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AgentRun | None:
-    try:
-        name = getattr(graph, "name", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, _conversation_id(args, kwargs), default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a LangGraph run")
-        return None
+    name = getattr(graph, "name", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, _conversation_id(args, kwargs), default_name=name == DEFAULT_NAME)
 
 
 class LangGraphInstrumentor(AgentMetricsInstrumentor):

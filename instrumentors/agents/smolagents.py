@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from otel_agentmetrics._agent_layer import iter_run_wrapper, text
+from otel_agentmetrics._agent_layer import fail_open, iter_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -37,18 +37,15 @@ _pending: weakref.WeakKeyDictionary[Any, list[tuple[str, Any, str]]] = weakref.W
 _pending_lock = threading.Lock()
 
 
+@fail_open("opening a smolagents run")
 def _open(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
-    try:
-        name = text(getattr(agent, "name", None))
-        return start_agent(
-            telemetry,
-            name or DEFAULT_NAME,
-            description=text(getattr(agent, "description", None)),
-            default_name=name is None,
-        )
-    except Exception:
-        internal_error("opening a smolagents run")
-        return None
+    name = text(getattr(agent, "name", None))
+    return start_agent(
+        telemetry,
+        name or DEFAULT_NAME,
+        description=text(getattr(agent, "description", None)),
+        default_name=name is None,
+    )
 
 
 def _process_tool_calls(
