@@ -58,3 +58,25 @@ def stored_spans(tmp_path: Path, kind: str = "model") -> list[dict[str, Any]]:
     finally:
         conn.close()
     return [dict(row) for row in rows]
+
+
+def run_bare(name: str, tmp_path: Path, **extra: str) -> str:
+    """Run an example that starts its own stand-in, in a bare environment (``PATH``, ``HOME``, the test's store, and
+    ``extra``); returns what it printed."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3")}
+    env.update(extra)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def all_stored_spans(tmp_path: Path) -> list[dict[str, Any]]:
+    """Every span in the test's store, of every kind, in start order."""
+    conn = sqlite3.connect(tmp_path / "store.sqlite3")
+    conn.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
+    finally:
+        conn.close()

@@ -110,3 +110,32 @@ def assert_rollup(agent_span: Any, chats: Any, tool_calls: int, errors: int) -> 
     )
     assert attrs["agentmetrics.agent.errors"] == errors
     assert attrs["agentmetrics.agent.cost"] == pytest.approx((tokens_in * 0.15 + tokens_out * 0.60) / 1e6, rel=1e-12)
+
+
+def instrumented(otel: Any, instrumentor: Any, pricer: Pricer | None = None, **scope: Any) -> Iterator[Any]:
+    """The body of a test's ``traced`` fixture (``yield from instrumented(otel, XInstrumentor(), PRICER)``): the
+    instrumentor on, on a :func:`scoped_telemetry`, while the test runs."""
+    with scoped_telemetry(otel, pricer, **scope) as telemetry:
+        instrumentor.instrument(telemetry=telemetry)
+        yield otel
+        instrumentor.uninstrument()
+
+
+def only_agent_run(spans: list[Any], name: str, count: int) -> Any:
+    """The one span named ``name``, a root, among ``count`` spans in all."""
+    (agent_span,) = by_name(spans, name)
+    assert agent_span.parent is None
+    assert len(spans) == count, [s.name for s in spans]
+    return agent_span
+
+
+def check_tool_loop(spans: list[Any], agent_span: Any, steps: list[str], errors: int = 0) -> Any:
+    """``agent_span`` above ``steps``: a model call asking for one tool, the tool run (with that call's id, linked to
+    it), the model call that answers; rolled up. Returns the tool span."""
+    kids = children(spans, agent_span)
+    assert [s.name for s in kids] == steps
+    (call_id,) = kids[0].attributes["agentmetrics.response.tool_call_ids"]
+    assert kids[1].attributes["gen_ai.tool.call.id"] == call_id
+    assert [link.context.span_id for link in kids[1].links] == [kids[0].context.span_id]
+    assert_rollup(agent_span, [kids[0], kids[2]], tool_calls=1, errors=errors)
+    return kids[1]

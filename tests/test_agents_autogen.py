@@ -140,27 +140,15 @@ def test_uninstrument_gives_autogen_its_spans_back(otel, llm, monkeypatch):
 
 def test_autogen_team_example(tmp_path):
     """examples/autogen_team.py as a user runs it (it starts the stand-in itself), read back from the store."""
-    import sqlite3
-    import subprocess
-    import sys
-
     from otel_agentmetrics.summary import summary
 
-    from .examples_kit import EXAMPLES
+    from .examples_kit import all_stored_spans, run_bare
 
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3")}
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "autogen_team.py")],
-        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
-    conn = sqlite3.connect(tmp_path / "store.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        rows = [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
-    finally:
-        conn.close()
+    assert (
+        run_bare("autogen_team.py", tmp_path)
+        == "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
+    )
+    rows = all_stored_spans(tmp_path)
     by_kind = {kind: [r["name"] for r in rows if r["kind"] == kind] for kind in ("agent", "tool", "model")}
     assert by_kind == {
         "agent": ["invoke_agent weather_desk", "invoke_agent forecaster"],

@@ -27,7 +27,7 @@ from claude_agent_sdk import (  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.claude_agent_sdk import ClaudeAgentSDKInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, by_name, children, instrumented, scoped_telemetry  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
     not (Path(sdk.__file__).parent / "_bundled" / "claude").exists() and shutil.which("claude") is None,
@@ -58,11 +58,7 @@ def llm():
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER, openai_client=False) as telemetry:
-        instrumentor = ClaudeAgentSDKInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, ClaudeAgentSDKInstrumentor(), PRICER, openai_client=False)
 
 
 def options(llm: StandInServer, tmp_path: Any, weather: Any = get_weather, **more: Any) -> ClaudeAgentOptions:

@@ -27,7 +27,7 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.crewai import CrewAIInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, instrumented  # noqa: E402
 
 PRICER = PerMillionPricer(0.15, 0.60)
 ANSWER = "Here is what I found: 22 degrees in Lisbon. Enjoy the trip!"
@@ -53,11 +53,7 @@ def llm():
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER) as telemetry:
-        instrumentor = CrewAIInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, CrewAIInstrumentor(), PRICER)
 
 
 def weather_crew(llm: StandInServer, weather=get_weather, name: str = "weather desk"):

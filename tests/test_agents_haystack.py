@@ -20,7 +20,7 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.haystack import HaystackInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, instrumented, scoped_telemetry  # noqa: E402
 
 PRICER = PerMillionPricer(0.15, 0.60)
 QUESTION = [ChatMessage.from_user("Is it warm in Lisbon?")]
@@ -46,11 +46,7 @@ def llm():
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER) as telemetry:
-        instrumentor = HaystackInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, HaystackInstrumentor(), PRICER)
 
 
 def weather_agent(llm: StandInServer, function=get_weather, **options) -> Agent:

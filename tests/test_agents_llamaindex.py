@@ -22,7 +22,7 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.llamaindex import LlamaIndexInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, instrumented, scoped_telemetry  # noqa: E402
 
 PRICER = PerMillionPricer(0.15, 0.60)
 
@@ -39,11 +39,7 @@ def broken_weather(city: str) -> str:
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER) as telemetry:
-        instrumentor = LlamaIndexInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, LlamaIndexInstrumentor(), PRICER)
 
 
 class Forecast(Workflow):

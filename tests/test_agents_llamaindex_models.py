@@ -21,7 +21,7 @@ from llama_index.core.tools import FunctionTool  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.llamaindex import LlamaIndexInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, by_name, children, instrumented, scoped_telemetry  # noqa: E402
 
 PRICER = PerMillionPricer(1.0, 2.0)  # dollars per million input / output tokens
 FIRST, SECOND = (100, 20), (140, 12)  # the (input, output) tokens the LLM reports for its two answers
@@ -74,11 +74,7 @@ class LocalLLM(CustomLLM):
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER) as telemetry:
-        instrumentor = LlamaIndexInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, LlamaIndexInstrumentor(), PRICER)
 
 
 def dollars(tokens: tuple[int, int]) -> float:

@@ -17,7 +17,7 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.pydantic_ai import PydanticAIInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, instrumented, scoped_telemetry  # noqa: E402
 
 PRICER = PerMillionPricer(0.15, 0.60)
 QUESTION = "Is it warm in Lisbon?"
@@ -32,11 +32,7 @@ def llm():
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER) as telemetry:
-        instrumentor = PydanticAIInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, PydanticAIInstrumentor(), PRICER)
 
 
 def weather_agent(llm: StandInServer, name: str | None = "forecaster", fail: BaseException | None = None) -> Agent:

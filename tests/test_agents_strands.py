@@ -28,7 +28,16 @@ import otel_agentmetrics as agentmetrics  # noqa: E402
 from otel_agentmetrics.demo.server import StandInServer  # noqa: E402
 from otel_agentmetrics.instrumentors.agents.strands import StrandsInstrumentor  # noqa: E402
 
-from .scope_kit import PerMillionPricer, assert_rollup, by_name, children, scoped_telemetry  # noqa: E402
+from .scope_kit import (  # noqa: E402
+    PerMillionPricer,
+    assert_rollup,
+    by_name,
+    check_tool_loop,
+    children,
+    instrumented,
+    only_agent_run,
+    scoped_telemetry,
+)
 
 PRICER = PerMillionPricer(0.15, 0.60)
 ANSWER = "Here is what I found: 22 degrees in Lisbon. Enjoy the trip!"
@@ -63,11 +72,7 @@ def llm():
 
 @pytest.fixture
 def traced(otel):
-    with scoped_telemetry(otel, PRICER) as telemetry:
-        instrumentor = StrandsInstrumentor()
-        instrumentor.instrument(telemetry=telemetry)
-        yield otel
-        instrumentor.uninstrument()
+    yield from instrumented(otel, StrandsInstrumentor(), PRICER)
 
 
 @pytest.fixture
@@ -84,20 +89,11 @@ def forecaster(llm: StandInServer, weather=get_weather, name: str | None = "fore
 
 def check_agent_run(spans, agent_span, errors: int = 0):
     assert agent_span.attributes["gen_ai.agent.description"] == "Tells the weather"
-    kids = children(spans, agent_span)
-    assert [s.name for s in kids] == STEPS
-    (call_id,) = kids[0].attributes["agentmetrics.response.tool_call_ids"]
-    assert kids[1].attributes["gen_ai.tool.call.id"] == call_id
-    assert [link.context.span_id for link in kids[1].links] == [kids[0].context.span_id]
-    assert_rollup(agent_span, [kids[0], kids[2]], tool_calls=1, errors=errors)
-    return kids[1]
+    return check_tool_loop(spans, agent_span, STEPS, errors)
 
 
 def only_run(spans):
-    (agent_span,) = by_name(spans, "invoke_agent forecaster")
-    assert agent_span.parent is None
-    assert len(spans) == 4, [s.name for s in spans]
-    return agent_span
+    return only_agent_run(spans, "invoke_agent forecaster", 4)
 
 
 def test_an_agent_run_above_its_model_and_tool_calls(traced, llm):

@@ -6,8 +6,6 @@ run where they are installed (``tests/strands-env.sh``, ``tests/adk-env.sh``) an
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,28 +14,17 @@ from otel_agentmetrics.summary import summary
 from otel_agentmetrics.summary.queries import run_detail
 from otel_agentmetrics.summary.run_page import tree
 
-from .examples_kit import EXAMPLES
-from .test_examples_frameworks import ANSWER, _check_one_agent_run, _needs, _spans
+from .examples_kit import all_stored_spans, run_bare
+from .test_examples_frameworks import ANSWER, _check_one_agent_run, _needs
 
 
 def _run(name: str, tmp_path: Path, **env: str) -> str:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3"),
-        "OTEL_SERVICE_NAME": name.removesuffix(".py"),
-        **env,
-    }
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return run_bare(name, tmp_path, OTEL_SERVICE_NAME=name.removesuffix(".py"), **env)
 
 
 def _check_run_page(tmp_path: Path, model_call: str = "chat gpt-4o-mini") -> None:
     """The run page's tree of the one run: the agent above its model call, tool run and model call, in order."""
-    (run,) = [s for s in _spans(tmp_path) if s["kind"] == "agent"]
+    (run,) = [s for s in all_stored_spans(tmp_path) if s["kind"] == "agent"]
     detail = run_detail(tmp_path / "store.sqlite3", str(run["trace_id"]))
     assert (detail["model_calls"], detail["tool_calls"], detail["failed"]) == (2, 1, 0)
     (root,) = tree(detail["spans"])
@@ -72,7 +59,7 @@ GEMINI_2_5_FLASH = (0.30, 2.50)  # USD per million tokens: input, output (publis
 @_needs("google.adk")
 def test_adk_agent(tmp_path: Path) -> None:
     assert _run("adk_agent.py", tmp_path) == ANSWER
-    spans = _spans(tmp_path)
+    spans = all_stored_spans(tmp_path)
     runs = [s for s in spans if s["kind"] == "agent"]
     models = [s for s in spans if s["kind"] == "model"]
     assert [s["name"] for s in runs] == ["invoke_agent forecaster"]  # ADK's own spans stand down: one run

@@ -4,16 +4,13 @@ the example starts itself (no ``ANTHROPIC_API_KEY``); what it recorded is read b
 from __future__ import annotations
 
 import shutil
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_agentmetrics.summary import summary
 
-from .examples_kit import EXAMPLES
+from .examples_kit import all_stored_spans, run_bare
 
 sdk = pytest.importorskip("claude_agent_sdk")
 pytestmark = pytest.mark.skipif(
@@ -25,24 +22,9 @@ HAIKU = (0.80, 0.08, 1.00, 4.00)  # claude-3-5-haiku USD per million tokens: inp
 
 
 def test_claude_agent_sdk_example(tmp_path: Path) -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3"),
-        "OTEL_SERVICE_NAME": "claude_agent_sdk",
-    }
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "claude_agent.py")],
-        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("Here is what I found: 22 degrees and sunny in Lisbon")
-    conn = sqlite3.connect(tmp_path / "store.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        spans = [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
-    finally:
-        conn.close()
+    out = run_bare("claude_agent.py", tmp_path, OTEL_SERVICE_NAME="claude_agent_sdk")
+    assert out.startswith("Here is what I found: 22 degrees and sunny in Lisbon")
+    spans = all_stored_spans(tmp_path)
     assert [s["name"] for s in spans if s["kind"] == "agent"] == ["invoke_agent claude_code"]
     assert [s["name"] for s in spans if s["kind"] == "tool"] == ["execute_tool mcp__weather__get_weather"]
     models = [s for s in spans if s["kind"] == "model"]

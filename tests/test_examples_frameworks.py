@@ -9,44 +9,26 @@ examples run where those are installed (``tests/llamaindex-env.sh``, ``tests/cre
 from __future__ import annotations
 
 import importlib.util
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_agentmetrics.summary import summary
 
-from .examples_kit import EXAMPLES
+from .examples_kit import all_stored_spans, run_bare
 
 GPT_4O_MINI = (0.15, 0.075, 0.60)  # USD per million tokens: input, cached input, output
 ANSWER = "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
 
 
 def _run(name: str, tmp_path: Path) -> str:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3"),
-        "OTEL_SERVICE_NAME": name.removesuffix(".py"),
-        "CREWAI_DISABLE_TELEMETRY": "true",
-        "OTEL_SDK_DISABLED": "false",
-    }
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
+    return run_bare(
+        name,
+        tmp_path,
+        OTEL_SERVICE_NAME=name.removesuffix(".py"),
+        CREWAI_DISABLE_TELEMETRY="true",
+        OTEL_SDK_DISABLED="false",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _spans(tmp_path: Path) -> list[dict[str, object]]:
-    conn = sqlite3.connect(tmp_path / "store.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        return [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
-    finally:
-        conn.close()
 
 
 def _dollars(row: dict[str, object]) -> float:
@@ -57,7 +39,7 @@ def _dollars(row: dict[str, object]) -> float:
 
 
 def _check_one_agent_run(tmp_path: Path, agent: str, tools: list[str]) -> None:
-    spans = _spans(tmp_path)
+    spans = all_stored_spans(tmp_path)
     runs = [s for s in spans if s["kind"] == "agent"]
     models = [s for s in spans if s["kind"] == "model"]
     assert [s["name"] for s in runs][:1] == [f"invoke_agent {agent}"]
@@ -101,7 +83,7 @@ def test_pydantic_ai_agent(tmp_path: Path) -> None:
 def test_llamaindex_agent(tmp_path: Path) -> None:
     out = _run("llamaindex_agent.py", tmp_path)
     assert "22 degrees and sunny in Lisbon" in out
-    spans = _spans(tmp_path)
+    spans = all_stored_spans(tmp_path)
     assert [s["name"] for s in spans if s["kind"] == "tool"] == ["execute_tool get_weather"]
     assert len([s for s in spans if s["kind"] == "model"]) == 2
 
@@ -109,6 +91,6 @@ def test_llamaindex_agent(tmp_path: Path) -> None:
 @_needs("crewai")
 def test_crewai_crew(tmp_path: Path) -> None:
     _run("crewai_crew.py", tmp_path)
-    spans = _spans(tmp_path)
+    spans = all_stored_spans(tmp_path)
     assert [s for s in spans if s["kind"] == "agent"], "the crew is an agent run"
     assert [s["name"] for s in spans if s["kind"] == "tool"] == ["execute_tool get_weather"]

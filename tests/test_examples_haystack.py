@@ -3,16 +3,13 @@ what it recorded is read back from the store: one agent run above its two model 
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from otel_agentmetrics.summary import summary
 
-from .examples_kit import EXAMPLES
+from .examples_kit import all_stored_spans, run_bare
 
 pytest.importorskip("haystack")
 
@@ -20,20 +17,11 @@ GPT_4O_MINI = (0.15, 0.075, 0.60)  # USD per million tokens: input, cached input
 
 
 def test_haystack_agent_example(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AGENTMETRICS_STORE": str(tmp_path / "store.sqlite3"),
-           "HAYSTACK_TELEMETRY_ENABLED": "False"}  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "haystack_agent.py")],
-        capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
-    conn = sqlite3.connect(tmp_path / "store.sqlite3")
-    conn.row_factory = sqlite3.Row
-    try:
-        spans = [dict(row) for row in conn.execute("SELECT * FROM spans ORDER BY start_ns")]
-    finally:
-        conn.close()
+    assert (
+        run_bare("haystack_agent.py", tmp_path, HAYSTACK_TELEMETRY_ENABLED="False")
+        == "Here is what I found: 22 degrees and sunny in Lisbon. Enjoy the trip!\n"
+    )
+    spans = all_stored_spans(tmp_path)
     assert [s["name"] for s in spans if s["kind"] == "agent"] == ["invoke_agent forecaster"]
     assert [s["name"] for s in spans if s["kind"] == "tool"] == ["execute_tool get_weather"]
     models = [s for s in spans if s["kind"] == "model"]

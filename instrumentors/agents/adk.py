@@ -18,17 +18,15 @@ as they are.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from wrapt import register_post_import_hook
 
+from otel_agentmetrics._agent_layer import StandInTracer, aiter_run_wrapper, fail_open, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import _aiterate, acall
+from otel_agentmetrics._runs import acall
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -47,47 +45,16 @@ _TRACER_MODULES = (
 )
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
+@fail_open("opening an ADK agent run")
 def _open(telemetry: Telemetry, agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AgentRun | None:
-    try:
-        context = args[0] if args else kwargs.get("parent_context")
-        session = getattr(context, "session", None)
-        return start_agent(
-            telemetry,
-            _text(getattr(agent, "name", None)) or "agent",
-            _text(getattr(session, "id", None)),
-            description=_text(getattr(agent, "description", None)),
-        )
-    except Exception:
-        internal_error("opening an ADK agent run")
-        return None
-
-
-def _run_async(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _events(telemetry, wrapped, instance, args, kwargs)
-
-    return traced
-
-
-async def _events(
-    telemetry: Telemetry, wrapped: Callable[..., Any], agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> AsyncIterator[Any]:
-    # An async generator, like ADK's: nothing is opened until the caller starts iterating.
-    run = _open(telemetry, agent, args, kwargs)
-    if run is None:
-        events = wrapped(*args, **kwargs)
-    else:
-        with run.activate():
-            events = _aiterate(run, wrapped(*args, **kwargs), False)
-    try:
-        async for event in events:
-            yield event
-    finally:  # closed early: close ADK's stream now, as a caller closing it directly would
-        await events.aclose()
+    context = args[0] if args else kwargs.get("parent_context")
+    session = getattr(context, "session", None)
+    return start_agent(
+        telemetry,
+        text(getattr(agent, "name", None)) or "agent",
+        text(getattr(session, "id", None)),
+        description=text(getattr(agent, "description", None)),
+    )
 
 
 def _call_tool(telemetry: Telemetry) -> Callable[..., Any]:
@@ -99,8 +66,8 @@ def _call_tool(telemetry: Telemetry) -> Callable[..., Any]:
             tool_context = args[2] if len(args) > 2 else kwargs.get("tool_context")
             run = start_tool(
                 str(tool.name),
-                _text(getattr(tool, "description", None)),
-                _text(getattr(tool_context, "function_call_id", None)),
+                text(getattr(tool, "description", None)),
+                text(getattr(tool_context, "function_call_id", None)),
                 arguments if telemetry.capture.enabled else None,
                 telemetry=telemetry,
             )
@@ -113,32 +80,14 @@ def _call_tool(telemetry: Telemetry) -> Callable[..., Any]:
     return traced
 
 
-class _StandIn(trace.Tracer):
-    """ADK's tracer while ours are on: each span it starts is a non-recording span that carries the context it
-    was started in (so spans started under it are the children of ours), none of them exported."""
-
-    def start_span(self, name: str, context: Any = None, *args: Any, **kwargs: Any) -> trace.Span:
-        return trace.NonRecordingSpan(trace.get_current_span(context).get_span_context())
-
-    @contextmanager
-    def start_as_current_span(  # type: ignore[override]
-        self, name: str, context: Any = None, *args: Any, end_on_exit: bool = True, **kwargs: Any
-    ) -> Iterator[trace.Span]:
-        span = self.start_span(name, context)
-        token = otel_context.attach(trace.set_span_in_context(span, context))
-        try:
-            yield span
-        finally:
-            otel_context.detach(token)
-
-
 class ADKInstrumentor(AgentMetricsInstrumentor):
     """Instruments ``google-adk`` agent runs and tool calls."""
 
     dependencies: Collection[str] = ("google-adk >= 1.0",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        yield "google.adk.agents.base_agent", "BaseAgent.run_async", _run_async(telemetry)
+        # An async generator, like ADK's: nothing is opened until the caller starts iterating.
+        yield "google.adk.agents.base_agent", "BaseAgent.run_async", aiter_run_wrapper(telemetry, _open)
         # Where a tool runs; the live (bidi) caller and the ``functions`` module hold their own references to it.
         for module in ("_caller", "_live_caller"):
             yield f"google.adk.flows.llm_flows.tools.{module}", "_call_tool_async", _call_tool(telemetry)
@@ -149,7 +98,7 @@ class ADKInstrumentor(AgentMetricsInstrumentor):
         if not self._active:
             return  # a bad setting under opentelemetry-instrument: nothing patched, nothing to swap
         self._tracers: list[tuple[Any, Any]] = []
-        self._stand_in = _StandIn()
+        self._stand_in = StandInTracer()
         for name in _TRACER_MODULES:
             if name in sys.modules:
                 self._swap_tracer(sys.modules[name])
@@ -166,7 +115,7 @@ class ADKInstrumentor(AgentMetricsInstrumentor):
 
     def _swap_tracer(self, module: Any) -> None:
         original = module.__dict__.get("tracer")
-        if original is None or isinstance(original, _StandIn):
+        if original is None or isinstance(original, StandInTracer):
             return
         module.tracer = self._stand_in
         self._tracers.append((module, original))

@@ -17,13 +17,21 @@ name (read where Agno logs it).
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
+from otel_agentmetrics._agent_layer import (
+    aiter_run_wrapper,
+    async_run_wrapper,
+    iter_run_wrapper,
+    sync_run_wrapper,
+    text,
+)
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import _aiterate, _iterate, acall, call
+from otel_agentmetrics._runs import _aiterate, _iterate
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -35,15 +43,13 @@ DEFAULT_NAMES = {"agent": "agent", "team": "team"}
 _logged: ContextVar[str | None] = ContextVar("agentmetrics_agno_logged_exception", default=None)
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _open(telemetry: Telemetry, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AgentRun | None:
+def _open(
+    telemetry: Telemetry, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], kind: str
+) -> AgentRun | None:
     """The run of the agent (or team) that is the first argument of Agno's internal run functions."""
     try:
         owner = args[0] if args else kwargs.get(kind)
-        name = _text(getattr(owner, "name", None))
+        name = text(getattr(owner, "name", None))
         session_id = kwargs.get("session_id")
         if session_id is None:
             session_id = getattr(kwargs.get("run_context") or (args[2] if len(args) > 2 else None), "session_id", None)
@@ -51,9 +57,9 @@ def _open(telemetry: Telemetry, kind: str, args: tuple[Any, ...], kwargs: dict[s
         return start_agent(
             telemetry,
             name or DEFAULT_NAMES[kind],
-            _text(session_id),
+            text(session_id),
             agent_id=str(agent_id) if agent_id is not None else None,
-            description=_text(getattr(owner, "description", None)),
+            description=text(getattr(owner, "description", None)),
             default_name=name is None,
         )
     except Exception:
@@ -61,74 +67,12 @@ def _open(telemetry: Telemetry, kind: str, args: tuple[Any, ...], kwargs: dict[s
         return None
 
 
-def _sync(telemetry: Telemetry, kind: str) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open(telemetry, kind, args, kwargs)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return call(run, wrapped, args, kwargs)
-
-    return traced
-
-
-def _async(telemetry: Telemetry, kind: str) -> Callable[..., Any]:
-    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open(telemetry, kind, args, kwargs)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs)
-
-    return traced
-
-
-def _stream(telemetry: Telemetry, kind: str) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _run_stream(telemetry, kind, wrapped, args, kwargs)
-
-    return traced
-
-
-def _run_stream(
-    telemetry: Telemetry, kind: str, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Iterator[Any]:
-    # A generator, like Agno's: nothing is opened until the caller starts iterating.
-    run = _open(telemetry, kind, args, kwargs)
-    if run is None:
-        return (yield from wrapped(*args, **kwargs))
-    with run.activate():
-        events = wrapped(*args, **kwargs)
-    return (yield from _iterate(run, events, False))
-
-
-def _astream(telemetry: Telemetry, kind: str) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _run_astream(telemetry, kind, wrapped, args, kwargs)
-
-    return traced
-
-
-async def _run_astream(
-    telemetry: Telemetry, kind: str, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> AsyncIterator[Any]:
-    run = _open(telemetry, kind, args, kwargs)
-    if run is None:
-        events = wrapped(*args, **kwargs)
-    else:
-        with run.activate():
-            events = _aiterate(run, wrapped(*args, **kwargs), False)
-    try:
-        async for event in events:
-            yield event
-    finally:  # closed early: close Agno's stream now, as a caller closing it directly would
-        await events.aclose()
-
-
 def _open_tool(telemetry: Telemetry, function_call: Any) -> ToolRun | None:
     try:
         function = function_call.function
         arguments = function_call.arguments if telemetry.capture.enabled else None
-        description = _text(getattr(function, "description", None))
-        return start_tool(function.name, description, _text(function_call.call_id), arguments, telemetry=telemetry)
+        description = text(getattr(function, "description", None))
+        return start_tool(function.name, description, text(function_call.call_id), arguments, telemetry=telemetry)
     except Exception:
         internal_error("reading an Agno function call")
         return None
@@ -220,10 +164,11 @@ class AgnoInstrumentor(AgentMetricsInstrumentor):
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         for kind in ("agent", "team"):
             module = f"agno.{kind}._run"
-            yield module, "_run", _sync(telemetry, kind)
-            yield module, "_run_stream", _stream(telemetry, kind)
-            yield module, "_arun", _async(telemetry, kind)
-            yield module, "_arun_stream", _astream(telemetry, kind)
+            open_run = partial(_open, kind=kind)
+            yield module, "_run", sync_run_wrapper(telemetry, open_run)
+            yield module, "_run_stream", iter_run_wrapper(telemetry, open_run)  # nothing opened until iterated
+            yield module, "_arun", async_run_wrapper(telemetry, open_run)
+            yield module, "_arun_stream", aiter_run_wrapper(telemetry, open_run)
         yield "agno.tools.function", "FunctionCall.execute", _execute(telemetry)
         yield "agno.tools.function", "FunctionCall.aexecute", _aexecute(telemetry)
         yield "agno.tools.function", "log_exception", _note_exception

@@ -17,17 +17,18 @@ A tool's exception, which the agent hands to the model as an error result, still
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
 from opentelemetry import trace
 
+from otel_agentmetrics._agent_layer import aiter_run_wrapper, fail_open, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import SpanRun, _aiterate
+from otel_agentmetrics._runs import SpanRun
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.agents import start_agent
+from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
 from otel_agentmetrics.tools import start_tool
 
@@ -62,9 +63,9 @@ def _agent_span(telemetry: Telemetry) -> Callable[..., Any]:
             agent_id, description = kwargs.get("agent_id"), kwargs.get("agent_description")
             run = start_agent(
                 telemetry,
-                name if isinstance(name, str) and name else "agent",
+                text(name) or "agent",
                 agent_id=agent_id if isinstance(agent_id, str) else None,
-                description=description if isinstance(description, str) and description else None,
+                description=text(description),
             )
         except Exception:
             internal_error("opening an AutoGen agent run")
@@ -82,9 +83,9 @@ def _tool_span(telemetry: Telemetry) -> Callable[..., Any]:
             name = kwargs.get("tool_name", args[0] if args else None)
             description, call_id = kwargs.get("tool_description"), kwargs.get("tool_call_id")
             run = start_tool(
-                name if isinstance(name, str) and name else "tool",
-                description if isinstance(description, str) and description else None,
-                call_id if isinstance(call_id, str) and call_id else None,
+                text(name) or "tool",
+                text(description),
+                text(call_id),
                 telemetry=telemetry,
             )
         except Exception:
@@ -95,37 +96,15 @@ def _tool_span(telemetry: Telemetry) -> Callable[..., Any]:
     return traced
 
 
-def _team_stream(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _run_team(telemetry, wrapped, instance, args, kwargs)
-
-    return traced
-
-
-async def _run_team(
-    telemetry: Telemetry, wrapped: Callable[..., Any], team: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> AsyncIterator[Any]:
-    try:
-        name = getattr(team, "name", None)
-        description = getattr(team, "description", None)
-        run = start_agent(
-            telemetry,
-            name if isinstance(name, str) and name else type(team).__name__,
-            description=description if isinstance(description, str) and description else None,
-        )
-    except Exception:
-        internal_error("opening an AutoGen team run")
-        run = None
-    if run is None:
-        steps = wrapped(*args, **kwargs)
-    else:
-        with run.activate():  # the runtime's tasks are started inside: the agents' turns belong to the team's run
-            steps = _aiterate(run, wrapped(*args, **kwargs), False)
-    try:
-        async for step in steps:
-            yield step
-    finally:  # closed early: close the team's stream now, as a caller closing it directly would
-        await steps.aclose()
+@fail_open("opening an AutoGen team run")
+def _open_team(telemetry: Telemetry, team: Any, *_: Any) -> AgentRun | None:
+    name = getattr(team, "name", None)
+    description = getattr(team, "description", None)
+    return start_agent(
+        telemetry,
+        text(name) or type(team).__name__,
+        description=text(description),
+    )
 
 
 class AutoGenInstrumentor(AgentMetricsInstrumentor):
@@ -142,5 +121,5 @@ class AutoGenInstrumentor(AgentMetricsInstrumentor):
         yield (
             "autogen_agentchat.teams._group_chat._base_group_chat",
             "BaseGroupChat.run_stream",
-            _team_stream(telemetry),
+            aiter_run_wrapper(telemetry, _open_team),  # the agents' turns are started inside: the team's run
         )

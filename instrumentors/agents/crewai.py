@@ -15,9 +15,9 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
+from otel_agentmetrics._agent_layer import async_run_wrapper, fail_open, sync_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import acall, call
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._tool_layer import async_tool_wrapper, sync_tool_wrapper
 from otel_agentmetrics.agents import AgentRun, start_agent
@@ -27,51 +27,25 @@ DEFAULT_CREW_NAME = "crew"  # ``Crew.name``'s default
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_crewai_tool_call_id", default=None)
 
 
-def _open_crew(telemetry: Telemetry, crew: Any) -> AgentRun | None:
-    try:
-        name = getattr(crew, "name", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_CREW_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_CREW_NAME)
-    except Exception:
-        internal_error("opening a CrewAI crew run")
-        return None
+@fail_open("opening a CrewAI crew run")
+def _open_crew(telemetry: Telemetry, crew: Any, *_: Any) -> AgentRun | None:
+    name = getattr(crew, "name", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_CREW_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_CREW_NAME)
 
 
-def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
-    try:
-        role = getattr(agent, "role", None)
-        goal = getattr(agent, "goal", None)
-        agent_id = getattr(agent, "id", None)
-        return start_agent(
-            telemetry,
-            role if isinstance(role, str) and role else "agent",
-            agent_id=str(agent_id) if agent_id is not None else None,
-            description=goal if isinstance(goal, str) and goal else None,
-        )
-    except Exception:
-        internal_error("opening a CrewAI agent run")
-        return None
-
-
-def _sync(telemetry: Telemetry, open_run: Callable[[Telemetry, Any], AgentRun | None]) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = open_run(telemetry, instance)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return call(run, wrapped, args, kwargs)
-
-    return traced
-
-
-def _async(telemetry: Telemetry, open_run: Callable[[Telemetry, Any], AgentRun | None]) -> Callable[..., Any]:
-    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = open_run(telemetry, instance)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs)
-
-    return traced
+@fail_open("opening a CrewAI agent run")
+def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
+    role = getattr(agent, "role", None)
+    goal = getattr(agent, "goal", None)
+    agent_id = getattr(agent, "id", None)
+    return start_agent(
+        telemetry,
+        text(role) or "agent",
+        agent_id=str(agent_id) if agent_id is not None else None,
+        description=text(goal),
+    )
 
 
 def _native_tool_call(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -103,10 +77,10 @@ class CrewAIInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         # ``kickoff_async`` runs ``kickoff`` in a thread (``asyncio.to_thread`` carries the context).
-        yield "crewai.crew", "Crew.kickoff", _sync(telemetry, _open_crew)
-        yield "crewai.crew", "Crew.akickoff", _async(telemetry, _open_crew)
-        yield "crewai.agent.core", "Agent.execute_task", _sync(telemetry, _open_agent)
-        yield "crewai.agent.core", "Agent.aexecute_task", _async(telemetry, _open_agent)
+        yield "crewai.crew", "Crew.kickoff", sync_run_wrapper(telemetry, _open_crew)
+        yield "crewai.crew", "Crew.akickoff", async_run_wrapper(telemetry, _open_crew)
+        yield "crewai.agent.core", "Agent.execute_task", sync_run_wrapper(telemetry, _open_agent)
+        yield "crewai.agent.core", "Agent.aexecute_task", async_run_wrapper(telemetry, _open_agent)
         # Native tool calls are executed here (the step executor imported the function by name: both are patched).
         yield "crewai.utilities.agent_utils", "execute_single_native_tool_call", _native_tool_call
         yield "crewai.agents.step_executor", "execute_single_native_tool_call", _native_tool_call

@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from otel_agentmetrics import semconv as sc
+from otel_agentmetrics._agent_layer import async_run_wrapper, fail_open, sync_run_wrapper
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._context import CallRefused
 from otel_agentmetrics._guard import internal_error
@@ -40,36 +41,13 @@ DEFAULT_NAME = "ReAct"
 _FINISH = "Marks the task as complete"  # the start of the description of ReAct's own ``finish`` tool
 
 
-def _open(telemetry: Telemetry, agent: Any) -> AgentRun | None:
-    try:
-        signature = getattr(agent, "signature", None)
-        name = getattr(signature, "__name__", None)
-        if not isinstance(name, str) or not name or name == "StringSignature":
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a DSPy ReAct run")
-        return None
-
-
-def _forward(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open(telemetry, instance)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return call(run, wrapped, args, kwargs)
-
-    return traced
-
-
-def _aforward(telemetry: Telemetry) -> Callable[..., Any]:
-    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open(telemetry, instance)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs)
-
-    return traced
+@fail_open("opening a DSPy ReAct run")
+def _open(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
+    signature = getattr(agent, "signature", None)
+    name = getattr(signature, "__name__", None)
+    if not isinstance(name, str) or not name or name == "StringSignature":
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
 
 
 def _is_finish(tool: Any) -> bool:
@@ -245,8 +223,8 @@ class DSPyInstrumentor(AgentMetricsInstrumentor):
     dependencies: Collection[str] = ("dspy >= 2.6",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        yield "dspy.predict.react", "ReAct.forward", _forward(telemetry)
-        yield "dspy.predict.react", "ReAct.aforward", _aforward(telemetry)
+        yield "dspy.predict.react", "ReAct.forward", sync_run_wrapper(telemetry, _open)
+        yield "dspy.predict.react", "ReAct.aforward", async_run_wrapper(telemetry, _open)
         tools = "dspy.adapters.types.tool"
         yield tools, "Tool.__call__", _tool(sync_tool_wrapper(telemetry, _describe), False)
         yield tools, "Tool.acall", _tool(async_tool_wrapper(telemetry, _describe), True)

@@ -22,9 +22,9 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
+from otel_agentmetrics._agent_layer import async_run_wrapper, fail_open, sync_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import acall, call
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -34,41 +34,18 @@ DEFAULT_NAME = "Agent"
 _call_id: ContextVar[str | None] = ContextVar("agentmetrics_haystack_tool_call_id", default=None)
 
 
-def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
-    try:
-        name = getattr(agent, "__component_name__", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a Haystack agent run")
-        return None
-
-
-def _run(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open_agent(telemetry, instance)
-        if run is None:
-            return wrapped(*args, **kwargs)
-        return call(run, wrapped, args, kwargs)
-
-    return traced
-
-
-def _run_async(telemetry: Telemetry) -> Callable[..., Any]:
-    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open_agent(telemetry, instance)
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs)
-
-    return traced
+@fail_open("opening a Haystack agent run")
+def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
+    name = getattr(agent, "__component_name__", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, default_name=name == DEFAULT_NAME)
 
 
 def _tool_call_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     tool_call = kwargs.get("tool_call", args[2] if len(args) > 2 else None)
     call_id = getattr(tool_call, "id", None)
-    return call_id if isinstance(call_id, str) and call_id else None
+    return text(call_id)
 
 
 def _bound_invoke(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -91,7 +68,7 @@ def _bounded_invoke_async(
     call_id = getattr(tool_call, "id", None)
 
     async def with_call_id() -> Any:
-        token = _call_id.set(call_id if isinstance(call_id, str) and call_id else None)
+        token = _call_id.set(text(call_id))
         try:
             return await runner()
         finally:
@@ -157,8 +134,8 @@ class HaystackInstrumentor(AgentMetricsInstrumentor):
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         agents = "haystack.components.agents.agent"
-        yield agents, "Agent.run", _run(telemetry)
-        yield agents, "Agent.run_async", _run_async(telemetry)
+        yield agents, "Agent.run", sync_run_wrapper(telemetry, _open_agent)
+        yield agents, "Agent.run_async", async_run_wrapper(telemetry, _open_agent)
         calling = "haystack.components.agents.tool_calling"
         yield calling, "_make_context_bound_invoke", _bound_invoke
         yield calling, "_make_bounded_invoke_async", _bounded_invoke_async

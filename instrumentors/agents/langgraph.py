@@ -13,12 +13,11 @@ instrumentor's. This module only adds the agent run around them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 from typing import Any
 
+from otel_agentmetrics._agent_layer import aiter_run_wrapper, fail_open, iter_run_wrapper
 from otel_agentmetrics._config import Settings
-from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import _aiterate, _iterate
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun, start_agent
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -35,57 +34,12 @@ def _conversation_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | Non
     return str(thread_id) if thread_id is not None and thread_id != "" else None
 
 
+@fail_open("opening a LangGraph run")
 def _open(telemetry: Telemetry, graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AgentRun | None:
-    try:
-        name = getattr(graph, "name", None)
-        if not isinstance(name, str) or not name:
-            name = DEFAULT_NAME
-        return start_agent(telemetry, name, _conversation_id(args, kwargs), default_name=name == DEFAULT_NAME)
-    except Exception:
-        internal_error("opening a LangGraph run")
-        return None
-
-
-def _stream(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _run_stream(telemetry, wrapped, instance, args, kwargs)
-
-    return traced
-
-
-def _run_stream(
-    telemetry: Telemetry, wrapped: Callable[..., Any], graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Iterator[Any]:
-    # A generator, like ``Pregel.stream`` itself: nothing is opened until the caller starts iterating.
-    run = _open(telemetry, graph, args, kwargs)
-    if run is None:
-        return (yield from wrapped(*args, **kwargs))
-    with run.activate():
-        steps = wrapped(*args, **kwargs)
-    return (yield from _iterate(run, steps, False))
-
-
-def _astream(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _run_astream(telemetry, wrapped, instance, args, kwargs)
-
-    return traced
-
-
-async def _run_astream(
-    telemetry: Telemetry, wrapped: Callable[..., Any], graph: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> AsyncIterator[Any]:
-    run = _open(telemetry, graph, args, kwargs)
-    if run is None:
-        steps = wrapped(*args, **kwargs)
-    else:
-        with run.activate():
-            steps = _aiterate(run, wrapped(*args, **kwargs), False)
-    try:
-        async for step in steps:
-            yield step
-    finally:  # closed early: close the graph's stream now, as a caller closing it directly would
-        await steps.aclose()
+    name = getattr(graph, "name", None)
+    if not isinstance(name, str) or not name:
+        name = DEFAULT_NAME
+    return start_agent(telemetry, name, _conversation_id(args, kwargs), default_name=name == DEFAULT_NAME)
 
 
 class LangGraphInstrumentor(AgentMetricsInstrumentor):
@@ -94,5 +48,6 @@ class LangGraphInstrumentor(AgentMetricsInstrumentor):
     dependencies: Collection[str] = ("langgraph >= 0.2",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        yield "langgraph.pregel.main", "Pregel.stream", _stream(telemetry)
-        yield "langgraph.pregel.main", "Pregel.astream", _astream(telemetry)
+        # Generators, like ``Pregel.stream`` itself: nothing is opened until the caller starts iterating.
+        yield "langgraph.pregel.main", "Pregel.stream", iter_run_wrapper(telemetry, _open)
+        yield "langgraph.pregel.main", "Pregel.astream", aiter_run_wrapper(telemetry, _open)

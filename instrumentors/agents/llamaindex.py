@@ -20,6 +20,7 @@ from collections.abc import Callable, Collection, Iterable
 from contextvars import ContextVar
 from typing import Any
 
+from otel_agentmetrics._agent_layer import text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._telemetry import Telemetry
@@ -95,7 +96,7 @@ async def _call_tool_step(
     """An agent's ``call_tool(ctx, ev)`` step: the ``ToolCall`` event's id is the current tool-call id meanwhile."""
     event = args[1] if len(args) > 1 else kwargs.get("ev")
     tool_id = getattr(event, "tool_id", None)
-    token = _call_id.set(tool_id if isinstance(tool_id, str) and tool_id else None)
+    token = _call_id.set(text(tool_id))
     try:
         return await wrapped(*args, **kwargs)
     finally:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from otel_agentmetrics._agent_layer import async_run_wrapper
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import acall
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._tool_layer import async_tool_wrapper, report_error
 from otel_agentmetrics.agents import start_agent
@@ -58,15 +58,10 @@ def _open_run(telemetry: Telemetry, starting_agent: Any, kwargs: dict[str, Any],
         return None
 
 
-def _runner(telemetry: Telemetry) -> Callable[..., Any]:
-    async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        starting_agent = args[0] if args else kwargs.get("starting_agent")
-        run = _open_run(telemetry, starting_agent, kwargs, "opening an Agents SDK run")
-        if run is None:
-            return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs)
-
-    return traced
+def _open_runner(telemetry: Telemetry, runner: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``AgentRunner.run(starting_agent, input, ...)``."""
+    starting_agent = args[0] if args else kwargs.get("starting_agent")
+    return _open_run(telemetry, starting_agent, kwargs, "opening an Agents SDK run")
 
 
 def _streamed_loop(telemetry: Telemetry) -> Callable[..., Any]:
@@ -108,7 +103,7 @@ class OpenAIAgentsInstrumentor(AgentMetricsInstrumentor):
     dependencies: Collection[str] = ("openai-agents >= 0.24",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        yield "agents.run", "AgentRunner.run", _runner(telemetry)
+        yield "agents.run", "AgentRunner.run", async_run_wrapper(telemetry, _open_runner)
         yield "agents.run", "start_streaming", _streamed_loop(telemetry)
         invoke = async_tool_wrapper(telemetry, _describe, _output)
         for module in _INVOKERS:

@@ -26,6 +26,7 @@ from contextlib import suppress
 from typing import Any
 
 from otel_agentmetrics import semconv as sc
+from otel_agentmetrics._agent_layer import text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._context import CallRefused
 from otel_agentmetrics._guard import internal_error
@@ -184,7 +185,7 @@ class _ModelRequest(Run):
         return CallRecord(
             sc.OP_CHAT,
             provider if isinstance(provider, str) and provider else "pydantic_ai",
-            name if isinstance(name, str) and name else None,
+            text(name),
         )
 
 

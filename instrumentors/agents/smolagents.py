@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
+from otel_agentmetrics._agent_layer import fail_open, iter_run_wrapper, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import _iterate
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics._tool_layer import sync_tool_wrapper
 from otel_agentmetrics.agents import AgentRun, start_agent
@@ -37,41 +37,15 @@ _pending: weakref.WeakKeyDictionary[Any, list[tuple[str, Any, str]]] = weakref.W
 _pending_lock = threading.Lock()
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _open(telemetry: Telemetry, agent: Any) -> AgentRun | None:
-    try:
-        name = _text(getattr(agent, "name", None))
-        return start_agent(
-            telemetry,
-            name or DEFAULT_NAME,
-            description=_text(getattr(agent, "description", None)),
-            default_name=name is None,
-        )
-    except Exception:
-        internal_error("opening a smolagents run")
-        return None
-
-
-def _run_stream(telemetry: Telemetry) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _steps(telemetry, wrapped, instance, args, kwargs)
-
-    return traced
-
-
-def _steps(
-    telemetry: Telemetry, wrapped: Callable[..., Any], agent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Iterator[Any]:
-    # A generator, like smolagents': nothing is opened until the caller starts iterating.
-    run = _open(telemetry, agent)
-    if run is None:
-        return (yield from wrapped(*args, **kwargs))
-    with run.activate():
-        steps = wrapped(*args, **kwargs)
-    return (yield from _iterate(run, steps, False))
+@fail_open("opening a smolagents run")
+def _open(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
+    name = text(getattr(agent, "name", None))
+    return start_agent(
+        telemetry,
+        name or DEFAULT_NAME,
+        description=text(getattr(agent, "description", None)),
+        default_name=name is None,
+    )
 
 
 def _process_tool_calls(
@@ -94,7 +68,7 @@ def _call_id(agent: Any, name: str, arguments: Any) -> str | None:
         for index, (pending_name, pending_arguments, call_id) in enumerate(calls):
             if pending_name == name and (pending_arguments is arguments or pending_arguments == arguments):
                 del calls[index]
-                return _text(call_id)
+                return text(call_id)
     return None
 
 
@@ -105,7 +79,7 @@ def _open_tool(telemetry: Telemetry, agent: Any, args: tuple[Any, ...], kwargs: 
         tool = {**agent.tools, **agent.managed_agents}.get(name)
         if _is_final_answer(tool):
             return None
-        description = _text(getattr(tool, "description", None))
+        description = text(getattr(tool, "description", None))
         call_id = _call_id(agent, name, arguments)
         captured = arguments if telemetry.capture.enabled else None
         return start_tool(name, description, call_id, captured, telemetry=telemetry)
@@ -159,7 +133,8 @@ class SmolagentsInstrumentor(AgentMetricsInstrumentor):
     dependencies: Collection[str] = ("smolagents >= 1.0",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        yield "smolagents.agents", "MultiStepAgent._run_stream", _run_stream(telemetry)
+        # A generator, like smolagents': nothing is opened until the caller starts iterating.
+        yield "smolagents.agents", "MultiStepAgent._run_stream", iter_run_wrapper(telemetry, _open)
         yield "smolagents.agents", "ToolCallingAgent.process_tool_calls", _process_tool_calls
         yield "smolagents.agents", "ToolCallingAgent.execute_tool_call", _execute_tool_call(telemetry)
         # A CodeAgent's code calls its tools directly (inside a ToolCallingAgent's call: the same run, one span).

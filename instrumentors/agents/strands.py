@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from typing import Any
 
-from opentelemetry import trace
-
+from otel_agentmetrics._agent_layer import aiter_run_wrapper, not_started, text
 from otel_agentmetrics._config import Settings
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._runs import _aiterate
@@ -41,19 +40,15 @@ _STRANDS_SPANS = (
 )
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _open_agent(telemetry: Telemetry, agent: Any) -> AgentRun | None:
+def _open_agent(telemetry: Telemetry, agent: Any, *_: Any) -> AgentRun | None:
     try:
-        name = _text(getattr(agent, "name", None)) or "agent"
-        agent_id = _text(getattr(agent, "agent_id", None))
+        name = text(getattr(agent, "name", None)) or "agent"
+        agent_id = text(getattr(agent, "agent_id", None))
         run = start_agent(
             telemetry,
             name,
             agent_id=agent_id if agent_id != _DEFAULT_AGENT_ID else None,
-            description=_text(getattr(agent, "description", None)),
+            description=text(getattr(agent, "description", None)),
             default_name=name in DEFAULT_NAMES,
         )
     except Exception:
@@ -73,44 +68,15 @@ def _keep_trace_attributes(run: AgentRun | None, owner: Any) -> None:
         internal_error("reading Strands trace_attributes")
 
 
-def _open_team(telemetry: Telemetry, team: Any) -> AgentRun | None:
+def _open_team(telemetry: Telemetry, team: Any, *_: Any) -> AgentRun | None:
     try:
-        name = _text(getattr(team, "id", None)) or type(team).__name__.lower()
+        name = text(getattr(team, "id", None)) or type(team).__name__.lower()
         run = start_agent(telemetry, name, default_name=name in DEFAULT_NAMES)
     except Exception:
         internal_error("opening a Strands multi-agent run")
         return None
     _keep_trace_attributes(run, team)
     return run
-
-
-def _stream(telemetry: Telemetry, open_run: Callable[[Telemetry, Any], AgentRun | None]) -> Callable[..., Any]:
-    def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        return _run_stream(telemetry, open_run, wrapped, instance, args, kwargs)
-
-    return traced
-
-
-async def _run_stream(
-    telemetry: Telemetry,
-    open_run: Callable[[Telemetry, Any], AgentRun | None],
-    wrapped: Callable[..., Any],
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> AsyncIterator[Any]:
-    # An async generator, like Strands': nothing is opened until the caller starts iterating.
-    run = open_run(telemetry, instance)
-    if run is None:
-        events = wrapped(*args, **kwargs)
-    else:
-        with run.activate():
-            events = _aiterate(run, wrapped(*args, **kwargs), False)
-    try:
-        async for event in events:
-            yield event
-    finally:  # closed early: close Strands' stream now, as a caller closing it directly would
-        await events.aclose()
 
 
 def _open_tool(telemetry: Telemetry, ctx: Any) -> ToolRun | None:
@@ -121,7 +87,7 @@ def _open_tool(telemetry: Telemetry, ctx: Any) -> ToolRun | None:
         call_id = tool_use.get("toolUseId")
         return start_tool(
             str(tool_use["name"]),
-            _text(spec.get("description")),
+            text(spec.get("description")),
             str(call_id) if call_id else None,
             arguments,
             telemetry=telemetry,
@@ -169,20 +135,16 @@ def _note_result(run: ToolRun, event: Any) -> None:
         internal_error("reading a Strands tool result")
 
 
-def _not_started(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """In place of one of Strands' own spans: a non-recording span in the current context (ours stands for it)."""
-    return trace.NonRecordingSpan(trace.get_current_span().get_span_context())
-
-
 class StrandsInstrumentor(AgentMetricsInstrumentor):
     """Instruments ``strands-agents`` agent, swarm and graph runs and tool calls."""
 
     dependencies: Collection[str] = ("strands-agents >= 1.0",)
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
-        yield "strands.agent.agent", "Agent.stream_async", _stream(telemetry, _open_agent)
-        yield "strands.multiagent.swarm", "Swarm.stream_async", _stream(telemetry, _open_team)
-        yield "strands.multiagent.graph", "Graph.stream_async", _stream(telemetry, _open_team)
+        # Async generators, like Strands': nothing is opened until the caller starts iterating.
+        yield "strands.agent.agent", "Agent.stream_async", aiter_run_wrapper(telemetry, _open_agent)
+        yield "strands.multiagent.swarm", "Swarm.stream_async", aiter_run_wrapper(telemetry, _open_team)
+        yield "strands.multiagent.graph", "Graph.stream_async", aiter_run_wrapper(telemetry, _open_team)
         yield "strands.tools.executors._executor", "_run_tool", _run_tool(telemetry)
         for method in _STRANDS_SPANS:
-            yield "strands.telemetry.tracer", f"Tracer.{method}", _not_started
+            yield "strands.telemetry.tracer", f"Tracer.{method}", not_started  # ours stands for it
