@@ -24,6 +24,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from ._index import MISSING, PriceIndex
 from ._matching import model_names, provider_names
 from ._overrides import Overrides, load_overrides
 from ._rates import Cost, Rates
@@ -102,10 +103,19 @@ class Pricer:
     Args:
         prices: a TOML or JSON price file (``instrument(prices=...)``); read and checked here, so a mistake raises
             :class:`~otel_agentmetrics.ConfigError` at start-up.
+        index: answer from the price index (``_index.py``) where it can, and load the table only for a model
+            it does not hold; ``instrument()``'s pricer does.
     """
 
-    def __init__(self, prices: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, prices: str | os.PathLike[str] | None = None, index: bool = False) -> None:
         self.overrides: Overrides = load_overrides(prices)
+        self._index: PriceIndex | None = None
+        if index:
+            try:
+                self._index = PriceIndex.open()
+            except Exception:
+                logger.debug("otel-agentmetrics: price index not read", exc_info=True)
+        self._deferred = False
         self._table: PriceTable | None = None
         self._loaded = threading.Event()
         self._loading = False
@@ -116,7 +126,14 @@ class Pricer:
     # Loading -----------------------------------------------------------------------------------------------
 
     def start_loading(self) -> None:
-        """Load the price table on another thread; instrument() and the distro call it once they are set up."""
+        """Load the price table on another thread; instrument() and the distro call it once they are set up.
+        With a usable price index the load waits until a model the index does not hold is priced."""
+        if self._index is not None and self._index.usable and not self._loaded.is_set():
+            self._deferred = True
+            return
+        self._start_thread()
+
+    def _start_thread(self) -> None:
         if self._claim_load():
             # Not a daemon: a daemon thread still validating the table (pydantic-core, Rust) when the interpreter
             # exits is torn down mid-call and aborts the process ("FATAL: exception not rethrown"). A short
@@ -167,7 +184,11 @@ class Pricer:
     def _table_within(self, wait: float | None) -> PriceTable | None:
         if self._loaded.is_set():
             return self._table
-        if self._claim_load():
+        if self._deferred:
+            # A model the price index does not hold: the load instrument() deferred starts now, on its thread.
+            self._deferred = False
+            self._start_thread()
+        elif self._claim_load():
             # Nobody started a background load (a Pricer built by hand, not by instrument()): load here, once.
             self._load()
         elif wait is None:
@@ -191,7 +212,8 @@ class Pricer:
             tier = None
         key = (record.provider, record.response_model, record.request_model, record.server_address, tier)
         quote = self._cache.get(key)
-        if quote is None:
+        if quote is None or (quote.table_model is None and quote.expires != math.inf and time.time() >= quote.expires):
+            # (the second case: a dated price from the index, past its end: the table says which price is in force)
             names = model_names(record.response_model, record.request_model)
             service_tier = tier if tier != "auto" else None
             quote = self._quote(record.provider, names, record.server_address, service_tier, LOAD_WAIT)
@@ -237,11 +259,22 @@ class Pricer:
                 return Quote(override.rates, SOURCE_OVERRIDE, name, override.provider or provider, override.where)
         if not names:
             return _UNKNOWN
-        table = self._table_within(wait)
-        if table is None:
-            return _UNKNOWN
+        index = self._index
+        table: PriceTable | None = None
         for name in names:
+            if index is not None:
+                hit = index.get(provider, name, server_address, service_tier)
+                if hit is None:
+                    continue  # the table knows no such model
+                if hit is not MISSING:
+                    return Quote(hit.rates, index.source, name, hit.provider_id, hit.model_id, hit.expires)
+            if table is None:
+                table = self._table_within(wait)
+                if table is None:
+                    return _UNKNOWN
             found = table.find(provider, name, server_address, service_tier)
+            if index is not None:
+                index.put(provider, name, server_address, service_tier, found, table.source)
             if found is not None:
                 return Quote(found.rates, table.source, name, found.provider_id, found.model_id, found.expires, found)
         return _UNKNOWN
