@@ -79,6 +79,9 @@ class _Tracker:
         self.tool_uses: dict[str, tuple[str, Any]] = {}
         self.asked: list[str] = []
         self.tools: dict[str, ToolRun] = {}
+        # A tool's result that came before the model call asking for it ended (the CLI runs the tool as soon as its
+        # block is complete, while the stream's last events may still be on the way): applied when its span starts.
+        self.early_results: dict[str, Any] = {}
 
     def open(self) -> None:
         if self.run is None or self.run.ended:
@@ -171,6 +174,9 @@ class _Tracker:
                                   telemetry=self.telemetry)  # fmt: skip
             if tool is not None:
                 self.tools[call_id] = tool
+                early = self.early_results.pop(call_id, None)
+                if early is not None:
+                    self._tool_result(early)
         self.asked = []
 
     # -- messages ----------------------------------------------------------------------------------------------
@@ -185,14 +191,19 @@ class _Tracker:
     def _user(self, message: Any) -> None:
         content = getattr(message, "content", None)
         for block in content if isinstance(content, list) else ():
-            if type(block).__name__ != "ToolResultBlock":
-                continue
-            tool = self.tools.pop(getattr(block, "tool_use_id", ""), None)
-            if tool is None:
-                continue
-            if getattr(block, "is_error", None):
-                tool.report_error(sc.ERROR_TYPE_TOOL)
-            tool.end(getattr(block, "content", None))
+            if type(block).__name__ == "ToolResultBlock":
+                self._tool_result(block)
+
+    def _tool_result(self, block: Any) -> None:
+        call_id = getattr(block, "tool_use_id", "")
+        tool = self.tools.pop(call_id, None)
+        if tool is None:
+            if call_id in self.asked and len(self.early_results) < 1000:
+                self.early_results[call_id] = block  # its span starts when the asking call ends
+            return
+        if getattr(block, "is_error", None):
+            tool.report_error(sc.ERROR_TYPE_TOOL)
+        tool.end(getattr(block, "content", None))
 
     def _conversation(self, session_id: Any) -> None:
         if self.run is not None and isinstance(session_id, str) and session_id:
