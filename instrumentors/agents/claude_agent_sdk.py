@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -273,7 +273,17 @@ async def _traced_query(
         tracker.open()
     except Exception:
         internal_error("opening a Claude Agent SDK query")
-    messages = wrapped(*args, **kwargs)
+    tracked = _tracked(wrapped(*args, **kwargs), tracker)
+    try:
+        async for message in tracked:
+            yield message
+    finally:
+        await tracked.aclose()  # now, not at collection: the caller who stops early ends the run here
+
+
+async def _tracked(messages: Any, tracker: _Tracker | None) -> AsyncGenerator[Any, None]:
+    """The SDK's messages as the caller sees them (the stream events it did not ask for hidden), each seen by
+    ``tracker``; whatever is open ends when the messages end, fail, or the caller stops."""
     if tracker is None:
         async for message in messages:
             yield message
@@ -320,24 +330,12 @@ async def _traced_receive(
         tracker = _Tracker(telemetry, getattr(client, "options", None), bool(getattr(client, _HIDE, False)))
     except Exception:
         internal_error("opening a Claude Agent SDK client run")
-    messages = wrapped(*args, **kwargs)
-    if tracker is None:
-        async for message in messages:
-            yield message
-        return
-    error: BaseException | None = None
+    tracked = _tracked(wrapped(*args, **kwargs), tracker)
     try:
-        async for message in messages:
-            if not tracker.see(message):
-                yield message
-    except GeneratorExit:
-        raise
-    except BaseException as failure:
-        error = failure
-        raise
+        async for message in tracked:
+            yield message
     finally:
-        tracker.close(error)
-        await messages.aclose()
+        await tracked.aclose()  # now, not at collection: the caller who stops early ends the run here
 
 
 # -- SDK MCP servers: the tool call is ours (from the messages), not a second span from mcp's own tracing --------
