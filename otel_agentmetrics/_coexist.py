@@ -177,7 +177,9 @@ class Coexistence:
             if any(part in name for part in _SKIPPED_SUBPACKAGES):
                 continue
             for value in list(vars(module).values()):
-                if isinstance(value, type) and value.__module__ == name:
+                # ``type()``, not ``isinstance``: the latter asks a lazy proxy for its ``__class__``, and openai's
+                # module-level clients (``openai.chat`` ...) then import every resource module (seconds of CPU).
+                if issubclass(type(value), type) and value.__module__ == name:
                     yield value
 
     def _peel(self, package: str, owner: Any, attribute: str) -> None:

@@ -373,3 +373,34 @@ def test_logfire_instrument_anthropic(ours_first):
     assert (attributes["gen_ai.usage.input_tokens"], attributes["gen_ai.usage.output_tokens"]) == (13, 5)
     assert attributes["gen_ai.usage.cost"] == pytest.approx(0.000114, rel=1e-9)  # Sonnet 4: $3/$15 per million
     assert "also instruments anthropic" in done.stderr
+
+
+LAZY_APP = """
+import json, sys
+import openai
+from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as Contrib
+from opentelemetry.sdk.trace import TracerProvider
+Contrib().instrument(tracer_provider=TracerProvider())
+before = {name for name in sys.modules if name.startswith("openai.")}
+import otel_agentmetrics
+otel_agentmetrics.instrument(store=False)
+client = openai.OpenAI(api_key="unused")
+after = {name for name in sys.modules if name.startswith("openai.")}
+print(json.dumps({"imported": sorted(after - before), "ours": type(client.chat.completions).create.__module__}))
+"""
+
+
+def test_taking_theirs_off_imports_nothing_of_the_client():
+    """Looking for another instrumentation's patches must not load openai's lazy module clients (``openai.chat``
+    and the like): a type check through ``isinstance`` asks each for its ``__class__``, which imported every
+    resource module, seconds of CPU in ``instrument()``."""
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY_APP],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "AGENTMETRICS_RAISE_INTERNAL_ERRORS": "1", "HOME": "/nonexistent"},
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not [name for name in out["imported"] if name.startswith("openai.resources.beta")], out["imported"]
