@@ -161,3 +161,32 @@ def test_a_process_priced_from_the_index_never_imports_genai_prices(index_file):
     # https://openai.com/api/pricing/ gpt-4o-mini: $0.15 input, $0.60 output per 1M tokens.
     assert math.isclose(float(out[0]), (1000 * 0.15 + 1000 * 0.60) / 1e6, rel_tol=1e-12)
     assert out[1] == "False"
+
+
+def test_audio_and_batch_calls_are_priced_by_the_table_even_when_the_index_knows_the_model(index_file):
+    """The index holds interactive per-token rates only: a call with audio tokens or a batch result would be
+    priced as plain text from it. Both must get the table's price, whatever the index holds."""
+
+    def realtime() -> CallRecord:
+        record = CallRecord("chat", "openai", request_model="gpt-realtime", input_tokens=120, output_tokens=40)
+        record.usage_details = {"input_audio_tokens": 20, "output_audio_tokens": 10}
+        return record
+
+    def batch() -> CallRecord:
+        record = CallRecord("chat", "openai", request_model="gpt-4o-mini", input_tokens=600, output_tokens=100)
+        record.processing = "batch"
+        return record
+
+    def plain(model: str) -> CallRecord:
+        return CallRecord("chat", "openai", request_model=model, input_tokens=120, output_tokens=40)
+
+    expected_audio, expected_batch = Pricer().price(realtime()), Pricer().price(batch())
+    assert expected_audio is not None and expected_batch is not None
+    assert expected_audio.usd == pytest.approx(0.00216, abs=1e-9)  # the issue's figure: audio at the audio rates
+    writer = Pricer(index=True)
+    assert writer.price(plain("gpt-realtime")) is not None and writer.price(plain("gpt-4o-mini")) is not None
+    assert len(json.loads(index_file.read_text())["entries"]) == 2  # both models are in the index now
+    pricer = Pricer(index=True)
+    assert pricer.price(realtime()) == expected_audio
+    assert pricer.price(batch()) == expected_batch
+    assert pricer.price(batch()).usd < pricer.price(plain("gpt-4o-mini")).usd * 600 / 120 * 1.01
