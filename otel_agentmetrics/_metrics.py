@@ -22,8 +22,12 @@ from __future__ import annotations
 import threading
 import weakref
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
+from functools import partial
+from itertools import compress
+from operator import sub
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -208,6 +212,7 @@ class CallMetrics:
         self._models: set[str] = set()  # model names admitted on metrics this interval
         self._models_overflowed = 0  # calls recorded as "other" this interval
         self._overflow: Any = None
+        self._waiting_unsampled = False  # a waiting value came from a call whose span was not sampled
         _in_flight_observer(meter).members.append(self)
         self._meter = meter
         _fork.reset_in_child(self)
@@ -265,15 +270,13 @@ class CallMetrics:
         :meth:`started` returned (``()`` if it never ran); ``chunk_times`` are the arrival times of a stream's
         chunks."""
         context = span.get_span_context()
+        sampled = context.trace_flags.sampled
         response_model = record.response_model
         if response_model is not None and response_model not in self._models:
             response_model = self.model_label(response_model)
         series_key = (key, response_model, record.error_type)
-        gaps = (
-            [later - earlier for earlier, later in zip(chunk_times, chunk_times[1:], strict=False)]
-            if len(chunk_times) > 1
-            else None
-        )
+        # The gaps between consecutive chunks, computed in C (a stream has one per chunk).
+        gaps = list(map(sub, chunk_times[1:], chunk_times)) if len(chunk_times) > 1 else None
         with self._lock:
             entry = self._in_flight.get(key)
             if entry is not None:
@@ -298,6 +301,8 @@ class CallMetrics:
                 _add(waiting, series.cost, record.cost, context)
             if series.usage is not None:
                 _usage(waiting, series.usage, record, context)
+            if not sampled:
+                self._waiting_unsampled = True
             self._waiting_calls += 1
             full = self._waiting_calls >= BATCH or self._retired
         if full:
@@ -311,9 +316,11 @@ class CallMetrics:
                 series.values, series.contexts = [], []
             self._waiting = []
             self._waiting_calls = 0
+            all_sampled = not self._waiting_unsampled
+            self._waiting_unsampled = False
         for histogram, attributes, values, contexts in taken:
             try:
-                record_series(histogram, attributes, values, contexts)
+                record_series(histogram, attributes, values, contexts, all_sampled)
             except Exception:
                 internal_error("recording a batch of metric points")
 
@@ -480,7 +487,13 @@ def _extend(waiting: list[_Series], series: _Series, values: list[float], contex
     series.contexts.extend([context] * len(values))
 
 
-def record_series(histogram: Any, attributes: dict[str, Any], values: list[float], contexts: list[SpanContext]) -> None:
+def record_series(
+    histogram: Any,
+    attributes: dict[str, Any],
+    values: list[float],
+    contexts: list[SpanContext],
+    all_sampled: bool | None = None,
+) -> None:
     """Record many values of one series (one histogram, one attribute set), each value from the call whose span
     context is at the same index: the same points as one ``record()`` per value, at a fraction of the cost.
 
@@ -488,6 +501,10 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
     adds them. The exemplar the SDK would keep per histogram bucket (the last sampled value that fell in it) is
     kept: that value goes through ``record()`` with its call's span as context. Anything unexpected (another
     SDK, a view with another aggregation, a series not created yet) falls back to plain ``record()`` calls.
+    ``all_sampled`` says every context is sampled (known by the caller: then none is read); ``None``: look.
+
+    A batch holds hundreds of values (a streamed call brings one per chunk), so everything per value runs in C
+    (``map``, ``Counter``, ``compress``, ``min``/``max``): no Python statement runs once per value.
     """
     if type(histogram) is _Counted:  # a counter (latest token names): one add for the batch, as the sum is the same
         histogram.counter.add(sum(values), attributes)
@@ -506,14 +523,23 @@ def record_series(histogram: Any, attributes: dict[str, Any], values: list[float
         return
     if not aggregations:
         return  # a provider with no metric reader: the SDK keeps nothing, and neither do we
-    exemplars = _exemplar_indexes(values, contexts, aggregations)
-    bulk = [value for index, value in enumerate(values) if index not in exemplars] if exemplars else values
+    boundaries = getattr(aggregations[0][1], "_boundaries", None)
+    buckets = list(map(partial(bisect_left, boundaries), values)) if boundaries is not None else [0] * len(values)
+    exemplars = _exemplar_indexes(buckets, contexts, all_sampled)
+    if exemplars:
+        keep = [True] * len(values)
+        for index in exemplars:
+            keep[index] = False
+        bulk, bulk_buckets = list(compress(values, keep)), list(compress(buckets, keep))
+    else:
+        bulk, bulk_buckets = values, buckets
     for lock, aggregation in aggregations if bulk else ():
+        same = boundaries is not None and getattr(aggregation, "_boundaries", None) == boundaries
         if lock is None:
-            _aggregate_all(aggregation, bulk)
+            _aggregate_all(aggregation, bulk, bulk_buckets if same else None)
         else:
             with lock:
-                _aggregate_all(aggregation, bulk)
+                _aggregate_all(aggregation, bulk, bulk_buckets if same else None)
     for index in sorted(exemplars):
         histogram.record(values[index], attributes, _span_context(contexts[index]))
 
@@ -523,42 +549,45 @@ def _span_context(context: SpanContext) -> Any:
     return trace.set_span_in_context(NonRecordingSpan(context))
 
 
-def _exemplar_indexes(
-    values: list[float], contexts: list[SpanContext], aggregations: list[tuple[Any, Any]]
-) -> set[int]:
+def _exemplar_indexes(buckets: list[int], contexts: list[SpanContext], all_sampled: bool | None) -> set[int]:
     """Which values the SDK's bucket-aligned exemplar reservoir would end up keeping: per bucket, the last one
-    whose call was sampled."""
-    boundaries = getattr(aggregations[0][1], "_boundaries", None)
+    whose call was sampled (``buckets[i]`` is value ``i``'s bucket)."""
+    if all_sampled is None:
+        all_sampled = all(context.trace_flags.sampled for context in {id(c): c for c in contexts}.values())
+    if all_sampled:
+        return set(dict(zip(buckets, range(len(buckets)), strict=True)).values())  # later indexes win, in C
     last: dict[int, int] = {}
     for index, context in enumerate(contexts):
         if context.trace_flags.sampled:
-            last[bisect_left(boundaries, values[index]) if boundaries is not None else 0] = index
+            last[buckets[index]] = index
     return set(last.values())
 
 
-def _aggregate_all(aggregation: Any, values: list[float]) -> None:
+def _aggregate_all(aggregation: Any, values: list[float], buckets: list[int] | None = None) -> None:
     """Add values to one SDK aggregation. The usual explicit-bucket histogram takes them all under one lock,
-    exactly as its ``aggregate`` adds them one by one; any other aggregation gets ``aggregate`` per value."""
+    exactly as its ``aggregate`` adds them one by one; any other aggregation gets ``aggregate`` per value.
+    ``buckets`` are the values' bucket indexes in this aggregation's boundaries, when the caller has them."""
     if type(aggregation) is not _explicit_bucket_histogram() or not _BUCKET_FIELDS.issubset(vars(aggregation)):
         aggregate = aggregation.aggregate
         for value in values:
             aggregate(_Value(value), False)
         return
-    boundaries = aggregation._boundaries
+    if buckets is None:
+        buckets = list(map(partial(bisect_left, aggregation._boundaries), values))
     # Everything is computed before the aggregation changes, so a value that cannot be recorded leaves it as it was.
-    buckets = [bisect_left(boundaries, value) for value in values]
+    per_bucket = Counter(buckets).items()
+    added = sum(values)  # in order: the float sum one-by-one recording gives, the aggregation's own sum aside
+    low, high = min(values), max(values)
     with aggregation._lock:
         counts = aggregation._value
         if counts is None:
             counts = aggregation._value = aggregation._get_empty_bucket_counts()
-        total = aggregation._sum
-        for value in values:
-            total += value  # in order, so the float sum is the one one-by-one recording gives
+        total = aggregation._sum + added
         record_min_max = aggregation._record_min_max
         if record_min_max:
-            low, high = min(aggregation._min, *values), max(aggregation._max, *values)
-        for bucket in buckets:
-            counts[bucket] += 1
+            low, high = min(aggregation._min, low), max(aggregation._max, high)
+        for bucket, count in per_bucket:
+            counts[bucket] += count
         aggregation._sum = total
         if record_min_max:
             aggregation._min, aggregation._max = low, high

@@ -15,7 +15,7 @@ import inspect
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -356,13 +356,19 @@ class Spec:
         run = _open(lambda args, kwargs: self._begin(), (), {}) or Run()
         activation = run.activate()
         activation.__enter__()
-        var.set((run, activation, var.get()))
+        state = [run, activation, None]
+        state[2] = var.set(state)
         return run
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         var: ContextVar[Any] = self.__dict__["_open_runs"]
-        run, activation, outer = var.get()
-        var.set(outer)
+        run, activation, token = var.get()
+        try:
+            # Resetting removes the variable from the context again when this block set it first: a set to None
+            # would keep it there, one per block for good in a long-lived thread's context (a memory leak).
+            var.reset(token)
+        except ValueError:  # exited in another context than entered: put back what the block found
+            var.set(None if token.old_value is Token.MISSING else token.old_value)
         activation.__exit__(exc_type, exc, tb)
         if exc is not None:
             run.fail(exc)

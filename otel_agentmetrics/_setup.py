@@ -167,7 +167,7 @@ def instrument(
 
 
 def build_telemetry(settings: Settings, tracer_provider: Any, meter_provider: Any) -> Telemetry:
-    pricer = pricing.Pricer(settings.prices)  # ConfigError for a bad price file, at start-up
+    pricer = pricing.Pricer(settings.prices, index=True)  # ConfigError for a bad price file, at start-up
     telemetry = Telemetry(tracer_provider, meter_provider, settings.capture, pricer, settings.raw_errors)
     telemetry.labels.configure(settings.metric_attributes, settings.max_attribute_values)
     if settings.cost_attributes:

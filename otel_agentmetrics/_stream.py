@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-import weakref
 from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
@@ -57,20 +56,15 @@ _now = time.perf_counter
 # through the proxy), an async one through a coroutine built per chunk by a closure.
 
 
-def _sync_chunks(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> Generator[Any, None, None]:
+def _sync_chunks(source: Iterator[Any], call: Call, accumulator: StreamAccumulator) -> Generator[Any, None, None]:
     """The chunks the user sees. Ends the call when the stream is exhausted or raises, and when this iterator is
-    closed or collected midway (the user left the loop): with what was seen."""
+    closed or collected midway (the user left the loop), whoever held it last (the proxy, or a ``for`` loop that
+    holds only the iterator): with what was seen. The proxy primes it (runs it to the first ``yield``), so that
+    one never read at all ends its call too when collected (Python closes only a started generator)."""
     stamp, add = call._chunk_times.append, accumulator.add
     try:
-        while True:
-            try:
-                chunk = next_chunk()
-            except StopIteration:
-                _StreamState.end(call, accumulator, None)
-                return
-            except BaseException as error:
-                _StreamState.end(call, accumulator, error)
-                raise
+        yield None  # the priming step
+        for chunk in source:  # the client's own iterator, resumed directly (no method call per chunk)
             stamp(_now())
             try:
                 keep = add(chunk)
@@ -82,22 +76,20 @@ def _sync_chunks(next_chunk: Any, call: Call, accumulator: StreamAccumulator) ->
     except GeneratorExit:
         _StreamState.end(call, accumulator, None)
         raise
+    except BaseException as error:
+        _StreamState.end(call, accumulator, error)
+        raise
+    _StreamState.end(call, accumulator, None)
 
 
-_watched: set[weakref.ref[Any]] = set()
-"""Weak references to the chunk iterators of live sync streams; each one's callback ends its call."""
-
-
-def _end_when_collected(chunks: Generator[Any, None, None], call: Call, accumulator: StreamAccumulator) -> None:
-    """End the call when the chunk iterator is collected, whoever held it last: the proxy (a stream dropped
-    unconsumed) or a ``for`` loop (which holds only the iterator, so the proxy may be gone long before)."""
-
-    def collected(ref: weakref.ref[Any]) -> None:
-        _watched.discard(ref)
-        with contextlib.suppress(Exception):
-            _StreamState.end(call, accumulator, None)
-
-    _watched.add(weakref.ref(chunks, collected))
+def _calls(next_chunk: Any) -> Iterator[Any]:
+    """An iterator over a stream that has ``__next__`` but no ``__iter__``."""
+    while True:
+        try:
+            chunk = next_chunk()
+        except StopIteration:
+            return
+        yield chunk
 
 
 def _async_step(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> Any:
@@ -166,9 +158,11 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
-        next_chunk = wrapped.__next__ if hasattr(type(wrapped), "__next__") else iter(wrapped).__next__
-        self._self_chunks = _sync_chunks(next_chunk, call, accumulator)
-        _end_when_collected(self._self_chunks, call, accumulator)
+        # The stream's own iterator (openai's and anthropic's ``__iter__`` are generators over the same source as
+        # their ``__next__``): a ``for`` over it resumes that generator without a method call per chunk.
+        source = iter(wrapped) if hasattr(type(wrapped), "__iter__") else _calls(wrapped.__next__)
+        self._self_chunks = _sync_chunks(source, call, accumulator)
+        next(self._self_chunks)  # primed: see _sync_chunks
 
     def __iter__(self) -> Iterator[Any]:
         # Like the clients' own streams (openai's ``Stream.__iter__`` is a generator over the same source): a

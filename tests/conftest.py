@@ -19,6 +19,8 @@ os.environ["AGENTMETRICS_RAISE_INTERNAL_ERRORS"] = "1"
 for _name in list(os.environ):
     if _name.startswith(("AGENTMETRICS_", "OTEL_")) and _name != "AGENTMETRICS_RAISE_INTERNAL_ERRORS":
         del os.environ[_name]
+# No price index in ~/.cache: each test loads genai-prices as a first run does (tests/test_price_index.py sets one).
+os.environ["AGENTMETRICS_PRICE_INDEX"] = "0"
 
 
 class Telemetry:

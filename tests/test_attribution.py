@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import pytest
 
@@ -115,3 +116,31 @@ def test_operation_in_flight_count_while_running(otel):
         with agentmetrics.operation("slow"), agentmetrics.operation("slow"):
             seen = [p.value for p in otel.metric_points("agentmetrics.operation.active")]
     assert seen == [2]
+
+
+def test_with_blocks_leave_nothing_behind_in_a_long_lived_context(otel):
+    """A ``with`` block per request in a long-lived thread (a WSGI worker, a queue consumer) used to leave one
+    context variable per block in that thread's context for good, about 150 bytes each: the million-call soak
+    grew 2 MB per 10,000 calls. A block now leaves its thread's context as it found it, and the same object
+    still serves nested blocks."""
+
+    def blocks() -> int:
+        before = len(contextvars.copy_context())
+        for index in range(1000):
+            with (
+                agentmetrics.attributes(tenant=f"t-{index}"),
+                agentmetrics.agent("a"),
+                agentmetrics.operation("op"),
+                agentmetrics.budget(usd=5.0),
+            ):
+                pass
+        shared = agentmetrics.attributes(user="u-1")
+        with shared:
+            with shared:
+                assert len(contextvars.copy_context()) > before
+            assert len(contextvars.copy_context()) > before
+        return len(contextvars.copy_context()) - before
+
+    with scoped_telemetry(otel, PerMillionPricer(0.15, 0.60)):
+        assert contextvars.Context().run(blocks) == 0
+    assert len([span for span in otel.finished() if span.name == "invoke_agent a"]) == 1000

@@ -24,6 +24,7 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from ._index import MISSING, PriceIndex
 from ._matching import model_names, provider_names
 from ._overrides import Overrides, load_overrides
 from ._rates import Cost, Rates
@@ -102,10 +103,19 @@ class Pricer:
     Args:
         prices: a TOML or JSON price file (``instrument(prices=...)``); read and checked here, so a mistake raises
             :class:`~otel_agentmetrics.ConfigError` at start-up.
+        index: answer from the price index (``_index.py``) where it can, and load the table only for a model
+            it does not hold; ``instrument()``'s pricer does.
     """
 
-    def __init__(self, prices: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, prices: str | os.PathLike[str] | None = None, index: bool = False) -> None:
         self.overrides: Overrides = load_overrides(prices)
+        self._index: PriceIndex | None = None
+        if index:
+            try:
+                self._index = PriceIndex.open()
+            except Exception:
+                logger.debug("otel-agentmetrics: price index not read", exc_info=True)
+        self._deferred = False
         self._table: PriceTable | None = None
         self._loaded = threading.Event()
         self._loading = False
@@ -116,7 +126,14 @@ class Pricer:
     # Loading -----------------------------------------------------------------------------------------------
 
     def start_loading(self) -> None:
-        """Load the price table on another thread; instrument() and the distro call it once they are set up."""
+        """Load the price table on another thread; instrument() and the distro call it once they are set up.
+        With a usable price index the load waits until a model the index does not hold is priced."""
+        if self._index is not None and self._index.usable and not self._loaded.is_set():
+            self._deferred = True
+            return
+        self._start_thread()
+
+    def _start_thread(self) -> None:
         if self._claim_load():
             # Not a daemon: a daemon thread still validating the table (pydantic-core, Rust) when the interpreter
             # exits is torn down mid-call and aborts the process ("FATAL: exception not rethrown"). A short
@@ -167,7 +184,11 @@ class Pricer:
     def _table_within(self, wait: float | None) -> PriceTable | None:
         if self._loaded.is_set():
             return self._table
-        if self._claim_load():
+        if self._deferred:
+            # A model the price index does not hold: the load instrument() deferred starts now, on its thread.
+            self._deferred = False
+            self._start_thread()
+        elif self._claim_load():
             # Nobody started a background load (a Pricer built by hand, not by instrument()): load here, once.
             self._load()
         elif wait is None:
@@ -192,7 +213,8 @@ class Pricer:
         processing = record.processing
         key = (record.provider, record.response_model, record.request_model, record.server_address, tier, processing)
         quote = self._cache.get(key)
-        if quote is None:
+        if quote is None or (quote.table_model is None and quote.expires != math.inf and time.time() >= quote.expires):
+            # (the second case: a dated price from the index, past its end: the table says which price is in force)
             names = model_names(record.response_model, record.request_model)
             service_tier = tier if tier != "auto" else None
             quote = self._quote(record.provider, names, record.server_address, service_tier, LOAD_WAIT, processing)
@@ -202,6 +224,16 @@ class Pricer:
         if quote is _UNKNOWN:
             return None
         details = record.usage_details
+        if details and quote.table_model is None and quote.source != SOURCE_OVERRIDE:
+            # An index answer has no table model to price audio, image... apart: ask the table (cached once).
+            names = model_names(record.response_model, record.request_model)
+            service_tier = tier if tier != "auto" else None
+            quote = self._quote(
+                record.provider, names, record.server_address, service_tier, LOAD_WAIT, processing, use_index=False
+            )
+            self._cache[key] = quote
+            if quote is _UNKNOWN:
+                return None
         if details and quote.table_model is not None:
             usd = quote.table_model.usd_with_details(record, details, time.time())
             return None if usd is None else Cost(usd, quote.source)
@@ -237,6 +269,7 @@ class Pricer:
         service_tier: str | None,
         wait: float | None,
         processing: str | None = None,
+        use_index: bool = True,
     ) -> Quote:
         providers = provider_names(provider)
         for name in names:
@@ -245,11 +278,23 @@ class Pricer:
                 return Quote(override.rates, SOURCE_OVERRIDE, name, override.provider or provider, override.where)
         if not names:
             return _UNKNOWN
-        table = self._table_within(wait)
-        if table is None:
-            return _UNKNOWN
+        # The index holds interactive per-token rates only: batch prices and per-modality usage need the table.
+        index = self._index if use_index and processing is None else None
+        table: PriceTable | None = None
         for name in names:
+            if index is not None:
+                hit = index.get(provider, name, server_address, service_tier)
+                if hit is None:
+                    continue  # the table knows no such model
+                if hit is not MISSING:
+                    return Quote(hit.rates, index.source, name, hit.provider_id, hit.model_id, hit.expires)
+            if table is None:
+                table = self._table_within(wait)
+                if table is None:
+                    return _UNKNOWN
             found = table.find(provider, name, server_address, service_tier, processing)
+            if index is not None:
+                index.put(provider, name, server_address, service_tier, found, table.source)
             if found is not None:
                 return Quote(found.rates, table.source, name, found.provider_id, found.model_id, found.expires, found)
         return _UNKNOWN

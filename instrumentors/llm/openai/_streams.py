@@ -29,43 +29,45 @@ class _ToolCall:
 
 
 class ChatStream:
-    """Chat Completions and legacy completions chunks (``n > 1``, streamed tool-call fragments assembled)."""
+    """Chat Completions chunks (``n > 1``, streamed tool-call fragments assembled)."""
 
-    __slots__ = ("response_id", "model", "reasons", "usage", "tools", "texts", "capture", "hide_usage", "legacy")
+    __slots__ = ("response_id", "model", "need_ids", "reasons", "usage", "tools", "texts", "capture", "hide_usage")
 
-    def __init__(self, record: OpenAIRecord, capture: bool, legacy: bool) -> None:
+    def __init__(self, record: OpenAIRecord, capture: bool) -> None:
         self.response_id: str | None = None
         self.model: str | None = None
+        self.need_ids = True
         self.reasons: dict[int, str] = {}
         self.usage: Any = None
         self.tools: dict[tuple[int, int], _ToolCall] | None = None
         self.texts: dict[int, list[str]] | None = {} if capture else None
         self.capture = capture
         self.hide_usage = record.hide_usage
-        self.legacy = legacy
+
+    def _take_ids(self, chunk: Any) -> None:
+        # Azure OpenAI streams open with a prompt-filter chunk whose id and model are "": take each from the first
+        # chunk that has it.
+        self.response_id = self.response_id or _text(getattr(chunk, "id", None))
+        self.model = self.model or _text(getattr(chunk, "model", None))
+        self.need_ids = not (self.response_id and self.model)
 
     def add(self, chunk: Any) -> bool:
-        if not (self.response_id and self.model):
-            # Azure OpenAI streams open with a prompt-filter chunk whose id and model are "": take each from the
-            # first chunk that has it.
-            self.response_id = self.response_id or _text(getattr(chunk, "id", None))
-            self.model = self.model or _text(getattr(chunk, "model", None))
+        # Once per chunk: only what a chunk can change is read (finish reasons, tool-call fragments, usage; text
+        # when content is captured).
+        if self.need_ids:
+            self._take_ids(chunk)
         try:
             choices = chunk.choices
             for choice in choices:
-                if choice.finish_reason is not None:
-                    self.reasons[choice.index] = choice.finish_reason
-                if self.legacy:
-                    if self.texts is not None and choice.text:
-                        self.texts.setdefault(choice.index, []).append(choice.text)
-                    continue
+                reason = choice.finish_reason
+                if reason is not None:
+                    self.reasons[choice.index] = reason
                 delta = choice.delta
-                if delta is None:
-                    continue
-                if delta.tool_calls:
-                    self._tool_fragments(choice.index, delta.tool_calls)
-                if self.texts is not None and delta.content:
-                    self.texts.setdefault(choice.index, []).append(delta.content)
+                if delta is not None:
+                    if delta.tool_calls:
+                        self._tool_fragments(choice.index, delta.tool_calls)
+                    if self.texts is not None and delta.content:
+                        self.texts.setdefault(choice.index, []).append(delta.content)
         except (AttributeError, TypeError):
             # The client does not validate chunks: a field of the wrong shape (``"choices": null``, a choice that
             # is a string) costs what this chunk would have added, and usage is still read.
@@ -74,10 +76,10 @@ class ChatStream:
             usage = chunk.usage
         except AttributeError:
             return True
-        if usage is not None:
-            self.usage = usage
-            return not (self.hide_usage and not choices)
-        return True
+        if usage is None:
+            return True
+        self.usage = usage
+        return not (self.hide_usage and not choices)
 
     def _tool_fragments(self, index: int, fragments: Any) -> None:
         tools = self.tools
@@ -131,6 +133,33 @@ class ChatStream:
         return messages
 
 
+class CompletionStream(ChatStream):
+    """Legacy completions chunks: text per choice instead of a delta."""
+
+    __slots__ = ()
+
+    def add(self, chunk: Any) -> bool:
+        if self.need_ids:
+            self._take_ids(chunk)
+        try:
+            choices = chunk.choices
+            for choice in choices:
+                if choice.finish_reason is not None:
+                    self.reasons[choice.index] = choice.finish_reason
+                if self.texts is not None and choice.text:
+                    self.texts.setdefault(choice.index, []).append(choice.text)
+        except (AttributeError, TypeError):
+            choices = getattr(chunk, "choices", None)
+        try:
+            usage = chunk.usage
+        except AttributeError:
+            return True
+        if usage is not None:
+            self.usage = usage
+            return not (self.hide_usage and not choices)
+        return True
+
+
 class ResponsesStream:
     """Responses API server-sent events: the final ``response.*`` event carries the whole response."""
 
@@ -162,4 +191,6 @@ class ResponsesStream:
 def accumulator(record: OpenAIRecord, capture: bool) -> Any:
     if record.kind == RESPONSES:
         return ResponsesStream(record, capture)
-    return ChatStream(record, capture, legacy=record.kind == COMPLETIONS)
+    if record.kind == COMPLETIONS:
+        return CompletionStream(record, capture)
+    return ChatStream(record, capture)
