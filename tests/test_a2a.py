@@ -2,7 +2,7 @@
 
 What two processes cannot show cheaply: ``uninstrument()`` gives back every method, the executor class and the
 SDK's own tracer; a stream closed early ends its span; the caller's call context is left as it was; the legacy
-request handler. The trace across processes is ``tests/test_a2a_two_process.py``.
+request handler; the HTTP+JSON binding. The trace across processes is ``tests/test_a2a_two_process.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from a2a.helpers.proto_helpers import new_task  # noqa: E402
 from a2a.server.agent_execution import AgentExecutor, RequestContext  # noqa: E402
 from a2a.server.events import EventQueue  # noqa: E402
 from a2a.server.request_handlers import DefaultRequestHandler, LegacyRequestHandler  # noqa: E402
-from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes  # noqa: E402
+from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes  # noqa: E402
 from a2a.server.tasks import InMemoryTaskStore, TaskUpdater  # noqa: E402
 from a2a.types.a2a_pb2 import (  # noqa: E402
     AgentCapabilities,
@@ -75,9 +75,16 @@ class Shouter(AgentExecutor):
         raise NotImplementedError
 
 
-def app(handler_type: type = DefaultRequestHandler) -> Starlette:
-    handler = handler_type(agent_executor=Shouter(), task_store=InMemoryTaskStore(), agent_card=CARD)
-    return Starlette(routes=[*create_agent_card_routes(CARD), *create_jsonrpc_routes(handler, "/")])
+REST_CARD = AgentCard()
+REST_CARD.CopyFrom(CARD)
+REST_CARD.supported_interfaces[0].protocol_binding = "HTTP+JSON"
+
+
+def app(handler_type: type = DefaultRequestHandler, rest: bool = False) -> Starlette:
+    card = REST_CARD if rest else CARD
+    handler = handler_type(agent_executor=Shouter(), task_store=InMemoryTaskStore(), agent_card=card)
+    routes = create_rest_routes(handler) if rest else create_jsonrpc_routes(handler, "/")
+    return Starlette(routes=[*create_agent_card_routes(card), *routes])
 
 
 def message(text: str) -> SendMessageRequest:
@@ -86,7 +93,8 @@ def message(text: str) -> SendMessageRequest:
 
 async def exchange(server: Starlette, streaming: bool, stop_after: int | None = None, **call: Any) -> list[Any]:
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=server))
-    async with await create_client(URL, client_config=ClientConfig(streaming=streaming, httpx_client=http)) as client:
+    config = ClientConfig(streaming=streaming, httpx_client=http, supported_protocol_bindings=["JSONRPC", "HTTP+JSON"])
+    async with await create_client(URL, client_config=config) as client:
         events = []
         stream = client.send_message(message("hello"), **call)
         async for event in stream:
@@ -127,6 +135,17 @@ def test_one_client_span_the_server_span_and_the_run_under_it(instrumented, hand
     assert children(instrumented.finished(), server) == [run]
     assert client.attributes["agentmetrics.a2a.task.state"] == "TASK_STATE_COMPLETED"
     assert run.attributes["agentmetrics.agent.model_calls"] == 0
+
+
+def test_the_http_json_binding(instrumented):
+    seen_headers.clear()
+    assert asyncio.run(exchange(app(rest=True), streaming=False)) == ["task"]  # the card offers only HTTP+JSON
+    spans = spans_by_name(instrumented)
+    assert sorted(spans) == ["SendMessage shouter", "invoke_agent shouter"]
+    client = next(s for s in spans["invoke_agent shouter"] if s.kind == SpanKind.CLIENT)
+    (server,) = spans["SendMessage shouter"]
+    assert server.parent.span_id == client.context.span_id
+    assert seen_headers[0]["traceparent"].split("-")[2] == f"{client.context.span_id:016x}"
 
 
 def test_a_stream_closed_early_ends_its_span(instrumented):

@@ -127,7 +127,10 @@ def _open(
         params = args[0] if args else kwargs.get("params")
         call_context = args[1] if len(args) > 1 else kwargs.get("context")
         if method in SEND_METHODS:
-            executors.watch(handler)
+            try:
+                executors.watch(handler)
+            except Exception:  # the request still gets its span
+                internal_error("wrapping an A2A agent executor")
             context_id = getattr(getattr(params, "message", None), "context_id", None)
             if isinstance(context_id, str) and context_id:
                 attributes[sc.CONVERSATION_ID] = context_id
