@@ -203,6 +203,14 @@ PROMPT_NAME: Final = "gen_ai.prompt.name"
 METRIC_MCP_CLIENT_DURATION: Final = "mcp.client.operation.duration"
 METRIC_MCP_SERVER_DURATION: Final = "mcp.server.operation.duration"
 MCP_DURATION_BUCKETS: Final = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+# A2A (Agent2Agent): no OpenTelemetry conventions yet. The method is the RPC conventions' ``rpc.method`` (the A2A
+# spec's method names, the same in every binding: SendMessage, GetTask, ...); the rest is ours.
+RPC_METHOD: Final = "rpc.method"
+A2A_TASK_ID: Final = "agentmetrics.a2a.task.id"
+A2A_TASK_STATE: Final = "agentmetrics.a2a.task.state"  # the last state seen: TASK_STATE_COMPLETED, ...
+ERROR_TYPE_TASK_FAILED: Final = "task_failed"  # an A2A task that ended in TASK_STATE_FAILED without an error answer
+METRIC_A2A_CLIENT_DURATION: Final = "agentmetrics.a2a.client.duration"
+METRIC_A2A_SERVER_DURATION: Final = "agentmetrics.a2a.server.duration"
 # --- The latest GenAI conventions (open-telemetry/semantic-conventions-genai), behind OTEL_SEMCONV_STABILITY_OPT_IN.
 # Which set a setup emits is decided once, when its Telemetry is built (see _conventions.py).
 ENV_SEMCONV_STABILITY_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"

@@ -57,3 +57,45 @@ def test_mcp_two_process(server: StandInServer, tmp_path: Path) -> None:
     assert model["parent_id"] == server_tool["span_id"]
     assert (model["name"], model["input_tokens"], model["output_tokens"]) == ("chat gpt-4o-mini", 18, 15)
     assert model["cost"] == pytest.approx((18 * 0.15 + 15 * 0.60) / 1e6, rel=1e-9)
+
+
+def test_a2a_two_process(server: StandInServer, tmp_path: Path) -> None:
+    pytest.importorskip("a2a.server.routes")
+    from otel_agentmetrics.summary.queries import summary
+
+    out = run_example("a2a_two_process.py", server, tmp_path).stdout
+    assert out.splitlines() == [
+        "Yes: Porto in spring is mild and less crowded than in summer.",
+        "0 model calls here, 0 errors; the advisor's model call is in the same trace",
+    ]
+    planner, called, remote_run = stored_spans(tmp_path, "agent")
+    assert (planner["service"], planner["name"]) == ("travel-planner", "invoke_agent travel-planner")
+    assert (called["service"], called["name"], called["agent_name"]) == (
+        "travel-planner",
+        "invoke_agent advisor",
+        "advisor",
+    )
+    assert (remote_run["service"], remote_run["name"]) == ("travel-advisor", "invoke_agent advisor")
+    (endpoint,) = stored_spans(tmp_path, "request")
+    assert (endpoint["service"], endpoint["route"], endpoint["ok"]) == (
+        "travel-advisor",
+        "A2A SendStreamingMessage advisor",
+        1,
+    )
+    (model,) = stored_spans(tmp_path, "model")
+    assert model["service"] == "travel-advisor"
+    # One trace: the planner's run -> its call of the advisor -> the advisor's endpoint -> its run -> its model call.
+    assert len({planner["trace_id"], called["trace_id"], endpoint["trace_id"], remote_run["trace_id"]}) == 1
+    assert model["trace_id"] == planner["trace_id"]
+    assert called["parent_id"] == planner["span_id"]
+    assert endpoint["parent_id"] == called["span_id"]
+    assert remote_run["parent_id"] == endpoint["span_id"]
+    assert model["parent_id"] == remote_run["span_id"]
+    assert (model["name"], model["input_tokens"], model["output_tokens"]) == ("chat gpt-4o-mini", 16, 15)
+    assert model["cost"] == pytest.approx((16 * 0.15 + 15 * 0.60) / 1e6, rel=1e-9)
+    # The report counts the advisor once: the caller's invocation, whose run holds the remote model call.
+    report = summary(tmp_path / "store.sqlite3")
+    runs = {stats.name: stats for stats in report.by_agent}
+    assert set(runs) == {"travel-planner", "advisor"}
+    assert (runs["advisor"].calls, runs["travel-planner"].calls) == (1, 1)
+    assert [e.name for e in report.by_endpoint] == ["A2A SendStreamingMessage advisor"]

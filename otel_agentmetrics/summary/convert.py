@@ -5,8 +5,8 @@ not a tool or agent run, or an older span with only ``gen_ai.system``), ``execut
 spans, ``retrieval`` spans and the other GenAI operations of a store (``db.system.name`` beside
 ``gen_ai.operation.name``: writes, memory). Web-framework SERVER spans with an ``http.route`` are kept too, so the
 summary can say which endpoint the calls of a trace served, and so are an MCP server's request spans, as its
-endpoints (``MCP tools/call add``). Everything else (HTTP client spans, plain database
-spans ...) is skipped.
+endpoints (``MCP tools/call add``), and our A2A server's (``A2A SendMessage advisor``). Everything else (HTTP
+client spans, plain database spans ...) is skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ _HTTP_STATUS = ("http.response.status_code", "http.status_code")
 
 
 _SQLITE_INT_MAX = 2**63 - 1
+_OUR_SCOPE = "otel_agentmetrics"  # the instrumentation scope of our spans (_telemetry.py)
 
 
 def _int(value: Any) -> int | None:
@@ -67,9 +68,20 @@ def _mcp_route(span: ReadableSpan, attrs: Any) -> str | None:
     return f"MCP {span.name}"
 
 
+def _a2a_route(span: ReadableSpan, attrs: Any) -> str | None:
+    """An A2A server's handling of a request (``A2A SendMessage advisor``): the agent's run is the span under it.
+    Only ours: other RPC instrumentations' SERVER spans carry ``rpc.method`` too."""
+    if span.kind != SpanKind.SERVER or attrs.get(sc.RPC_METHOD) is None:
+        return None
+    scope = span.instrumentation_scope
+    return f"A2A {span.name}" if scope is not None and scope.name == _OUR_SCOPE else None
+
+
 def _kind(span: ReadableSpan, attrs: Any) -> str | None:
     if attrs.get(sc.MCP_METHOD_NAME) is not None and span.kind == SpanKind.SERVER:
         return "request" if _mcp_route(span, attrs) else None
+    if _a2a_route(span, attrs) is not None:
+        return "request"
     operation = attrs.get(sc.OPERATION_NAME)
     if operation == sc.OP_RETRIEVAL or (operation is not None and attrs.get(sc.DB_SYSTEM_NAME) is not None):
         return "retrieval"  # queries, and writes and memory operations of a store (never a model call)
@@ -138,7 +150,7 @@ def to_row(span: ReadableSpan) -> SpanRow | None:
         response_model=_str(attrs.get(sc.RESPONSE_MODEL)),
         tool_name=_str(attrs.get(sc.TOOL_NAME)),
         agent_name=_str(attrs.get(sc.AGENT_NAME)),
-        route=_str(attrs.get(_HTTP_ROUTE)) or _mcp_route(span, attrs),
+        route=_str(attrs.get(_HTTP_ROUTE)) or _mcp_route(span, attrs) or _a2a_route(span, attrs),
         input_tokens=_int(attrs.get(sc.USAGE_INPUT_TOKENS, attrs.get(_LEGACY_INPUT_TOKENS))),
         output_tokens=_int(attrs.get(sc.USAGE_OUTPUT_TOKENS, attrs.get(_LEGACY_OUTPUT_TOKENS))),
         cache_read_tokens=_int(attrs.get(sc.USAGE_CACHE_READ_INPUT_TOKENS)),

@@ -60,7 +60,7 @@ class Filters:
 _COLUMNS = (
     "trace_id, span_id, kind, name, start_ns, end_ns, duration_s, ok, error_type, error_message, provider, "
     "request_model, response_model, tool_name, agent_name, route, input_tokens, output_tokens, cache_read_tokens, "
-    "reasoning_tokens, cost, service, operation, db_system, collection, returned_rows, processing"
+    "reasoning_tokens, cost, service, operation, db_system, collection, returned_rows, processing, parent_id"
 )
 
 INSTANCE_LABELS = ("service.name", "service.instance.id", "host")
@@ -121,13 +121,30 @@ def _unique(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list({(r["trace_id"], r["span_id"]): r for r in rows}.values())
 
 
+def _one_run_per_remote_call(agents: list[dict[str, Any]], requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The agent runs without the server's run of an A2A call whose caller's ``invoke_agent`` span is in the store
+    too (both processes write to one store): one run per call, the caller's, as for a nested run of the same name.
+    The server's request row between the two stays, as the agent's endpoint."""
+    served = {(r["trace_id"], r["span_id"]): r for r in requests if (r["route"] or "").startswith("A2A ")}
+    if not served:
+        return agents
+    runs = {(r["trace_id"], r["span_id"]): r for r in agents}
+
+    def called(run: dict[str, Any]) -> bool:
+        request = served.get((run["trace_id"], run["parent_id"]))
+        caller = runs.get((run["trace_id"], request["parent_id"])) if request is not None else None
+        return caller is not None and (caller["agent_name"] or caller["name"]) == (run["agent_name"] or run["name"])
+
+    return [run for run in agents if not called(run)]
+
+
 class _Data:
     """The rows of one window, loaded once, filtered, and joined to their agent runs and web requests."""
 
     def __init__(self, rows: Rows, f: Filters, since_ns: int | None) -> None:
         calls = _after(rows["model"], since_ns)
         tools = _after(rows["tool"], since_ns)
-        agents = _after(rows["agent"], since_ns)
+        agents = _after(_one_run_per_remote_call(rows["agent"], rows["request"]), since_ns)
         requests = _after(rows["request"], since_ns)
         retrievals = _after(rows.get("retrieval", []), since_ns)
         if f.model is not None:
@@ -469,9 +486,7 @@ def run_detail(path: str | os.PathLike[str] | None, trace_id: str) -> dict[str, 
     conn = store.connect(path, create=False)
     try:
         columns = store.span_columns(conn, _COLUMNS)
-        cursor = conn.execute(
-            f"SELECT {columns}, parent_id FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,)
-        )
+        cursor = conn.execute(f"SELECT {columns} FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,))
         names = [d[0] for d in cursor.description]
         spans = [dict(zip(names, values, strict=True)) for values in cursor]
     finally:
