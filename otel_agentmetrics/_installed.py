@@ -19,28 +19,34 @@ from packaging.version import InvalidVersion, Version
 
 _DIST_INFO = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+)\.dist-info$")
 
+Installed = dict[str, tuple[str, str]]
+"""Canonical distribution name -> (version, dist-info path)."""
 
-def installed() -> dict[str, tuple[str, Path]]:
-    """Canonical distribution name -> (version, dist-info path); the first on ``sys.path`` wins, as for imports."""
-    found: dict[str, tuple[str, Path]] = {}
+
+def installed() -> Installed:
+    """Every installed distribution; the first on ``sys.path`` wins, as for imports (a few hundred: no ``Path``
+    is built for them)."""
+    found: Installed = {}
     for entry in sys.path:
         try:
             names = os.listdir(entry or ".")
         except OSError:
             continue
         for name in names:
+            if not name.endswith(".dist-info"):
+                continue
             match = _DIST_INFO.match(name)
             if match:
-                found.setdefault(canonicalize_name(match["name"]), (match["version"], Path(entry or ".", name)))
+                found.setdefault(canonicalize_name(match["name"]), (match["version"], os.path.join(entry or ".", name)))
     return found
 
 
-def distribution(name: str, packages: dict[str, tuple[str, Path]]) -> PathDistribution | None:
+def distribution(name: str, packages: Installed) -> PathDistribution | None:
     found = packages.get(canonicalize_name(name))
-    return PathDistribution(found[1]) if found else None
+    return PathDistribution(Path(found[1])) if found else None
 
 
-def unmet(requirements: list[str] | tuple[str, ...], packages: dict[str, tuple[str, Path]]) -> str | None:
+def unmet(requirements: list[str] | tuple[str, ...], packages: Installed) -> str | None:
     """The first requirement the installed packages do not meet, described; ``None`` when all are met."""
     for text in requirements:
         requirement = Requirement(text)
