@@ -6,10 +6,9 @@ import atexit
 import logging
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.metrics import _internal as metrics_api
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -22,6 +21,11 @@ from ._installed import installed, unmet
 from ._telemetry import Telemetry
 from .exporters.delivery import adopt_pipeline
 
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+    from .instrumentation import AgentMetricsInstrumentor
+
 logger = logging.getLogger("otel_agentmetrics")
 
 _lock = threading.Lock()
@@ -31,7 +35,7 @@ _lock = threading.Lock()
 def _fresh_lock() -> None:
     global _lock
     _lock = threading.Lock()
-_instrumentors: list[BaseInstrumentor] = []
+_instrumentors: list[AgentMetricsInstrumentor | BaseInstrumentor] = []
 _owned_providers: list[Any] = []
 _state: dict[str, Any] = {}
 
@@ -210,7 +214,7 @@ def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provi
                 f"instrumentations: unknown name(s) {', '.join(unknown)}; use some of {', '.join(sorted(found))}"
             )
 
-    def load(name: str) -> BaseInstrumentor | None:
+    def load(name: str) -> AgentMetricsInstrumentor | None:
         try:
             instrumentor = found[name].load()()
             conflict = unmet(tuple(instrumentor.instrumentation_dependencies()), packages)
