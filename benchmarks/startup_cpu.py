@@ -6,18 +6,22 @@ outside, so interpreter start, imports, background threads and exit all count. B
 providers and make one chat call through the real ``openai`` client to an in-process ``MockTransport``; "ours"
 adds ``import otel_agentmetrics; instrument(...)`` before the client is imported, as the docs tell users to. The
 environment is the machine's (every extra installed), so ``instrument()`` sees every supported library.
-Bytecode caches are written by one unmeasured run first (an installed package has them).
+Bytecode caches are written by one unmeasured run first (an installed package has them): ``PYTHONDONTWRITEBYTECODE``
+is unset for every run, so the workers write and use ``.pyc`` files even where the environment sets it.
 
-    python benchmarks/startup_cpu.py [--runs 11]
+    python benchmarks/startup_cpu.py [--runs 11] [--instructions]
 
 Prints the median CPU milliseconds of each variant and the difference (the issue's start-up figure), plus
-``AGENTMETRICS_PRICE_INDEX=0`` (no price index: genai-prices imported) for comparison.
+``AGENTMETRICS_PRICE_INDEX=0`` (no price index: genai-prices imported) for comparison. On a shared machine CPU time
+drifts with the load; ``--instructions`` also counts each variant's instructions once under valgrind's callgrind
+(a minute a run; ``PYTHONHASHSEED=0``), which a busy machine does not change.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -72,9 +76,25 @@ def cpu_ms(code: str, env: dict[str, str]) -> float:
     return (usage.ru_utime + usage.ru_stime) * 1000
 
 
+def instructions(code: str, env: dict[str, str]) -> int:
+    """Instructions the worker executes, every thread, from start to exit (valgrind's callgrind)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, "-c", code],
+            env={**env, "PYTHONHASHSEED": "0"},
+            capture_output=True,
+            text=True,
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"worker failed under valgrind:\n{done.stderr[-2000:]}")
+    return int(re.findall(r"Collected : (\d+)", done.stderr)[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions under callgrind")
     args = parser.parse_args()
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,11 +105,20 @@ def main() -> None:
         for _ in range(args.runs):
             for name, (code, extra) in VARIANTS.items():  # interleaved: drift on a busy machine hits all alike
                 samples[name].append(cpu_ms(code, {**base, **extra}))
+        counts: dict[str, int] = {}
+        if args.instructions:  # the index and caches the timed runs wrote are in place
+            counts = {name: instructions(code, {**base, **extra}) for name, (code, extra) in VARIANTS.items()}
     median = {name: statistics.median(values) for name, values in samples.items()}
     baseline = median["sdk + call (baseline)"]
     for name, ms in median.items():
         extra_ms = "" if name.startswith("sdk") else f"  (+{ms - baseline:.0f} ms over the baseline)"
         print(f"{name:<28} {ms:7.0f} ms CPU{extra_ms}")
+    if counts:
+        base_count = counts["sdk + call (baseline)"]
+        for name, count in counts.items():
+            share = count / base_count - 1
+            more = "" if name.startswith("sdk") else f"  (+{(count - base_count) / 1e6:.0f} M, {share:+.1%})"
+            print(f"{name:<28} {count / 1e6:7.0f} M instructions{more}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def client_package(module: str) -> str:
     parts = module.split(".")
     return ".".join(parts[:2]) if parts[0] == "google" and len(parts) > 1 else parts[0]
 
+_BASE_MODULE = "opentelemetry.instrumentation.instrumentor"
+
 _SKIPPED_SUBPACKAGES = (".types", "._models", "._utils")
 """Modules of a client package that hold only data classes: not scanned."""
 
@@ -133,6 +135,7 @@ class Coexistence:
         self.peeled: dict[str, list[_Peeled]] = {}
         self.warned: set[tuple[str, str]] = set()
         self._hooks: list[tuple[Any, str, Any]] = []
+        self._base_awaited = False
 
     # ours --------------------------------------------------------------------------------------------------------
     def own(self, package: str) -> None:
@@ -222,13 +225,21 @@ class Coexistence:
 
     # hooks: an instrumentation that patches after ours -------------------------------------------------------------
     def _watch(self) -> None:
-        if self._hooks:
+        if self._hooks or self._base_awaited:
             return
-        from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-
-        self._hook(BaseInstrumentor, "instrument", self._after_instrument)
-        self._hook(BaseInstrumentor, "uninstrument", self._after_uninstrument)
+        # Another OpenTelemetry instrumentation is a BaseInstrumentor: none can exist before its module is imported,
+        # and importing it only to watch would cost start-up some 20 ms (instrumentation.py).
+        self._base_awaited = True
+        wrapt.register_post_import_hook(self._hook_base, _BASE_MODULE)  # at once if imported already
         wrapt.register_post_import_hook(self._hook_logfire, "logfire._internal.integrations.llm_providers.llm_provider")
+
+    def _hook_base(self, module: Any) -> None:
+        # Hooks cannot be removed: one from before the last _unwatch() finds nothing owned.
+        self._base_awaited = False
+        base = module.BaseInstrumentor
+        if self.owned and not any(owner is base for owner, _, _ in self._hooks):
+            self._hook(base, "instrument", self._after_instrument)
+            self._hook(base, "uninstrument", self._after_uninstrument)
 
     def _hook(self, owner: Any, attribute: str, wrapper: Callable[..., Any]) -> None:
         original = vars(owner)[attribute]
@@ -243,6 +254,7 @@ class Coexistence:
         for owner, attribute, original in reversed(self._hooks):
             setattr(owner, attribute, original)
         self._hooks.clear()
+        # A hook still awaiting BaseInstrumentor's module stays registered: _watch() must not add a second one.
 
     def _after_instrument(self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         result = wrapped(*args, **kwargs)

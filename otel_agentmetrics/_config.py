@@ -123,12 +123,12 @@ def env_list(name: str) -> tuple[str, ...] | None:
 
 def _retention(value: str | float | None) -> float | None:
     """``store_retention`` / ``AGENTMETRICS_STORE_RETENTION``: seconds, or a duration such as ``7d`` or ``12h``."""
-    from .summary.timeparse import parse_duration
-
     name = "store_retention" if value is not None else "AGENTMETRICS_STORE_RETENTION"
     raw = value if value is not None else (os.environ.get(name) or None)
     if raw is None:
         return None
+    from .summary.timeparse import parse_duration
+
     try:
         seconds = float(raw) if isinstance(raw, int | float) else parse_duration(raw)
     except ValueError:
@@ -287,10 +287,12 @@ def resolve(
 
 
 def _cost_attributes(value: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    from ._viewers import COST_ATTRIBUTES
-
     name = "cost_attributes" if value is not None else "AGENTMETRICS_COST_ATTRIBUTES"
     names = tuple(value) if value is not None else (env_list(name) or ())
+    if not names:
+        return names
+    from ._viewers import COST_ATTRIBUTES
+
     unknown = [n for n in names if n not in COST_ATTRIBUTES]
     if unknown:
         raise ConfigError(f"{name}: unknown viewer(s) {', '.join(unknown)}; use some of {', '.join(COST_ATTRIBUTES)}")

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.metrics import _internal as metrics_api
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import _active, _exporters, _fork, _logfire, _registry, pricing
+from . import _active, _exporters, _fork, _logfire, _on_import, _registry, pricing
 from ._config import ConfigError, Settings, resolve
 from ._guard import internal_error
 from ._installed import installed, unmet
 from ._telemetry import Telemetry
 from .exporters.delivery import adopt_pipeline
+
+if TYPE_CHECKING:
+    from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+    from .instrumentation import AgentMetricsInstrumentor
 
 logger = logging.getLogger("otel_agentmetrics")
 
@@ -30,7 +35,7 @@ _lock = threading.Lock()
 def _fresh_lock() -> None:
     global _lock
     _lock = threading.Lock()
-_instrumentors: list[BaseInstrumentor] = []
+_instrumentors: list[AgentMetricsInstrumentor | BaseInstrumentor] = []
 _owned_providers: list[Any] = []
 _state: dict[str, Any] = {}
 
@@ -197,6 +202,8 @@ def _is_owned(provider: object) -> bool:
 
 
 def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provider: Any, meter_provider: Any) -> None:
+    """Instrument every wanted library: now if it is imported (or named in ``instrumentations``), else when it is
+    (``_on_import``)."""
     packages = installed()
     found = _registry.available(packages)
     wanted = settings.instrumentations
@@ -206,20 +213,18 @@ def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provi
             raise ConfigError(
                 f"instrumentations: unknown name(s) {', '.join(unknown)}; use some of {', '.join(sorted(found))}"
             )
-    for name, entry_point in sorted(found.items()):
-        if wanted is not None and name not in wanted:
-            continue
+
+    def load(name: str) -> AgentMetricsInstrumentor | None:
         try:
-            instrumentor_cls = entry_point.load()
-            instrumentor = instrumentor_cls()
+            instrumentor = found[name].load()()
             conflict = unmet(tuple(instrumentor.instrumentation_dependencies()), packages)
         except Exception:
             logger.debug("otel-agentmetrics: %s instrumentor not loaded", name, exc_info=True)
-            continue
+            return None
         if conflict is not None:
             log = logger.warning if wanted is not None else logger.debug
             log("otel-agentmetrics: not instrumenting %s: %s", name, conflict)
-            continue
+            return None
         instrumentor.instrument(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -227,12 +232,33 @@ def _instrument_libraries(settings: Settings, telemetry: Telemetry, tracer_provi
             settings=settings,
             skip_dep_check=True,  # checked above; the check reads package metadata, which is slow
         )
-        _instrumentors.append(instrumentor)
+        return instrumentor
+
+    waiting: list[tuple[str, tuple[str, ...]]] = []
+    for name in sorted(found):
+        if wanted is not None and name not in wanted:
+            continue
+        libraries = _registry.LIBRARIES.get(name)
+        # Named ones load now, so that a version conflict is reported by instrument() itself.
+        if wanted is None and libraries and not any(library in sys.modules for library in libraries):
+            waiting.append((name, libraries))
+            continue
+        instrumentor = load(name)
+        if instrumentor is not None:
+            _instrumentors.append(instrumentor)
+    watch = _on_import.Watch(load)
+    for name, libraries in waiting:
+        watch.add(name, libraries)
+    watch.start()
+    _state["watch"] = watch
 
 
 def uninstrument() -> None:
     """Restore every patched function. Providers stay as they are (spans already recorded still export)."""
     with _lock:
+        watch = _state.pop("watch", None)
+        if watch is not None:
+            _instrumentors.extend(watch.stop())  # loaded on import: after those loaded by instrument()
         for instrumentor in reversed(_instrumentors):
             try:
                 instrumentor.uninstrument()

@@ -7,6 +7,15 @@ installed version, and restores them on ``uninstrument()``.
 Patches are applied when their module is imported, not before: ``instrument()`` must not pay for importing
 ``openai`` (hundreds of milliseconds) in a program that may import it later or never. A module that is already
 imported is patched at once.
+
+The base class keeps OpenTelemetry's ``BaseInstrumentor`` protocol (one instance per class, ``instrument()`` /
+``uninstrument()`` with its dependency check and ``skip_dep_check``/``raise_exception_on_conflict``,
+``is_instrumented_by_opentelemetry``) without inheriting from it: importing
+``opentelemetry.instrumentation.instrumentor`` imports packaging's requirement parser (it compiles dozens of
+regular expressions) and the HTTP and database semantic conventions, some 20 ms of CPU that ``instrument()``
+would add to every program. It is registered as a virtual subclass of ``BaseInstrumentor`` as soon as that
+module is imported, so ``isinstance(instrumentor, BaseInstrumentor)`` holds wherever it can be asked, and
+``opentelemetry-instrument`` loads our entry points as any other.
 """
 
 from __future__ import annotations
@@ -14,9 +23,9 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Collection, Iterable
-from typing import Any
+from logging import getLogger
+from typing import Any, ClassVar
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from wrapt import FunctionWrapper, register_post_import_hook
 
 from . import _config
@@ -44,13 +53,61 @@ Patch = tuple[str, str, Callable[..., Any]]
 """``(module, "Class.method", wrapper)``: the wrapper is a ``wrapt`` wrapper function."""
 
 
-class AgentMetricsInstrumentor(BaseInstrumentor):
-    """Subclasses set ``dependencies`` and implement :meth:`patches`."""
+_BASE_MODULE = "opentelemetry.instrumentation.instrumentor"
+_log = getLogger(_BASE_MODULE)  # where BaseInstrumentor says the same things
+
+
+class AgentMetricsInstrumentor:
+    """Subclasses set ``dependencies`` and implement :meth:`patches`. A ``BaseInstrumentor`` (see the module)."""
 
     dependencies: Collection[str] = ()
+    _instance: ClassVar[Any] = None
+    _is_instrumented_by_opentelemetry = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # One instance per class, as BaseInstrumentor: instrument() and uninstrument() may come from different calls.
+        instance = cls.__dict__.get("_instance")
+        if instance is None:
+            instance = object.__new__(cls)
+            cls._instance = instance
+        return instance
+
+    @property
+    def is_instrumented_by_opentelemetry(self) -> bool:
+        return self._is_instrumented_by_opentelemetry
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return self.dependencies
+
+    def instrument(self, **kwargs: Any) -> Any:
+        """Instrument the library; ``opentelemetry-instrument`` calls it with no options (BaseInstrumentor's)."""
+        if self._is_instrumented_by_opentelemetry:
+            _log.warning("Attempting to instrument while already instrumented")
+            return None
+        skip_dep_check = kwargs.pop("skip_dep_check", False)
+        raise_exception_on_conflict = kwargs.pop("raise_exception_on_conflict", False)
+        if not skip_dep_check:
+            from opentelemetry.instrumentation.dependencies import DependencyConflictError, get_dependency_conflicts
+
+            conflict = get_dependency_conflicts(self.instrumentation_dependencies())
+            if conflict:
+                if raise_exception_on_conflict:
+                    raise DependencyConflictError(conflict)
+                format_message = getattr(conflict, "_format_message", None)
+                _log.error(format_message(type(self).__name__) if format_message else conflict)
+                return None
+        self._instrument(**kwargs)
+        self._is_instrumented_by_opentelemetry = True
+        return None
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        """Undo :meth:`instrument` (BaseInstrumentor's)."""
+        if self._is_instrumented_by_opentelemetry:
+            self._uninstrument(**kwargs)
+            self._is_instrumented_by_opentelemetry = False
+            return None
+        _log.warning("Attempting to uninstrument while already uninstrumented")
+        return None
 
     def patches(self, telemetry: Telemetry, settings: Settings) -> Iterable[Patch]:
         raise NotImplementedError
@@ -112,3 +169,10 @@ class AgentMetricsInstrumentor(BaseInstrumentor):
         for package in getattr(self, "_packages", ()):
             coexistence.release(package)
         self._packages = []
+
+
+def _register(module: Any) -> None:
+    module.BaseInstrumentor.register(AgentMetricsInstrumentor)
+
+
+register_post_import_hook(_register, _BASE_MODULE)  # now if it is imported already

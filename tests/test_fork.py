@@ -96,7 +96,7 @@ def test_a_child_forked_while_another_thread_holds_every_lock_of_ours_does_not_h
         locks = [
             telemetry.metrics._lock, telemetry.labels._lock, batch._batch_processor._queue._lock, batch.dropped._lock,
             active._lock, active._exporter._lock, _tool_links._lock, _active._lock, _setup._lock, _helpers._lock,
-            delivery._undelivered_lock,
+            delivery._undelivered_lock, _setup._state["watch"]._lock,
         ]
         held, release = threading.Event(), threading.Event()
 
@@ -115,6 +115,7 @@ def test_a_child_forked_while_another_thread_holds_every_lock_of_ours_does_not_h
         for _ in range(3):
             pid = os.fork()
             if pid == 0:
+                import groq  # noqa: F401  (instrument() waits for it: its instrumentor loads here, in the child)
                 call_model()
                 call_model()
                 sys.exit(0)  # a plain fork child (gunicorn worker): its atexit hook flushes
