@@ -12,6 +12,7 @@ _MODULE = "otel_agentmetrics.instrumentors."
 _GROUP = "opentelemetry_instrumentor"
 
 LIBRARIES: dict[str, tuple[str, ...]] = {
+    "a2a": ("a2a",),
     "adk": ("google.adk",),
     "agno": ("agno",),
     "anthropic": ("anthropic",),
