@@ -172,18 +172,25 @@ class Coexistence:
         except Exception:
             internal_error("taking another instrumentation's patch off")
 
-    def _classes(self, package: str) -> Iterable[type]:
+    def _classes(self, package: str) -> list[type]:
+        # Runs once per client package at every instrument(), over every loaded module's name (thousands in a
+        # large app): the names are filtered in one comprehension, not a loop of Python statements.
         prefix = package + "."
-        for name, module in list(sys.modules.items()):
-            if module is None or (name != package and not name.startswith(prefix)):
+        modules = sys.modules
+        names = [name for name in list(modules) if name.startswith(prefix) or name == package]
+        classes: list[type] = []
+        for name in names:
+            module = modules.get(name)
+            if module is None or any(part in name for part in _SKIPPED_SUBPACKAGES):
                 continue
-            if any(part in name for part in _SKIPPED_SUBPACKAGES):
-                continue
-            for value in list(vars(module).values()):
-                # ``type()``, not ``isinstance``: the latter asks a lazy proxy for its ``__class__``, and openai's
-                # module-level clients (``openai.chat`` ...) then import every resource module (seconds of CPU).
-                if issubclass(type(value), type) and value.__module__ == name:
-                    yield value
+            # ``type()``, not ``isinstance``: the latter asks a lazy proxy for its ``__class__``, and openai's
+            # module-level clients (``openai.chat`` ...) then import every resource module (seconds of CPU).
+            classes.extend(
+                value
+                for value in list(vars(module).values())
+                if issubclass(type(value), type) and value.__module__ == name
+            )
+        return classes
 
     def _peel(self, package: str, owner: Any, attribute: str) -> None:
         while True:
