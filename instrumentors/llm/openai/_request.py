@@ -58,10 +58,12 @@ EMBEDDING_DIMENSIONS = "gen_ai.embeddings.dimension.count"
 class OpenAIRecord(CallRecord):
     """The neutral record plus what the response side of this instrumentor needs to know."""
 
-    __slots__ = ("kind", "hide_usage")
+    __slots__ = ("kind", "hide_usage", "tools_offered")
 
     kind: int
     hide_usage: bool
+    tools_offered: bool
+    """The request offered the model tools: only then can its stream carry tool-call fragments."""
 
 
 def _number(value: Any) -> Any:
@@ -91,6 +93,7 @@ def read_request(client: Any, options: Any, capture: bool, stream_usage: bool) -
     )
     record.kind = kind
     record.hide_usage = False
+    record.tools_offered = False
     if kind == EMBEDDINGS:
         _embeddings_request(record, get)
         return record
@@ -106,6 +109,8 @@ def read_request(client: Any, options: Any, capture: bool, stream_usage: bool) -
         _responses_request(record, get, capture)
         return record
     record.max_tokens = _number(get("max_completion_tokens")) or _number(get("max_tokens"))
+    tools = get("tools")
+    record.tools_offered = tools is not None and not (type(tools) in (list, tuple) and not tools)
     for param, field in _CHAT_NUMBERS:
         value = get(param)
         if value is not None:

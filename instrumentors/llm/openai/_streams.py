@@ -29,9 +29,29 @@ class _ToolCall:
 
 
 class ChatStream:
-    """Chat Completions chunks (``n > 1``, streamed tool-call fragments assembled)."""
+    """Chat Completions chunks (``n > 1``, streamed tool-call fragments assembled).
 
-    __slots__ = ("response_id", "model", "need_ids", "reasons", "usage", "tools", "texts", "capture", "hide_usage")
+    Read in batches (see :mod:`otel_agentmetrics._stream`), each from the end that holds what is wanted: the ids
+    from the first chunks that have them, usage and each choice's finish reason from the last ones (the last
+    value wins, as if every chunk had been read in order). Every chunk is read only for what is spread over the
+    stream: tool-call fragments, when the request offered tools (a model cannot call a tool it was not given),
+    and text, when content is captured. A usage chunk we asked for ourselves must be hidden as it passes, so
+    that stream is read chunk by chunk (``add``)."""
+
+    __slots__ = (
+        "response_id",
+        "model",
+        "need_ids",
+        "reasons",
+        "usage",
+        "tools",
+        "texts",
+        "capture",
+        "hide_usage",
+        "pending",
+        "choices",
+        "read_deltas",
+    )
 
     def __init__(self, record: OpenAIRecord, capture: bool) -> None:
         self.response_id: str | None = None
@@ -43,6 +63,10 @@ class ChatStream:
         self.texts: dict[int, list[str]] | None = {} if capture else None
         self.capture = capture
         self.hide_usage = record.hide_usage
+        self.pending: list[Any] | None = None if record.hide_usage else []
+        count = record.choice_count
+        self.choices = count if type(count) is int and count > 1 else 1  # finish reasons to look for
+        self.read_deltas = capture or record.tools_offered
 
     def _take_ids(self, chunk: Any) -> None:
         # Azure OpenAI streams open with a prompt-filter chunk whose id and model are "": take each from the first
@@ -51,9 +75,60 @@ class ChatStream:
         self.model = self.model or _text(getattr(chunk, "model", None))
         self.need_ids = not (self.response_id and self.model)
 
+    def take(self) -> None:
+        """Read the pending chunks (the proxy empties the list)."""
+        chunks = self.pending
+        if not chunks:
+            return
+        if self.need_ids:
+            for chunk in chunks:
+                self._take_ids(chunk)
+                if not self.need_ids:
+                    break
+        for chunk in reversed(chunks):
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self.usage = usage
+                break
+        self._last_reasons(chunks)
+        if self.read_deltas:
+            for chunk in chunks:
+                self._deltas(chunk)
+
+    def _last_reasons(self, chunks: list[Any]) -> None:
+        """Each choice's last finish reason in ``chunks``, read from the end until every choice has one."""
+        found: dict[int, str] = {}
+        for chunk in reversed(chunks):
+            seen: dict[Any, Any] = {}
+            try:
+                for choice in chunk.choices:
+                    reason = choice.finish_reason
+                    if reason is not None:
+                        seen[choice.index] = reason
+            except (AttributeError, TypeError):
+                pass  # a field of the wrong shape: what this chunk would have added is lost, as chunk by chunk
+            for index, reason in seen.items():
+                if type(index) is int and isinstance(reason, str) and index not in found:
+                    found[index] = reason
+            if len(found) >= self.choices:
+                break
+        self.reasons.update(found)
+
+    def _deltas(self, chunk: Any) -> None:
+        """Tool-call fragments and captured text of one chunk."""
+        try:
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta is not None:
+                    if delta.tool_calls:
+                        self._tool_fragments(choice.index, delta.tool_calls)
+                    if self.texts is not None and delta.content:
+                        self.texts.setdefault(choice.index, []).append(delta.content)
+        except (AttributeError, TypeError):
+            pass  # the client does not validate chunks: a field of the wrong shape costs this chunk's fragments
+
     def add(self, chunk: Any) -> bool:
-        # Once per chunk: only what a chunk can change is read (finish reasons, tool-call fragments, usage; text
-        # when content is captured).
+        # Chunk by chunk (only when a usage chunk must be hidden): the same reads as ``take``, one chunk at a time.
         if self.need_ids:
             self._take_ids(chunk)
         try:
@@ -137,6 +212,14 @@ class CompletionStream(ChatStream):
     """Legacy completions chunks: text per choice instead of a delta."""
 
     __slots__ = ()
+
+    def _deltas(self, chunk: Any) -> None:
+        try:
+            for choice in chunk.choices:
+                if self.texts is not None and choice.text:
+                    self.texts.setdefault(choice.index, []).append(choice.text)
+        except (AttributeError, TypeError):
+            pass
 
     def add(self, chunk: Any) -> bool:
         if self.need_ids:
