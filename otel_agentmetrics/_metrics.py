@@ -26,7 +26,6 @@ from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
 from functools import partial
-from itertools import compress
 from operator import sub
 from typing import Any
 
@@ -525,21 +524,29 @@ def record_series(
         return  # a provider with no metric reader: the SDK keeps nothing, and neither do we
     boundaries = getattr(aggregations[0][1], "_boundaries", None)
     buckets = list(map(partial(bisect_left, boundaries), values)) if boundaries is not None else [0] * len(values)
-    exemplars = _exemplar_indexes(buckets, contexts, all_sampled)
+    per_bucket = Counter(buckets)
+    exemplars = _exemplar_indexes(buckets, per_bucket, contexts, all_sampled)
+    # The values less the exemplars (recorded one by one below), summed up once for every aggregation that
+    # shares the boundaries: a few operations per value, all in C.
+    counts = per_bucket
+    added = sum(values)
     if exemplars:
-        keep = [True] * len(values)
+        counts = per_bucket.copy()
         for index in exemplars:
-            keep[index] = False
-        bulk, bulk_buckets = list(compress(values, keep)), list(compress(buckets, keep))
-    else:
-        bulk, bulk_buckets = values, buckets
-    for lock, aggregation in aggregations if bulk else ():
-        same = boundaries is not None and getattr(aggregation, "_boundaries", None) == boundaries
+            counts[buckets[index]] -= 1
+            added -= values[index]
+    bulk_count = len(values) - len(exemplars)
+    low, high = min(values), max(values)  # the exemplars' own record() calls leave min and max as they are
+    for lock, aggregation in aggregations if bulk_count else ():
+        if boundaries is not None and getattr(aggregation, "_boundaries", None) == boundaries:
+            summary = (counts, added, low, high)
+        else:  # a view with other boundaries (or none): this aggregation takes the values themselves
+            summary = None
         if lock is None:
-            _aggregate_all(aggregation, bulk, bulk_buckets if same else None)
+            _aggregate_all(aggregation, values, exemplars, summary)
         else:
             with lock:
-                _aggregate_all(aggregation, bulk, bulk_buckets if same else None)
+                _aggregate_all(aggregation, values, exemplars, summary)
     for index in sorted(exemplars):
         histogram.record(values[index], attributes, _span_context(contexts[index]))
 
@@ -549,35 +556,49 @@ def _span_context(context: SpanContext) -> Any:
     return trace.set_span_in_context(NonRecordingSpan(context))
 
 
-def _exemplar_indexes(buckets: list[int], contexts: list[SpanContext], all_sampled: bool | None) -> set[int]:
+def _exemplar_indexes(
+    buckets: list[int], per_bucket: Counter[int], contexts: list[SpanContext], all_sampled: bool | None
+) -> set[int]:
     """Which values the SDK's bucket-aligned exemplar reservoir would end up keeping: per bucket, the last one
-    whose call was sampled (``buckets[i]`` is value ``i``'s bucket)."""
+    whose call was sampled (``buckets[i]`` is value ``i``'s bucket, ``per_bucket`` their counts)."""
     if all_sampled is None:
         all_sampled = all(context.trace_flags.sampled for context in {id(c): c for c in contexts}.values())
-    if all_sampled:
-        return set(dict(zip(buckets, range(len(buckets)), strict=True)).values())  # later indexes win, in C
-    last: dict[int, int] = {}
+    if all_sampled:  # the last value of each bucket: a search from the end per bucket, in C
+        last = len(buckets) - 1
+        backwards = buckets[::-1]
+        return {last - backwards.index(bucket) for bucket in per_bucket}
+    found: dict[int, int] = {}
     for index, context in enumerate(contexts):
         if context.trace_flags.sampled:
-            last[buckets[index]] = index
-    return set(last.values())
+            found[buckets[index]] = index
+    return set(found.values())
 
 
-def _aggregate_all(aggregation: Any, values: list[float], buckets: list[int] | None = None) -> None:
-    """Add values to one SDK aggregation. The usual explicit-bucket histogram takes them all under one lock,
-    exactly as its ``aggregate`` adds them one by one; any other aggregation gets ``aggregate`` per value.
-    ``buckets`` are the values' bucket indexes in this aggregation's boundaries, when the caller has them."""
+def _aggregate_all(
+    aggregation: Any,
+    values: list[float],
+    exemplars: set[int],
+    summary: tuple[Counter[int], float, float, float] | None = None,
+) -> None:
+    """Add the values but the ``exemplars`` (indexes) to one SDK aggregation. The usual explicit-bucket histogram
+    takes them all at once under its lock, exactly as its ``aggregate`` adds them one by one; any other
+    aggregation gets ``aggregate`` per value. ``summary``: the values' ``(bucket counts, sum, min, max)`` in this
+    aggregation's boundaries, when the caller has them."""
     if type(aggregation) is not _explicit_bucket_histogram() or not _BUCKET_FIELDS.issubset(vars(aggregation)):
         aggregate = aggregation.aggregate
-        for value in values:
-            aggregate(_Value(value), False)
+        for index, value in enumerate(values):
+            if index not in exemplars:
+                aggregate(_Value(value), False)
         return
-    if buckets is None:
-        buckets = list(map(partial(bisect_left, aggregation._boundaries), values))
+    if summary is None:
+        bulk = [value for index, value in enumerate(values) if index not in exemplars] if exemplars else values
+        if not bulk:
+            return
+        per_bucket = Counter(map(partial(bisect_left, aggregation._boundaries), bulk))
+        summary = (per_bucket, sum(bulk), min(bulk), max(bulk))
+    counted, added, low, high = summary
     # Everything is computed before the aggregation changes, so a value that cannot be recorded leaves it as it was.
-    per_bucket = Counter(buckets).items()
-    added = sum(values)  # in order: the float sum one-by-one recording gives, the aggregation's own sum aside
-    low, high = min(values), max(values)
+    items = [(bucket, count) for bucket, count in counted.items() if count]
     with aggregation._lock:
         counts = aggregation._value
         if counts is None:
@@ -586,7 +607,7 @@ def _aggregate_all(aggregation: Any, values: list[float], buckets: list[int] | N
         record_min_max = aggregation._record_min_max
         if record_min_max:
             low, high = min(aggregation._min, low), max(aggregation._max, high)
-        for bucket, count in per_bucket:
+        for bucket, count in items:
             counts[bucket] += count
         aggregation._sum = total
         if record_min_max:

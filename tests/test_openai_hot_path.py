@@ -53,7 +53,7 @@ def _spans(count: int, sampled_every: int = 1) -> list:
     return spans
 
 
-def _run(bulk: bool, delta: bool = False, view: bool = False, spans: list | None = None):
+def _run(bulk: bool, delta: bool = False, view: bool = False, spans: list | None = None, bounds: tuple = ()):
     temporality = {}
     if delta:
         from opentelemetry.sdk.metrics import Histogram
@@ -61,6 +61,10 @@ def _run(bulk: bool, delta: bool = False, view: bool = False, spans: list | None
         temporality = {Histogram: AggregationTemporality.DELTA}
     reader = InMemoryMetricReader(preferred_temporality=temporality)
     views = [View(instrument_name="h", attribute_keys={"gen_ai.provider.name"})] if view else []
+    if bounds:  # a view with its own boundaries: that aggregation buckets the values itself
+        from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
+
+        views.append(View(instrument_name="h", aggregation=ExplicitBucketHistogramAggregation(boundaries=bounds)))
     provider = MeterProvider(metric_readers=[reader], views=views)
     histogram = provider.get_meter("t").create_histogram(
         "h", unit="s", explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS
@@ -96,6 +100,13 @@ def test_series_recording_with_delta_temporality_and_views():
     assert _run(bulk=True, delta=True, spans=spans) == _run(bulk=False, delta=True, spans=spans)
     assert _run(bulk=True, view=True, spans=spans) == _run(bulk=False, view=True, spans=spans)
     assert _run(bulk=True, view=True, spans=spans)["h"][0][0] == {"gen_ai.provider.name": "openai"}
+
+
+def test_series_recording_with_a_view_of_other_boundaries():
+    spans = _spans(len(VALUES), sampled_every=2)
+    ours = _run(bulk=True, spans=spans, bounds=(0.05, 1.0))
+    assert ours == _run(bulk=False, spans=spans, bounds=(0.05, 1.0))
+    assert ours["h"][0][5] == (8, 6, 4)  # the view's three buckets (count 18 over two passes)
 
 
 def test_series_recording_without_an_sdk_is_harmless():
