@@ -101,8 +101,9 @@ def _resource(settings: Settings) -> Resource:
 def _shutdown_owned() -> None:
     """Flush and stop the providers we created, so short scripts lose no spans, within a time limit so a hung
     collector cannot hold the process."""
-    from .exporters.delivery import shutdown_within
+    from .exporters.delivery import give_up_refused_destinations, shutdown_within
 
+    give_up_refused_destinations()  # a collector that refuses connections gets no wait (nor its export in flight)
     if not shutdown_within(reversed(_owned_providers), _state.get("shutdown_timeout", 5.0)):
         from .summary.exporter import mark_stopped_now
 

@@ -1,12 +1,14 @@
 """OTLP receivers for tests: real HTTP and gRPC servers that decode with the official opentelemetry-proto messages.
 
-``hang=True`` makes a receiver accept requests and never answer them, as a wedged collector does.
+``hang=True`` makes a receiver accept requests and never answer them, as a wedged collector does; ``delay`` makes
+it answer each request that many seconds late, as a live but slow collector does.
 """
 
 from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
@@ -67,7 +69,7 @@ def attributes(key_values: Any) -> dict[str, Any]:
 
 
 @contextmanager
-def http_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
+def http_receiver(hang: bool = False, delay: float = 0.0) -> Iterator[tuple[str, Received]]:
     """Yields (``http://127.0.0.1:PORT``, received). Paths ending in ``traces``/``metrics`` pick the message."""
     received = Received()
 
@@ -80,6 +82,7 @@ def http_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
             if hang:
                 received.release.wait(30)
                 return
+            time.sleep(delay)
             if self.headers.get("content-encoding") == "gzip":
                 body = gzip.decompress(body)
             if self.path.endswith("traces"):
@@ -110,7 +113,7 @@ def http_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
 
 
 @contextmanager
-def grpc_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
+def grpc_receiver(hang: bool = False, delay: float = 0.0) -> Iterator[tuple[str, Received]]:
     """Yields (``http://127.0.0.1:PORT``, received) for an insecure gRPC OTLP server."""
     import grpc
 
@@ -124,6 +127,7 @@ def grpc_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
             if hang:
                 received.release.wait(30)
                 return trace_service_pb2.ExportTraceServiceResponse()
+            time.sleep(delay)
             received.add("traces", request, metadata(context), "TraceService/Export")
             return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -132,6 +136,7 @@ def grpc_receiver(hang: bool = False) -> Iterator[tuple[str, Received]]:
             if hang:
                 received.release.wait(30)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
+            time.sleep(delay)
             received.add("metrics", request, metadata(context), "MetricsService/Export")
             return metrics_service_pb2.ExportMetricsServiceResponse()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
@@ -123,6 +124,65 @@ def test_before_anything_is_recorded(tmp_path: Path) -> None:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def _store_without_tables(path: Path, how: str) -> None:
+    """The file as a writer leaves it between creating it and creating its schema, or as an empty file."""
+    if how == "empty file":
+        path.write_bytes(b"")
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute("PRAGMA journal_mode = WAL")  # what a writer does first: the file exists, no table yet
+        conn.close()
+
+
+@pytest.mark.parametrize("how", ["empty file", "file without tables"])
+def test_a_store_without_its_tables_yet_answers_no_calls_yet(
+    tmp_path: Path, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spans.sqlite3"
+    _store_without_tables(path, how)
+    before = path.read_bytes()
+    srv = make_server("127.0.0.1", 0, path, refresh_s=0)
+    srv.start_in_thread()
+    try:
+        status, kind, body = _get(srv.url + "api/summary")
+        assert (status, kind) == (200, "application/json"), body  # was 500: "no such table: spans"
+        data = json.loads(body)
+        assert data["overall"]["calls"] == 0 and data["by_model"] == [] and data["health"]["status"] == "healthy"
+        for route in ("api/timeseries?since=15m", "api/runs", "api/evaluations", "metrics", "health"):
+            assert _get(srv.url + route)[0] == 200, route
+        status, _, body = _get(srv.url + "api/runs/" + "0" * 32)
+        assert status == 404 and "no run with trace id" in json.loads(body)["error"]
+        status, kind, body = _get(srv.url)  # the dashboard itself, with its tables empty (as for a cleared store)
+        assert (status, kind) == (200, "text/html; charset=utf-8") and '"calls": 0' in body
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert path.read_bytes() == before  # reading wrote nothing into the file a writer is about to set up
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_a_store_file_that_is_not_a_database_says_so_and_what_to_do(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spans.sqlite3"
+    path.write_bytes(b"this is not a database " * 200)
+    srv = make_server("127.0.0.1", 0, path, refresh_s=0)
+    srv.start_in_thread()
+    try:
+        for route in ("api/summary", "api/timeseries", "api/evaluations", "health", "metrics"):
+            status, kind, body = _get(srv.url + route)
+            message = json.loads(body)["error"]
+            assert (status, kind) == (500, "application/json"), route
+            assert f"store at {path} cannot be read (file is not a database)" in message, message
+            assert "move the file aside" in message
+        status, kind, body = _get(srv.url)
+        assert (status, kind) == (500, "text/html; charset=utf-8") and "cannot be read" in body
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no traceback in the server's log
 
 
 def test_health_is_503_when_unhealthy(store: Path) -> None:

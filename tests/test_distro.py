@@ -234,6 +234,9 @@ def test_no_collector_is_one_line_no_exit_wait_and_counted(distro: str, tmp_path
         AGENTMETRICS_STORE=str(store),
         OTEL_PYTHON_DISTRO=distro,
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai",
+        # The answer line is read when printed: block-buffered, it would come with the flush at the very end of
+        # the exit, after the exit hooks whose wait this test measures.
+        PYTHONUNBUFFERED="1",
     )
     command = (
         shutil.which("opentelemetry-instrument", path=os.path.dirname(sys.executable)) or "opentelemetry-instrument"
@@ -267,3 +270,120 @@ def test_no_collector_is_one_line_no_exit_wait_and_counted(distro: str, tmp_path
         from otel_agentmetrics.summary.queries import summary
 
         assert summary(store).export_dropped.get("traces") == {"otlp": 1}
+
+
+class VanishingCollector:
+    """A collector that goes away as the first export reaches it: it takes the exporter's connection, reads its
+    first bytes, then closes it and stops listening, so the exporter's retries of that export meet a refused
+    connection. Connections that send nothing (our reachability probe, the app's check) are let be."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = int(self.listener.getsockname()[1])
+        self.gone = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.gone.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    data = b""
+                if data:  # an exporter's request (HTTP POST or the HTTP/2 preface): go away now
+                    self.listener.close()
+                    self.gone.set()
+
+    def close(self) -> None:
+        self.gone.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("distro", ["agentmetrics", "distro", "only-ours"])
+def test_an_export_in_flight_when_the_collector_goes_away_does_not_hold_exit(distro: str, tmp_path: Path) -> None:
+    """The race of issue 26 made deterministic: the first export was on its way when the collector went away,
+    so our check before it found the collector listening and the exporter is retrying a refused connection when
+    the program exits. The SDK's shutdown waits for that export (up to 30 s) before it stops the exporter, ours
+    for AGENTMETRICS_SHUTDOWN_TIMEOUT (5 s, then "not flushed"); the refused endpoint is given up at exit
+    instead."""
+    import time
+
+    collector = VanishingCollector()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTMETRICS_"))}
+    env.update(
+        OPENAI_API_KEY="test_openai_api_key",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.port}",
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_EXPORTER_OTLP_TIMEOUT="60",  # the exporter's retries of one export: 1+2+4+8+16 s, past the 30 s join
+        OTEL_BSP_SCHEDULE_DELAY="50",  # the span leaves while the program still runs
+        AGENTMETRICS_STORE=str(tmp_path / "store.db"),
+        OTEL_PYTHON_DISTRO=distro,
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai",
+        PYTHONUNBUFFERED="1",  # the answer line is read when printed, before the exit hooks
+    )
+    if distro == "only-ours":  # no configurator runs: the pipeline is ours, flushed by our exit hook
+        env.update(OTEL_PYTHON_DISTRO="agentmetrics", OTEL_PYTHON_CONFIGURATOR="agentmetrics")
+    command = (
+        shutil.which("opentelemetry-instrument", path=os.path.dirname(sys.executable)) or "opentelemetry-instrument"
+    )
+    try:
+        with serve_cassette("openai/test_chat_completion_with_content") as base_url:
+            env["OPENAI_BASE_URL"] = f"{base_url}/v1"
+            process = subprocess.Popen(
+                [command, sys.executable, str(APP.parent / "openai_app_outlives_collector.py")],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            try:
+                assert process.stdout is not None and process.stderr is not None
+                answer = process.stdout.readline()
+                answered = time.perf_counter()
+                process.wait(timeout=90)
+                exit_lag = time.perf_counter() - answered
+                stderr = process.stderr.read()
+            finally:
+                process.kill()
+                process.wait()
+    finally:
+        collector.close()
+    assert process.returncode == 0, stderr
+    assert answer.startswith("answer: This is a test."), stderr
+    assert exit_lag < 15, (exit_lag, stderr)  # it waited 30 s, the SDK's join of the export in flight
+    assert "not flushed" not in stderr, stderr  # ours gave up after 5 s
+    refused = [line for line in stderr.splitlines() if "connection refused" in line]
+    assert len(refused) == 1, stderr
+    assert f"127.0.0.1:{collector.port}" in refused[0]
+    if distro != "distro":  # with our distro the store shows what the collector never got
+        from otel_agentmetrics.summary.queries import summary
+
+        assert summary(tmp_path / "store.db").export_dropped.get("traces") == {"otlp": 1}
+
+
+@pytest.mark.parametrize("distro", ["agentmetrics", "distro"])
+def test_a_live_but_slow_collector_still_gets_the_last_span_at_exit(distro: str, tmp_path: Path) -> None:
+    """What is given up at exit is a destination that refuses connections, nothing else: a collector that
+    listens but answers late keeps the exporters' standard behaviour, and the span that leaves at exit reaches it."""
+    receiver = grpc_receiver if distro == "distro" else http_receiver
+    with (
+        serve_cassette("openai/test_chat_completion_with_content") as base_url,
+        receiver(delay=2.0) as (endpoint, received),
+    ):
+        result = run_endpoint_only(base_url, endpoint, tmp_path / "store.db", OTEL_PYTHON_DISTRO=distro)
+        spans = [span.name for _, span in received.spans()]
+    assert result.returncode == 0, result.stderr
+    assert spans == ["chat gpt-4o-mini"], result.stderr
+    assert "connection refused" not in result.stderr and "not delivered" not in result.stderr, result.stderr

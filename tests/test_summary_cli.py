@@ -54,6 +54,26 @@ def test_report(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "Model calls    4 (4 ok" in capsys.readouterr().out
 
 
+def test_report_on_a_store_file_without_tables_or_not_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    empty.write_bytes(b"")  # a writer created the file and not yet its schema
+    assert main(["report", "--store", str(empty)]) == 0  # was a traceback: "no such table: spans"
+    assert "Model calls    0 (0 ok, 0 failed" in capsys.readouterr().out
+    assert main(["alerts", "--store", str(empty)]) == 0
+    assert main(["clear", "--store", str(empty)]) == 1
+    assert "holds 0 spans" in capsys.readouterr().out
+    assert empty.stat().st_size == 0
+
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(b"this is not a database " * 200)
+    assert main(["report", "--store", str(broken)]) == 2  # exit_codes.USAGE, as for an unreadable file
+    err = capsys.readouterr().err
+    assert f"agentmetrics report: the agentmetrics store at {broken} cannot be read (file is not a database)" in err
+    assert "Traceback" not in err
+
+
 def test_report_without_a_store_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--store", str(tmp_path / "none.sqlite3")]) == 3  # exit_codes.NO_STORE
     assert "run an instrumented program first" in capsys.readouterr().err

@@ -138,15 +138,12 @@ def _print_evaluations(args: argparse.Namespace) -> None:
     from ..summary import evaluations, store
 
     try:
-        conn = store.connect(args.store, create=False)
-    except (OSError, sqlite3.Error):  # StoreMissing is a FileNotFoundError
+        with store.reading(args.store) as conn:
+            since_s = getattr(args, "since", None)
+            since_ns = time.time_ns() - int(since_s * 1e9) if since_s else None
+            text = evaluations.to_text(evaluations.summarize(conn, since_ns))
+    except (OSError, sqlite3.Error):  # StoreMissing and StoreUnreadable are OSErrors
         return
-    try:
-        since_s = getattr(args, "since", None)
-        since_ns = time.time_ns() - int(since_s * 1e9) if since_s else None
-        text = evaluations.to_text(evaluations.summarize(conn, since_ns))
-    finally:
-        conn.close()
     if text:
         print()
         print(text, end="")
@@ -219,15 +216,12 @@ def serve(args: argparse.Namespace) -> int:
 def clear(args: argparse.Namespace) -> int:
     from ..summary import store
 
-    conn = store.connect(args.store, create=False)
-    try:
+    with store.reading(args.store) as conn:  # a file without tables yet holds 0 spans
         if not args.yes:
             count = conn.execute("SELECT COUNT(*) FROM spans").fetchone()[0]
             print(f"{store.resolve_path(args.store)} holds {count} spans; add --yes to delete them")
             return exit_codes.NO
         deleted = store.with_retries(lambda: store.clear(conn, args.older_than))
-    finally:
-        conn.close()
     print(f"deleted {deleted} spans from {store.resolve_path(args.store)}")
     return 0
 

@@ -6,17 +6,20 @@ dropped, and every drop is counted in ``agentmetrics.export.dropped`` (by signal
 at most once a minute, so a silent gap in a dashboard has a visible cause. Drops on the way to other destinations
 than the local store (an OTLP collector down or refusing) are also kept in a process-wide tally,
 :func:`undelivered`, that the store's heartbeat writes, so the report, the dashboard and ``/health`` show them.
-At exit the final flush gets a time budget, so a hung collector cannot hold the process.
+At exit the final flush gets a time budget, so a hung collector cannot hold the process, and a destination that
+refuses connections is given up before it (:func:`give_up_refused_destinations`), so none waits on it.
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -158,18 +161,90 @@ class Reachability:
     def __init__(self, exporter: Any) -> None:
         self.endpoint, self.address = _endpoint_of(exporter)
         self.ok = False
-        """The last export succeeded: no probe before the next one."""
+        """The last export succeeded: no probe before the next one (until shutdown starts: then every time)."""
+        self.closing = False
 
     def refused(self) -> bool:
-        if self.ok or self.address is None:
+        if (self.ok and not self.closing) or self.address is None:
             return False
         try:
-            socket.create_connection(self.address, timeout=self.PROBE_TIMEOUT).close()
+            sock = socket.create_connection(self.address, timeout=self.PROBE_TIMEOUT)
         except ConnectionRefusedError:
             return True
         except OSError:
             return False
-        return False
+        with sock:
+            try:
+                # Nothing listens on a loopback port in the range the system picks local ports from, and it picked
+                # that very port for us: the connection met itself (TCP simultaneous open), which is not a collector.
+                return bool(sock.getsockname() == sock.getpeername())
+            except OSError:
+                return False
+
+
+_destinations: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Every counting exporter with a network destination, for :func:`give_up_refused_destinations`."""
+
+
+def give_up_refused_destinations() -> None:
+    """Shutdown is starting: each network destination that refuses connections now is given up, before the final
+    flush. The SDK's shutdown waits for an export in flight (up to 30 s) before it stops the exporter, and an export
+    that left while the collector was still there retries against the refused connection for as long as its
+    timeout allows; stopping the exporter now ends those retries at once. A destination that accepts connections
+    (a live collector, however slow) keeps the exporter's own behaviour. Runs at exit, before the providers' own
+    exit hooks (:func:`adopt_pipeline` registers it after they were built) and first in ours."""
+    for destination in list(_destinations):
+        try:
+            destination.give_up_if_refused()
+        except Exception:
+            logger.debug("checking %r at shutdown failed", destination, exc_info=True)
+
+
+_exit_hook = [False]
+
+
+def _give_up_refused_at_exit() -> None:
+    if not _exit_hook[0]:
+        _exit_hook[0] = True
+        atexit.register(give_up_refused_destinations)
+
+
+class _Destination:
+    """What the counting exporters share: the reachability of their destination, and giving it up at shutdown."""
+
+    exporter: Any
+    dropped: DropCounter
+
+    def _watch(self) -> None:
+        self.reachability = Reachability(self.exporter)
+        self.given_up = False
+        """Shutdown found the destination refusing connections and stopped the exporter (it gets nothing more)."""
+        if self.reachability.address is not None:
+            _destinations.add(self)
+
+    def give_up_if_refused(self) -> None:
+        if self.reachability.closing:
+            return
+        self.reachability.closing = True  # from now on every export probes first, even after a success
+        if not self.reachability.refused():
+            return
+        self.given_up = True
+        try:
+            self.exporter.shutdown()  # wakes an export in flight from its retry wait; it then returns a failure
+        except Exception:
+            logger.debug("stopping %r failed", self.exporter, exc_info=True)
+
+    def _refused(self) -> bool:
+        return self.given_up or self.reachability.refused()
+
+    def _lost(self, count: int) -> None:
+        """A failed export's items: refused when shutdown found the destination refusing (the export was in
+        flight then), else an ordinary failure."""
+        self.dropped.add(count, EXPORT_FAILED, refused=self.reachability.endpoint if self.given_up else None)
+
+    def _shut_down_exporter(self, **kwargs: Any) -> None:
+        if not self.given_up:  # else it was stopped already
+            self.exporter.shutdown(**kwargs)
 
 
 _PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "grpc_proxy")
@@ -198,7 +273,10 @@ def _endpoint_of(exporter: Any) -> tuple[str, tuple[str, int] | None]:
 def adopt_pipeline(tracer_provider: Any, meter_provider: Any) -> None:
     """Count the losses of a pipeline another configurator built (opentelemetry-distro's plain
     ``BatchSpanProcessor`` and ``PeriodicExportingMetricReader``, a user's own): its full queue's drops, its failed
-    exports, and no export to a destination that refuses connections, exactly as in the pipelines we build."""
+    exports, and no export to a destination that refuses connections, exactly as in the pipelines we build
+    (none either at exit: see :func:`give_up_refused_destinations`, registered here to run before their own exit
+    hooks, since they were built before)."""
+    _give_up_refused_at_exit()
     processors = getattr(getattr(tracer_provider, "_active_span_processor", None), "_span_processors", ())
     for processor in processors if isinstance(processors, tuple) else ():
         try:
@@ -251,20 +329,20 @@ def lost_counter(exporter: SpanExporter) -> Any:
     return getattr(exporter, "count_lost", None)
 
 
-class CountingSpanExporter(SpanExporter):
+class CountingSpanExporter(_Destination, SpanExporter):
     """Wraps a span exporter: spans whose export fails are counted as dropped. A network destination that
-    refuses connections gets no export at all (see :class:`Reachability`)."""
+    refuses connections gets no export at all (see :class:`Reachability`), and is given up at shutdown."""
 
     def __init__(self, exporter: SpanExporter, dropped: DropCounter, on_export: Any = None) -> None:
         self.exporter = exporter
         self.dropped = dropped
         self._on_export = on_export
-        self.reachability = Reachability(exporter)
+        self._watch()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._on_export is not None:
             self._on_export(len(spans))
-        if self.reachability.refused():
+        if self._refused():
             self.dropped.add(len(spans), EXPORT_FAILED, refused=self.reachability.endpoint)
             return SpanExportResult.FAILURE
         try:
@@ -277,11 +355,11 @@ class CountingSpanExporter(SpanExporter):
                 count_lost(len(spans))  # it raised before counting them itself (a FAILURE result is counted there)
         self.reachability.ok = result is SpanExportResult.SUCCESS
         if result is not SpanExportResult.SUCCESS:
-            self.dropped.add(len(spans), EXPORT_FAILED)
+            self._lost(len(spans))
         return result
 
     def shutdown(self) -> None:
-        self.exporter.shutdown()
+        self._shut_down_exporter()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.exporter.force_flush(timeout_millis)
@@ -370,7 +448,7 @@ def count_queue_drops(processor: Any, dropped: DropCounter, count_lost: Any = No
     return True
 
 
-class CountingMetricExporter(MetricExporter):
+class CountingMetricExporter(_Destination, MetricExporter):
     """Wraps a push metric exporter: points of a failed export are counted as dropped.
 
     Metrics are cumulative by default, so the next successful export still carries the totals; the count says
@@ -384,10 +462,10 @@ class CountingMetricExporter(MetricExporter):
         )
         self.exporter = exporter
         self.dropped = DropCounter("metrics", destination)
-        self.reachability = Reachability(exporter)
+        self._watch()
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        if self.reachability.refused():
+        if self._refused():
             self.dropped.add(_count_points(metrics_data), EXPORT_FAILED, refused=self.reachability.endpoint)
             return MetricExportResult.FAILURE
         try:
@@ -397,14 +475,14 @@ class CountingMetricExporter(MetricExporter):
             result = MetricExportResult.FAILURE
         self.reachability.ok = result is MetricExportResult.SUCCESS
         if result is not MetricExportResult.SUCCESS:
-            self.dropped.add(_count_points(metrics_data), EXPORT_FAILED)
+            self._lost(_count_points(metrics_data))
         return result
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return self.exporter.force_flush(timeout_millis=timeout_millis)
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+        self._shut_down_exporter(timeout_millis=timeout_millis, **kwargs)
 
 
 def _count_points(metrics_data: MetricsData) -> int:

@@ -28,9 +28,10 @@ from .._config import ConfigError
 from .._guard import logger
 from . import render
 from .health import Thresholds
-from .page import empty_page, page
+from .page import empty_page, page, unreadable_page
 from .queries import Filters
 from .source import StoreSource, SummarySource
+from .store import StoreUnreadable
 from .timeparse import parse_duration
 
 TOKEN_ENV = "AGENTMETRICS_DASHBOARD_TOKEN"
@@ -191,6 +192,10 @@ class Dashboard:
                 return _json(body_data, 503 if s.health.status == "unhealthy" else 200)
         except (FileNotFoundError, LookupError) as error:
             return _error(404, str(error))
+        except StoreUnreadable as error:  # a file that is not a database: say which and what to do, no traceback
+            if route == "/":
+                return Response(500, "text/html; charset=utf-8", unreadable_page(str(error)).encode())
+            return _error(500, str(error))
         except OSError as error:  # the Prometheus server behind a fleet dashboard is unreachable
             return _error(502, str(error))
         except ValueError as error:

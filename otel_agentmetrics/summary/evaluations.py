@@ -104,20 +104,17 @@ def _grouped(rows: Iterable[dict[str, Any]], key: Any, is_good: Any) -> list[Eva
 
 def of_store(path: Any, since_s: float | None = None) -> dict[str, list[dict[str, Any]]]:
     """The evaluations of a local store as plain data (the dashboard's ``/api/evaluations``); empty when the
-    store or its table does not exist yet."""
+    store or its table does not exist yet, :class:`~.store.StoreUnreadable` when the file is not a database."""
     import time
 
     from . import store
 
     try:
-        conn = store.connect(path, create=False)
-    except (OSError, sqlite3.Error):
+        with store.reading(path) as conn:
+            since_ns = time.time_ns() - int(since_s * 1e9) if since_s else None
+            groups = summarize(conn, since_ns)
+    except store.StoreMissing:
         return {"model": [], "agent": [], "run": []}
-    try:
-        since_ns = time.time_ns() - int(since_s * 1e9) if since_s else None
-        groups = summarize(conn, since_ns)
-    finally:
-        conn.close()
     return {by: [{k: getattr(s, k) for k in s.__slots__} for s in items] for by, items in groups.items()}
 
 

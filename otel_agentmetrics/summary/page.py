@@ -59,6 +59,16 @@ def empty_page(store: str) -> str:
     )
 
 
+def unreadable_page(message: str) -> str:
+    """What the dashboard shows when the store's file cannot be read as a database: the reason and the fix."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>agentmetrics dashboard</title>'
+        '<meta http-equiv="refresh" content="30"></head>'
+        '<body style="font:15px/1.5 system-ui,sans-serif;max-width:640px;margin:60px auto;color:#1d2330">'
+        "<h1>agentmetrics</h1><p>The store cannot be read: " + html.escape(message) + ".</p></body></html>"
+    )
+
+
 _TEMPLATE = """<!doctype html>
 <html lang="en">
 <head>

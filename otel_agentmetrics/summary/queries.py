@@ -219,15 +219,12 @@ def summary(
     now = time.time() if now is None else now
     t = thresholds or Thresholds.from_env()
     health_window = max(t.window_s, t.budget_window_s)
-    conn = store.connect(path, create=False)
-    try:
+    with store.reading(path) as conn:
         # One read serves the summary's window and the longer windows health looks at.
         rows = _load(conn, _since_ns(None if f.since is None else max(f.since, health_window), now), f.service)
         uptime, active, dropped = _writers(conn, now, f.service)
         processes = _processes(conn, now, f.service)
         export_dropped = _export_dropped(conn)
-    finally:
-        conn.close()
     data = _Data(rows, f, _since_ns(f.since, now))
     health = health_of(rows, f, t, now)
     calls = data.calls
@@ -446,12 +443,9 @@ def timeseries(
     from the first call to the last, so a short run fills the chart instead of being one bar at its edge."""
     f = filters or Filters()
     now = time.time() if now is None else now
-    conn = store.connect(path, create=False)
-    try:
+    with store.reading(path) as conn:
         since_ns = _since_ns(f.since, now)
         calls = _Data(_load(conn, since_ns, f.service), f, since_ns).calls
-    finally:
-        conn.close()
     if f.since is not None:
         start, end = now - f.since, now
     elif calls:
@@ -483,14 +477,11 @@ def timeseries(
 
 def run_detail(path: str | os.PathLike[str] | None, trace_id: str) -> dict[str, Any]:
     """Everything the store kept of one trace (an agent run or a request): its spans in start order."""
-    conn = store.connect(path, create=False)
-    try:
+    with store.reading(path) as conn:
         columns = store.span_columns(conn, _COLUMNS)
         cursor = conn.execute(f"SELECT {columns} FROM spans WHERE trace_id = ? ORDER BY start_ns", (trace_id,))
         names = [d[0] for d in cursor.description]
         spans = [dict(zip(names, values, strict=True)) for values in cursor]
-    finally:
-        conn.close()
     if not spans:
         raise LookupError(f"no run with trace id {trace_id!r} in the store")
     calls = [s for s in spans if s["kind"] == "model"]

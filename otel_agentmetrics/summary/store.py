@@ -13,7 +13,7 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,16 @@ class StoreMissing(FileNotFoundError):
     """Nothing has been recorded at that path yet (the CLI exits 3 for it)."""
 
 
+class StoreUnreadable(OSError):
+    """The file at the store's path is not a SQLite database, or a damaged one, or cannot be opened: said with the
+    path and what to do, where a reader would otherwise fail with SQLite's bare message (the CLI exits 2 for it,
+    the dashboard answers 500 with the message)."""
+
+
+_UNREADABLE = ("SQLITE_NOTADB", "SQLITE_CORRUPT", "SQLITE_CANTOPEN")
+"""SQLite's errors (and their extended codes) that say the file itself cannot be read, as opposed to a lock."""
+
+
 def connect(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, busy_timeout_s: float = _BUSY_TIMEOUT_MS / 1000
 ) -> sqlite3.Connection:
@@ -179,6 +189,53 @@ def _init(conn: sqlite3.Connection) -> None:
                 conn.execute(f"ALTER TABLE spans ADD COLUMN {column} {kind}")
     if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # for migrations by later releases
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike[str] | None = None) -> Iterator[sqlite3.Connection]:
+    """A connection for reading the store (the report, the dashboard), closed after the block.
+
+    No file: :class:`StoreMissing`. A file whose tables are not there yet (a writer has just created it and not
+    yet its schema, or it is empty) reads as an empty store: empty stand-ins for the missing tables are made in
+    this connection's private ``temp`` schema, so the file is not written to. A file SQLite cannot read as a
+    database: :class:`StoreUnreadable`."""
+    conn = None
+    try:
+        conn = connect(path, create=False)
+        present = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        for table in ("spans", "writers"):
+            if table not in present:
+                conn.execute(_TEMP_TABLES[table])
+        yield conn
+    except sqlite3.DatabaseError as error:  # also what the caller's queries raise on a damaged page
+        if _is_unreadable(error):
+            raise _unreadable(resolve_path(path), error) from error
+        raise
+    finally:
+        if conn is not None:
+            conn.close()
+
+
+def _is_unreadable(error: sqlite3.DatabaseError) -> bool:
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return name.startswith(_UNREADABLE)
+
+
+def _unreadable(target: Path, error: sqlite3.DatabaseError) -> StoreUnreadable:
+    return StoreUnreadable(
+        f"the agentmetrics store at {target} cannot be read ({error}); move the file aside (instrumented programs "
+        "then start a new store) or point --store / AGENTMETRICS_STORE at another file"
+    )
+
+
+def _temp_table(name: str) -> str:
+    """``CREATE TEMP TABLE`` of one of the schema's tables: a stand-in, in one connection, while it is absent."""
+    prefix = f"CREATE TABLE IF NOT EXISTS {name} ("
+    (statement,) = (part.strip() for part in SCHEMA.split(";") if part.strip().startswith(prefix))
+    return statement.replace("CREATE TABLE IF NOT EXISTS", "CREATE TEMP TABLE", 1)
+
+
+_TEMP_TABLES = {name: _temp_table(name) for name in ("spans", "writers")}
 
 
 def has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
