@@ -20,13 +20,14 @@ from opentelemetry.trace import SpanKind
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._protocol_layer import A2A, ProtocolRequest, RequestRun, start_request
 from otel_agentmetrics._runs import _aiterate, acall
 from otel_agentmetrics._telemetry import Telemetry
 
-from ._common import SEND_METHODS, A2ARun, span_name
+from ._common import SEND_METHODS, TaskWatch
 
 _CARD_ATTRIBUTE = "_agentmetrics_a2a_card"
-"""On a client: ``(card, attributes)``, what its agent card says, read once per card."""
+"""On a client: ``(card, agent name, server attributes)``, what its agent card says, read once per card."""
 
 REQUESTS = {
     "get_task": "GetTask",
@@ -41,27 +42,26 @@ REQUESTS = {
 """``BaseClient`` coroutine methods -> the A2A method each sends."""
 
 
-def _target(client: Any) -> dict[str, Any]:
-    """``gen_ai.agent.name`` and ``server.address``/``server.port`` of the agent a client talks to."""
+def _target(client: Any) -> tuple[str | None, dict[str, Any]]:
+    """The name of the agent a client talks to, and its ``server.address``/``server.port``."""
     card = getattr(client, "_card", None)
     cached = getattr(client, _CARD_ATTRIBUTE, None)
     if cached is not None and cached[0] is card:
-        return cached[1]
-    attributes: dict[str, Any] = {}
+        return cached[1], cached[2]
     name = getattr(card, "name", None)
-    if isinstance(name, str) and name:
-        attributes[sc.AGENT_NAME] = name
+    agent = name if isinstance(name, str) and name else None
+    server: dict[str, Any] = {}
     transport = getattr(client, "_transport", None)
     url = getattr(transport, "url", None) or getattr(getattr(transport, "_base", None), "url", None)
     if isinstance(url, str) and url:
         parts = urlsplit(url)
         if parts.hostname:
-            attributes[sc.SERVER_ADDRESS] = parts.hostname
+            server[sc.SERVER_ADDRESS] = parts.hostname
             port = parts.port or {"https": 443, "http": 80}.get(parts.scheme)
             if port is not None:
-                attributes[sc.SERVER_PORT] = port
-    setattr(client, _CARD_ATTRIBUTE, (card, attributes))
-    return attributes
+                server[sc.SERVER_PORT] = port
+    setattr(client, _CARD_ATTRIBUTE, (card, agent, server))
+    return agent, server
 
 
 def _method_of_send(client: Any) -> str:
@@ -72,26 +72,23 @@ def _method_of_send(client: Any) -> str:
     return "SendStreamingMessage" if streaming else "SendMessage"
 
 
-def _open(telemetry: Telemetry, client: Any, method: str, request: Any) -> A2ARun | None:
+def _open(telemetry: Telemetry, client: Any, method: str, message: Any) -> tuple[RequestRun, TaskWatch] | None:
     try:
-        target = _target(client)
-        agent = target.get(sc.AGENT_NAME)
-        attributes: dict[str, Any] = {sc.RPC_METHOD: method, **target}
+        agent, server = _target(client)
+        request = ProtocolRequest(A2A, SpanKind.CLIENT, method, target=agent, attributes=dict(server))
         if method in SEND_METHODS:
-            attributes[sc.OPERATION_NAME] = sc.OP_INVOKE_AGENT
-            name = f"{sc.OP_INVOKE_AGENT} {agent}" if agent else sc.OP_INVOKE_AGENT
-            context_id = getattr(getattr(request, "message", None), "context_id", None)
+            request.name = request.operation = sc.OP_INVOKE_AGENT
+            context_id = getattr(getattr(message, "message", None), "context_id", None)
             if isinstance(context_id, str) and context_id:
-                attributes[sc.CONVERSATION_ID] = context_id
-        else:
-            name = span_name(method, agent)
-        return A2ARun(telemetry, name, attributes, SpanKind.CLIENT, watch_task=method in SEND_METHODS)
+                request.attributes[sc.CONVERSATION_ID] = context_id
+        watch = TaskWatch(request, watch_task=method in SEND_METHODS)
+        return start_request(telemetry, request), watch
     except Exception:
         internal_error("reading an A2A request (client)")
         return None
 
 
-def _with_trace_context(run: A2ARun, kwargs: dict[str, Any]) -> None:
+def _with_trace_context(run: RequestRun, kwargs: dict[str, Any]) -> None:
     """Put the run's span context in the call's service parameters (a copy of the caller's ``ClientCallContext``:
     theirs is left as it was). The transports send them as HTTP headers or gRPC metadata."""
     try:
@@ -115,9 +112,10 @@ def request_wrapper(telemetry: Telemetry, method: str) -> Callable[..., Any]:
     """Wraps a ``BaseClient`` coroutine method (``get_task(request, *, context=None)``, ...)."""
 
     async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open(telemetry, instance, method, args[0] if args else kwargs.get("request"))
-        if run is None:
+        opened = _open(telemetry, instance, method, args[0] if args else kwargs.get("request"))
+        if opened is None:
             return await wrapped(*args, **kwargs)
+        run = opened[0]
         kwargs = dict(kwargs)
         _with_trace_context(run, kwargs)
         return await acall(run, wrapped, args, kwargs)
@@ -149,18 +147,19 @@ async def _stream(
     except Exception:
         internal_error("reading an A2A request (client)")
         name = None
-    run = None if name is None else _open(telemetry, instance, name, args[0] if args else kwargs.get("request"))
-    if run is None:
+    opened = None if name is None else _open(telemetry, instance, name, args[0] if args else kwargs.get("request"))
+    if opened is None:
         steps = wrapped(*args, **kwargs)
     else:
+        run, watch = opened
         kwargs = dict(kwargs)
         _with_trace_context(run, kwargs)
         with run.activate():
             steps = _aiterate(run, wrapped(*args, **kwargs), False)
     try:
         async for step in steps:
-            if run is not None:
-                run.observe(step)
+            if opened is not None:
+                watch.observe(step)
             yield step
     finally:  # closed early: close the SDK's stream now, as a caller closing it directly would
         await steps.aclose()

@@ -1,46 +1,19 @@
-"""What the A2A client and server sides share: the metrics, the span name, and reading tasks out of the SDK's
-protobuf messages (a ``Task``, a ``Message``, a status or artifact update, or a client's ``StreamResponse`` around
-one of them)."""
+"""What the A2A client and server sides share: reading tasks out of the SDK's protobuf messages (a ``Task``, a
+``Message``, a status or artifact update, or a client's ``StreamResponse`` around one of them) into the request's
+record as the answers come."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.trace import SpanKind
-
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import SpanRun
-from otel_agentmetrics._telemetry import Telemetry
-
-PROPAGATION_KEYS = ("traceparent", "tracestate", "baggage")
+from otel_agentmetrics._protocol_layer import ProtocolRequest
 
 SEND_METHODS = frozenset({"SendMessage", "SendStreamingMessage"})
 """The requests that run the agent: an agent invocation from the caller's side."""
 
 _FAILED = 4  # TaskState.TASK_STATE_FAILED in the A2A 1.x protos (a2a.types.a2a_pb2)
-
-
-class A2AInstruments:
-    """``agentmetrics.a2a.client.duration`` and ``agentmetrics.a2a.server.duration`` of one :class:`Telemetry`."""
-
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.client = telemetry.meter.create_histogram(
-            sc.METRIC_A2A_CLIENT_DURATION,
-            unit="s",
-            description="Duration of A2A requests as seen by the client, by method and remote agent.",
-            explicit_bucket_boundaries_advisory=sc.MCP_DURATION_BUCKETS,
-        )
-        self.server = telemetry.meter.create_histogram(
-            sc.METRIC_A2A_SERVER_DURATION,
-            unit="s",
-            description="Duration of A2A requests as handled by the server, by method and agent.",
-            explicit_bucket_boundaries_advisory=sc.MCP_DURATION_BUCKETS,
-        )
-
-
-def instruments(telemetry: Telemetry) -> A2AInstruments:
-    return telemetry.instruments(A2AInstruments)
 
 
 def task_fields(event: Any) -> tuple[str, str, int]:
@@ -69,34 +42,21 @@ def state_name(state: int) -> str | None:
         return None
 
 
-class A2ARun(SpanRun):
-    """One A2A request on either side: the span, what the answer said of its task, the duration metric.
+class TaskWatch:
+    """What the answers to one request say of its task, written into the request's record: the task's id, its
+    context (``gen_ai.conversation.id``, unless the request named one), its last state.
 
     ``watch_task``: the request returns the task's outcome (a message send, a resubscription), so a task that ended
-    ``TASK_STATE_FAILED`` without an error answer fails the request (``error.type=task_failed``); a ``GetTask`` of
-    a failed task is a request that worked.
+    ``TASK_STATE_FAILED`` fails the request (``error.type=task_failed``, unless it raised); a ``GetTask`` of a
+    failed task is a request that worked.
     """
 
-    def __init__(
-        self,
-        telemetry: Telemetry,
-        name: str,
-        attributes: dict[str, Any],
-        kind: SpanKind,
-        watch_task: bool,
-        context: Any = None,
-        links: Any = None,
-    ) -> None:
-        self.a2a_attributes: dict[str, Any] = {
-            key: attributes[key] for key in (sc.RPC_METHOD, sc.AGENT_NAME) if key in attributes
-        }
-        self.side = kind
+    __slots__ = ("request", "watch_task", "has_conversation")
+
+    def __init__(self, request: ProtocolRequest, watch_task: bool) -> None:
+        self.request = request
         self.watch_task = watch_task
-        self.has_conversation = sc.CONVERSATION_ID in attributes
-        self.task_id = ""
-        self.context_id = ""
-        self.state = 0
-        super().__init__(telemetry, name, attributes, links, kind=kind, context=context)
+        self.has_conversation = sc.CONVERSATION_ID in request.attributes
 
     def observe(self, event: Any) -> None:
         """Read one answer or stream event (what the caller gets is not touched)."""
@@ -105,35 +65,15 @@ class A2ARun(SpanRun):
         except Exception:
             internal_error("reading an A2A answer")
             return
+        request = self.request
         if task_id:
-            self.task_id = task_id
-        if context_id:
-            self.context_id = context_id
+            request.attributes[sc.A2A_TASK_ID] = task_id
+        if context_id and not self.has_conversation:
+            request.attributes[sc.CONVERSATION_ID] = context_id
         if state:
-            self.state = state
+            request.attributes[sc.A2A_TASK_STATE] = state_name(state)  # None (unknown): not recorded
+            request.error_type = sc.ERROR_TYPE_TASK_FAILED if self.watch_task and state == _FAILED else None
 
     def observer(self, result: Any) -> Any:
         self.observe(result)
         return None
-
-    def finish(self, duration: float, result: Any) -> None:
-        span = self.span
-        if self.task_id:
-            span.set_attribute(sc.A2A_TASK_ID, self.task_id)
-        if self.context_id and not self.has_conversation:
-            span.set_attribute(sc.CONVERSATION_ID, self.context_id)
-        if self.state:
-            name = state_name(self.state)
-            if name is not None:
-                span.set_attribute(sc.A2A_TASK_STATE, name)
-            if self.watch_task and self.state == _FAILED and self.error_type is None:
-                self.error_type = sc.ERROR_TYPE_TASK_FAILED
-        attributes = dict(self.a2a_attributes)
-        if self.error_type is not None:
-            attributes[sc.ERROR_TYPE] = self.error_type
-        a2a = instruments(self.telemetry)
-        (a2a.client if self.side is SpanKind.CLIENT else a2a.server).record(duration, attributes)
-
-
-def span_name(method: str, agent: str | None) -> str:
-    return f"{method} {agent}" if agent else method

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
@@ -29,11 +27,20 @@ from wrapt import FunctionWrapper
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._context import active_scopes
 from otel_agentmetrics._guard import internal_error
+from otel_agentmetrics._protocol_layer import (
+    A2A,
+    PROPAGATION_KEYS,
+    ProtocolRequest,
+    RequestRun,
+    current_request,
+    start_request,
+    trace_carrier,
+)
 from otel_agentmetrics._runs import _aiterate, acall
 from otel_agentmetrics._telemetry import Telemetry
 from otel_agentmetrics.agents import AgentRun
 
-from ._common import PROPAGATION_KEYS, SEND_METHODS, A2ARun, span_name
+from ._common import SEND_METHODS, TaskWatch
 
 REQUESTS = {
     "on_message_send": "SendMessage",
@@ -56,24 +63,6 @@ HANDLERS = (
     ("a2a.server.request_handlers.default_request_handler", "LegacyRequestHandler"),
 )
 
-_serving: ContextVar[_ServerRun | None] = ContextVar("agentmetrics_a2a_serving", default=None)
-"""The request being handled; the executor task the SDK starts from it inherits it (the agent's name)."""
-
-
-class _ServerRun(A2ARun):
-    def __init__(self, telemetry: Telemetry, agent: str | None, *args: Any, **kwargs: Any) -> None:
-        self.agent = agent
-        super().__init__(telemetry, *args, **kwargs)
-
-    @contextmanager
-    def activate(self) -> Iterator[None]:
-        token = _serving.set(self)
-        try:
-            with super().activate():
-                yield
-        finally:
-            _serving.reset(token)
-
 
 def _carrier(call_context: Any) -> dict[str, str]:
     """The trace-context entries the client sent: the HTTP headers the SDK keeps in the call context's state
@@ -83,7 +72,7 @@ def _carrier(call_context: Any) -> dict[str, str]:
         return {}
     headers = state.get("headers")
     if isinstance(headers, Mapping):
-        return {key: value for key in PROPAGATION_KEYS if isinstance(value := headers.get(key), str)}
+        return trace_carrier(headers)
     grpc_context = state.get("grpc_context")
     if grpc_context is None:
         return {}
@@ -118,12 +107,9 @@ def _agent_name(handler: Any) -> str | None:
 
 def _open(
     telemetry: Telemetry, executors: ExecutorTracing, handler: Any, method: str, args: Any, kwargs: Any
-) -> _ServerRun | None:
+) -> tuple[RequestRun, TaskWatch] | None:
     try:
-        agent = _agent_name(handler)
-        attributes: dict[str, Any] = {sc.RPC_METHOD: method}
-        if agent is not None:
-            attributes[sc.AGENT_NAME] = agent
+        request = ProtocolRequest(A2A, SpanKind.SERVER, method, target=_agent_name(handler))
         params = args[0] if args else kwargs.get("params")
         call_context = args[1] if len(args) > 1 else kwargs.get("context")
         if method in SEND_METHODS:
@@ -133,18 +119,10 @@ def _open(
                 internal_error("wrapping an A2A agent executor")
             context_id = getattr(getattr(params, "message", None), "context_id", None)
             if isinstance(context_id, str) and context_id:
-                attributes[sc.CONVERSATION_ID] = context_id
-        parent, links = _parent(call_context)
-        return _ServerRun(
-            telemetry,
-            agent,
-            span_name(method, agent),
-            attributes,
-            SpanKind.SERVER,
-            watch_task=method in SEND_METHODS or method == "SubscribeToTask",
-            context=parent,
-            links=links,
-        )
+                request.attributes[sc.CONVERSATION_ID] = context_id
+        request.parent, request.links = _parent(call_context)
+        watch = TaskWatch(request, watch_task=method in SEND_METHODS or method == "SubscribeToTask")
+        return start_request(telemetry, request), watch
     except Exception:
         internal_error("reading an A2A request (server)")
         return None
@@ -154,10 +132,11 @@ def request_wrapper(telemetry: Telemetry, executors: ExecutorTracing, method: st
     """Wraps a request handler's ``on_...(params, context)`` coroutine method."""
 
     async def traced(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        run = _open(telemetry, executors, instance, method, args, kwargs)
-        if run is None:
+        opened = _open(telemetry, executors, instance, method, args, kwargs)
+        if opened is None:
             return await wrapped(*args, **kwargs)
-        return await acall(run, wrapped, args, kwargs, run.observer)
+        run, watch = opened
+        return await acall(run, wrapped, args, kwargs, watch.observer)
 
     return traced
 
@@ -181,16 +160,17 @@ async def _stream(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    run = _open(telemetry, executors, instance, method, args, kwargs)
-    if run is None:
+    opened = _open(telemetry, executors, instance, method, args, kwargs)
+    if opened is None:
         steps = wrapped(*args, **kwargs)
     else:
+        run, watch = opened
         with run.activate():
             steps = _aiterate(run, wrapped(*args, **kwargs), False)
     try:
         async for step in steps:
-            if run is not None:
-                run.observe(step)
+            if opened is not None:
+                watch.observe(step)
             yield step
     finally:
         await steps.aclose()
@@ -211,8 +191,11 @@ class _ExecutorRun(AgentRun):
 
 def _open_executor(telemetry: Telemetry, executor: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     try:
-        serving = _serving.get()
-        name = (serving.agent if serving is not None else None) or type(executor).__name__
+        serving = current_request()  # the request the SDK started the executor's task from
+        agent = None
+        if serving is not None and serving.protocol == A2A and serving.side is SpanKind.SERVER:
+            agent = serving.target
+        name = agent or type(executor).__name__
         for scope in reversed(active_scopes.get()):
             if isinstance(scope, AgentRun):
                 if scope.name == name and not scope.ended:

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
@@ -25,167 +26,55 @@ from opentelemetry.trace import NonRecordingSpan, SpanKind
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import Run, SpanRun, acall
+from otel_agentmetrics._protocol_layer import ProtocolRequest, RequestRun, start_request
+from otel_agentmetrics._runs import acall
 from otel_agentmetrics._telemetry import Telemetry
-from otel_agentmetrics.tools import ToolRun, current_tool
 
-from ._common import describe, field, instruments, metric_attributes
+from ._common import describe, error_code
 
-_sending: ContextVar[_Request | _ToolCall | _Enriched | None] = ContextVar("agentmetrics_mcp_sending", default=None)
+
+@dataclass(slots=True, eq=False)
+class _Sending:
+    request: ProtocolRequest
+    claimed: bool = False
+    """The mcp 2.x SDK's own span for the request has been handed off to ours."""
+
+
+_sending: ContextVar[_Sending | None] = ContextVar("agentmetrics_mcp_sending", default=None)
 """Our client request being sent: the mcp 2.x SDK's own span for it is handed off to ours."""
 
 _VERSION_ATTRIBUTE = "_agentmetrics_mcp_protocol_version"
 
 
-def _rpc_error(error: BaseException) -> str | None:
-    """The JSON-RPC error code an ``McpError``/``MCPError`` carries, as a string."""
-    code = getattr(getattr(error, "error", None), "code", None)
-    return str(code) if isinstance(code, int) else None
-
-
-class _MCPClientSide:
-    """What every client run adds: the JSON-RPC error code, the SDK's request id, the MCP duration metric."""
-
-    method: str
-    mcp_attributes: dict[str, Any]
-    claimed = False
-
-    def note_request_id(self, request_id: Any) -> None:
-        if request_id is not None and sc.JSONRPC_REQUEST_ID not in self.mcp_attributes:
-            self.mcp_attributes[sc.JSONRPC_REQUEST_ID] = str(request_id)
-            self._span().set_attribute(sc.JSONRPC_REQUEST_ID, str(request_id))
-
-    def _span(self) -> Any:
-        raise NotImplementedError
-
-    def _record(self, telemetry: Telemetry, duration: float, error_type: str | None) -> None:
-        instruments(telemetry).client.record(duration, metric_attributes(self.mcp_attributes, error_type))
-
-
-class _Request(_MCPClientSide, SpanRun):
-    """Any request but ``tools/call``: a CLIENT span of its own."""
-
-    def __init__(self, telemetry: Telemetry, method: str, name: str, attributes: dict[str, Any]) -> None:
-        self.method, self.mcp_attributes = method, attributes
-        self._code: str | None = None
-        super().__init__(telemetry, name, dict(attributes), kind=SpanKind.CLIENT)
-
-    def _span(self) -> Any:
-        return self.span
-
-    def fail(self, error: BaseException) -> None:
-        self._code = _rpc_error(error)
-        super().fail(error)
-
-    def finish(self, duration: float, result: Any) -> None:
-        if self._code is not None:
-            self.error_type = self._code
-            self.span.set_attribute(sc.RPC_RESPONSE_STATUS_CODE, self._code)
-            self.mcp_attributes[sc.RPC_RESPONSE_STATUS_CODE] = self._code
-        self._record(self.telemetry, duration, self.error_type)
-
-
-class _ToolCall(_MCPClientSide, ToolRun):
-    """``tools/call``: the tool run itself, a CLIENT span named by the MCP conventions."""
-
-    def __init__(self, telemetry: Telemetry, name: str, tool: str, arguments: Any, attributes: dict[str, Any]) -> None:
-        self.method, self.mcp_attributes = "tools/call", attributes
-        self._code: str | None = None
-        super().__init__(
-            telemetry,
-            tool,
-            None,
-            None,
-            arguments,
-            sc.TOOL_TYPE_EXTENSION,
-            span_name=name,
-            kind=SpanKind.CLIENT,
-            extra=attributes,
-        )
-
-    def _span(self) -> Any:
-        return self.span
-
-    def fail(self, error: BaseException) -> None:
-        self._code = _rpc_error(error)
-        super().fail(error)
-
-    def finish(self, duration: float, result: Any) -> None:
-        if self._code is not None:
-            self.error_type = self._code
-            self.span.set_attribute(sc.RPC_RESPONSE_STATUS_CODE, self._code)
-            self.mcp_attributes[sc.RPC_RESPONSE_STATUS_CODE] = self._code
-        super().finish(duration, result)
-        self._record(self.telemetry, duration, self.error_type)
-
-
-class _Enriched(_MCPClientSide, Run):
-    """``tools/call`` of a tool a framework already runs one layer up: its span gets the MCP attributes."""
-
-    def __init__(self, telemetry: Telemetry, outer: ToolRun, attributes: dict[str, Any]) -> None:
-        import time
-
-        self.method, self.mcp_attributes, self.telemetry, self.outer = "tools/call", attributes, telemetry, outer
-        self._clock = time.perf_counter
-        self._start = self._clock()
-        self._ended = False
-        outer.span.set_attributes(attributes)
-
-    def _span(self) -> Any:
-        return self.outer.span
-
-    def _close(self, error_type: str | None) -> None:
-        if not self._ended:
-            self._ended = True
-            self._record(self.telemetry, self._clock() - self._start, error_type)
-
-    def end(self, result: Any = None) -> None:
-        self._close(self.outer.error_type)
-
-    def fail(self, error: BaseException) -> None:
-        code = _rpc_error(error)
-        if code is not None:
-            self.outer.span.set_attribute(sc.RPC_RESPONSE_STATUS_CODE, code)
-        self._close(code or type(error).__qualname__)
-
-
-def _open(
-    telemetry: Telemetry, instance: Any, request: Any, notification: bool
-) -> _Request | _ToolCall | _Enriched | None:
+def _open(telemetry: Telemetry, instance: Any, request: Any, notification: bool) -> RequestRun | None:
     root = getattr(request, "root", request)
     method = getattr(root, "method", None)
     if not isinstance(method, str):
         return None
-    params = getattr(root, "params", None)
-    name, target, attributes = describe(method, params)
+    record = describe(SpanKind.CLIENT, method, getattr(root, "params", None))
     version = getattr(instance, _VERSION_ATTRIBUTE, None)
     if version is not None:
-        attributes[sc.MCP_PROTOCOL_VERSION] = version
+        record.attributes[sc.MCP_PROTOCOL_VERSION] = version
     request_id = None if notification else getattr(instance, "_request_id", None)  # 1.x: the next request's id
     if isinstance(request_id, int) and not isinstance(request_id, bool):
-        attributes[sc.JSONRPC_REQUEST_ID] = str(request_id)
-    if method != "tools/call" or target is None:
-        return _Request(telemetry, method, name, attributes)
-    outer = current_tool()
-    if outer is not None and outer.name == target and not outer.ended:
-        return _Enriched(telemetry, outer, attributes)
-    arguments = field(params, "arguments") if telemetry.capture.enabled else None
-    return _ToolCall(telemetry, name, target, arguments, attributes)
+        record.attributes[sc.JSONRPC_REQUEST_ID] = str(request_id)
+    return start_request(telemetry, record)
 
 
-def _tool_output(result: Any) -> Any:
-    """What of a ``CallToolResult`` the tool run records; ``isError`` marks the run failed (``tool_error``)."""
-    if getattr(result, "is_error", None) or getattr(result, "isError", None):
-        run = current_tool()
-        if run is not None:
-            run.report_error(sc.ERROR_TYPE_TOOL)
-    structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
-    if structured is not None:
-        return structured
-    content = getattr(result, "content", None)
-    if isinstance(content, list):
-        return [getattr(part, "text", None) or str(part) for part in content]
-    return result
+def _tool_output(request: ProtocolRequest) -> Callable[[Any], Any]:
+    def read(result: Any) -> Any:
+        """What of a ``CallToolResult`` the tool run records; ``isError`` marks the request failed (``tool_error``)."""
+        if getattr(result, "is_error", None) or getattr(result, "isError", None):
+            request.error_type = sc.ERROR_TYPE_TOOL
+        structured = getattr(result, "structured_content", None) or getattr(result, "structuredContent", None)
+        if structured is not None:
+            return structured
+        content = getattr(result, "content", None)
+        if isinstance(content, list):
+            return [getattr(part, "text", None) or str(part) for part in content]
+        return result
+
+    return read
 
 
 def _with_context(request: Any) -> Any:
@@ -229,6 +118,7 @@ def send_wrapper(telemetry: Telemetry, notification: bool = False) -> Callable[.
             run = None
         if run is None:
             return await wrapped(*args, **kwargs)
+        request = run.request
         # mcp 2.x injects the context of requests (not of notifications) itself; 1.x never does.
         inject_here = notification or "mcp.shared._otel" not in sys.modules
 
@@ -241,15 +131,18 @@ def send_wrapper(telemetry: Telemetry, notification: bool = False) -> Callable[.
                         call_kwargs[key] = _with_context(call_kwargs[key])
                 except Exception:
                     internal_error("putting the trace context in an MCP message's _meta")
-            token = _sending.set(run)
+            token = _sending.set(_Sending(request))
             try:
                 return await wrapped(*call_args, **call_kwargs)
+            except BaseException as error:
+                request.status_code = error_code(error)
+                raise
             finally:
                 _sending.reset(token)
 
-        output = _tool_output if run.method == "tools/call" else None
+        output = _tool_output(request) if request.method == "tools/call" else None
         result = await acall(run, send, args, kwargs, output)
-        if run.method == "initialize":
+        if request.method == "initialize":
             _remember_version(instance, result)
         return result
 
@@ -276,15 +169,18 @@ def _handed_off() -> Iterator[Any]:
 def sdk_span_handoff(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``mcp.shared.jsonrpc_dispatcher.otel_span``: while a request of ours is sent, the SDK's CLIENT span
     for it becomes a non-recording span carrying ours (it records nothing; its ``_meta`` injection writes ours)."""
-    run = _sending.get()
-    if run is None or run.claimed or kwargs.get("kind") is not SpanKind.CLIENT:
+    sending = _sending.get()
+    if sending is None or sending.claimed or kwargs.get("kind") is not SpanKind.CLIENT:
         return wrapped(*args, **kwargs)
     attributes = kwargs.get("attributes") or {}
-    if attributes.get(sc.MCP_METHOD_NAME) != run.method:
+    request = sending.request
+    if attributes.get(sc.MCP_METHOD_NAME) != request.method:
         return wrapped(*args, **kwargs)
-    run.claimed = True
+    sending.claimed = True
     try:
-        run.note_request_id(attributes.get(sc.JSONRPC_REQUEST_ID))
+        request_id = attributes.get(sc.JSONRPC_REQUEST_ID)
+        if request_id is not None and sc.JSONRPC_REQUEST_ID not in request.attributes:
+            request.attributes[sc.JSONRPC_REQUEST_ID] = str(request_id)  # set on the span when it ends
     except Exception:
         internal_error("reading the MCP SDK's request id")
     return _handed_off()

@@ -1,41 +1,17 @@
-"""What the MCP client and server sides share: reading a request, the span name and attributes, the metrics."""
+"""What the MCP client and server sides share: reading a request into the core's record, and the trace context
+of a request's ``_meta`` or HTTP headers."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from otel_agentmetrics import semconv as sc
-from otel_agentmetrics._telemetry import Telemetry
+from opentelemetry.trace import SpanKind
 
-_TARGETS = {"tools/call": sc.TOOL_NAME, "prompts/get": sc.PROMPT_NAME}
-"""Methods whose ``params.name`` is the span's low-cardinality target, and the attribute it goes in."""
+from otel_agentmetrics import semconv as sc
+from otel_agentmetrics._protocol_layer import MCP, MCP_TARGETS, ProtocolRequest, trace_carrier
 
 _URI_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
-
-PROPAGATION_KEYS = ("traceparent", "tracestate", "baggage")
-
-
-class MCPInstruments:
-    """``mcp.client.operation.duration`` and ``mcp.server.operation.duration`` of one :class:`Telemetry`."""
-
-    def __init__(self, telemetry: Telemetry) -> None:
-        self.client = telemetry.meter.create_histogram(
-            sc.METRIC_MCP_CLIENT_DURATION,
-            unit="s",
-            description="Duration of MCP requests as seen by the client.",
-            explicit_bucket_boundaries_advisory=sc.MCP_DURATION_BUCKETS,
-        )
-        self.server = telemetry.meter.create_histogram(
-            sc.METRIC_MCP_SERVER_DURATION,
-            unit="s",
-            description="Duration of MCP requests as handled by the server.",
-            explicit_bucket_boundaries_advisory=sc.MCP_DURATION_BUCKETS,
-        )
-
-
-def instruments(telemetry: Telemetry) -> MCPInstruments:
-    return telemetry.instruments(MCPInstruments)
 
 
 def field(value: Any, name: str) -> Any:
@@ -45,41 +21,27 @@ def field(value: Any, name: str) -> Any:
     return getattr(value, name, None)
 
 
-def describe(method: str, params: Any) -> tuple[str, str | None, dict[str, Any]]:
-    """``(span name, target, attributes)`` of a request by method and params."""
-    attributes: dict[str, Any] = {sc.MCP_METHOD_NAME: method}
-    target = None
-    target_key = _TARGETS.get(method)
-    if target_key is not None:
+def describe(side: SpanKind, method: str, params: Any) -> ProtocolRequest:
+    """The record of a request by method and params: its target (the tool or prompt), its resource."""
+    request = ProtocolRequest(MCP, side, method)
+    if method in MCP_TARGETS:
         name = field(params, "name")
         if isinstance(name, str):
-            target = name
-            attributes[target_key] = name
+            request.target = name
         if method == "tools/call":
-            attributes[sc.OPERATION_NAME] = sc.OP_EXECUTE_TOOL
+            request.operation = sc.OP_EXECUTE_TOOL
+            request.tool_arguments = field(params, "arguments")
     elif method in _URI_METHODS:
         uri = field(params, "uri")
         if uri is not None:
-            attributes[sc.MCP_RESOURCE_URI] = str(uri)
-    return (f"{method} {target}" if target else method), target, attributes
+            request.attributes[sc.MCP_RESOURCE_URI] = str(uri)
+    return request
 
 
-METRIC_KEYS = (
-    sc.MCP_METHOD_NAME,
-    sc.TOOL_NAME,
-    sc.PROMPT_NAME,
-    sc.NETWORK_TRANSPORT,
-    sc.MCP_PROTOCOL_VERSION,
-    sc.RPC_RESPONSE_STATUS_CODE,
-)
-"""Span attributes the duration metrics carry (the conventions' list, without the unbounded ones)."""
-
-
-def metric_attributes(attributes: Mapping[str, Any], error_type: str | None) -> dict[str, Any]:
-    out = {key: attributes[key] for key in METRIC_KEYS if attributes.get(key) is not None}
-    if error_type is not None:
-        out[sc.ERROR_TYPE] = error_type
-    return out
+def error_code(error: BaseException) -> str | None:
+    """The JSON-RPC error code an ``McpError``/``MCPError`` carries, as a string."""
+    code = getattr(getattr(error, "error", None), "code", None)
+    return str(code) if isinstance(code, int) else None
 
 
 def carrier_of(meta: Any) -> dict[str, str]:
@@ -89,12 +51,10 @@ def carrier_of(meta: Any) -> dict[str, str]:
     if not isinstance(meta, Mapping):
         extra = getattr(meta, "model_extra", None) or getattr(meta, "__pydantic_extra__", None)
         meta = extra if isinstance(extra, Mapping) else {}
-    return {key: value for key in PROPAGATION_KEYS if isinstance(value := meta.get(key), str)}
+    return trace_carrier(meta)
 
 
 def headers_carrier(request: Any) -> dict[str, str]:
     """The trace-context headers of the HTTP request that carried an MCP message (streamable HTTP, SSE)."""
     headers = getattr(request, "headers", None)
-    if headers is None:
-        return {}
-    return {key: value for key in PROPAGATION_KEYS if isinstance(value := headers.get(key), str)}
+    return {} if headers is None else trace_carrier(headers)

@@ -15,51 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.propagate import extract
 from opentelemetry.trace import Link, SpanKind
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._guard import internal_error
-from otel_agentmetrics._runs import SpanRun, acall
+from otel_agentmetrics._protocol_layer import ProtocolRequest, RequestRun, start_request
+from otel_agentmetrics._runs import acall
 from otel_agentmetrics._telemetry import Telemetry
 
-from ._common import carrier_of, describe, headers_carrier, instruments, metric_attributes
+from ._common import carrier_of, describe, error_code, headers_carrier
 
 _INVALID_PARAMS = "-32602"
-
-
-class _ServerRun(SpanRun):
-    """One request handled: the SERVER span and ``mcp.server.operation.duration``."""
-
-    def __init__(
-        self, telemetry: Telemetry, name: str, attributes: dict[str, Any], parent: Context | None, links: Any
-    ) -> None:
-        self.mcp_attributes = attributes
-        self.code: str | None = None
-        self.responded = False
-        super().__init__(telemetry, name, dict(attributes), links, kind=SpanKind.SERVER, context=parent)
-
-    def rpc_error(self, code: Any) -> None:
-        self.code = str(code)
-
-    def fail(self, error: BaseException) -> None:
-        code = getattr(getattr(error, "error", None), "code", None)
-        if isinstance(code, int):
-            self.rpc_error(code)
-        elif type(error).__name__ == "ValidationError" and type(error).__module__.startswith("pydantic"):
-            self.rpc_error(_INVALID_PARAMS)
-        super().fail(error)
-
-    def finish(self, duration: float, result: Any) -> None:
-        if self.code is not None:
-            self.error_type = self.code
-            self.span.set_attribute(sc.RPC_RESPONSE_STATUS_CODE, self.code)
-            self.mcp_attributes[sc.RPC_RESPONSE_STATUS_CODE] = self.code
-        instruments(self.telemetry).server.record(duration, metric_attributes(self.mcp_attributes, self.error_type))
 
 
 def _open(
@@ -70,10 +41,11 @@ def _open(
     http_request: Any,
     request_id: Any,
     protocol_version: Any,
-) -> _ServerRun | None:
+) -> RequestRun | None:
     if not isinstance(method, str):
         return None
-    name, _target, attributes = describe(method, params)
+    request = describe(SpanKind.SERVER, method, params)
+    attributes = request.attributes
     if request_id is not None:
         attributes[sc.JSONRPC_REQUEST_ID] = str(request_id)
     if isinstance(protocol_version, str):
@@ -85,15 +57,36 @@ def _open(
             attributes[sc.MCP_SESSION_ID] = session_id
     carrier = carrier_of(meta) or headers_carrier(http_request)
     parent = extract(carrier) if carrier else None
-    links = None
     if parent is not None:
         if not trace.get_current_span(parent).get_span_context().is_valid:
             parent = None
         else:
+            request.parent = parent
             ambient = trace.get_current_span().get_span_context()
             if ambient.is_valid:  # the conventions: parent from _meta, a link to the ambient context
-                links = [Link(ambient)]
-    return _ServerRun(telemetry, name, attributes, parent, links)
+                request.links = [Link(ambient)]
+    return start_request(telemetry, request)
+
+
+def _handled(request: ProtocolRequest, handle: Callable[..., Any]) -> Callable[..., Any]:
+    """``handle``, with the JSON-RPC error code of what it raises (invalid params for a validation error) noted."""
+
+    async def handled(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await handle(*args, **kwargs)
+        except BaseException as error:
+            code = error_code(error)
+            if (
+                code is None
+                and type(error).__name__ == "ValidationError"
+                and type(error).__module__.startswith("pydantic")
+            ):
+                code = _INVALID_PARAMS
+            if code is not None:
+                request.status_code = code
+            raise
+
+    return handled
 
 
 def _is_tool_error(result: Any) -> bool:
@@ -127,23 +120,31 @@ def middleware_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
             run = None
         if run is None:
             return await wrapped(*args, **kwargs)
-        output = _tool_output(run) if ctx.method == "tools/call" else None
-        return await acall(run, call_next, (ctx,), {}, output)
+        output = _tool_output(run.request) if ctx.method == "tools/call" else None
+        return await acall(run, _handled(run.request, call_next), (ctx,), {}, output)
 
     return traced
 
 
-def _tool_output(run: _ServerRun) -> Callable[[Any], Any]:
+def _tool_output(request: ProtocolRequest) -> Callable[[Any], Any]:
     def read(result: Any) -> None:
         if _is_tool_error(result):
-            run.error_type = sc.ERROR_TYPE_TOOL
+            request.error_type = sc.ERROR_TYPE_TOOL
 
     return read
 
 
 # -- mcp 1.x: the low-level Server's request handler ----------------------------------------------------------
 
-_serving: ContextVar[tuple[Any, _ServerRun] | None] = ContextVar("agentmetrics_mcp_serving", default=None)
+
+@dataclass(slots=True, eq=False)
+class _Handling:
+    message: Any
+    request: ProtocolRequest
+    responded: bool = False
+
+
+_serving: ContextVar[_Handling | None] = ContextVar("agentmetrics_mcp_serving", default=None)
 
 
 def handle_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
@@ -171,30 +172,29 @@ def handle_request_wrapper(telemetry: Telemetry) -> Callable[..., Any]:
             return await wrapped(*args, **kwargs)
 
         async def handle(*call_args: Any, **call_kwargs: Any) -> Any:
-            token = _serving.set((message, run))
+            token = _serving.set(_Handling(message, run.request))
             try:
                 return await wrapped(*call_args, **call_kwargs)
             finally:
                 _serving.reset(token)
 
-        return await acall(run, handle, args, kwargs)
+        return await acall(run, _handled(run.request, handle), args, kwargs)
 
     return traced
 
 
 def respond_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Wraps ``mcp.shared.session.RequestResponder.respond(response)`` (1.x): the answer our server span ends with."""
-    serving = _serving.get()
-    if serving is not None and serving[0] is instance and not serving[1].responded:
-        run = serving[1]
+    handling = _serving.get()
+    if handling is not None and handling.message is instance and not handling.responded:
         try:
-            run.responded = True
+            handling.responded = True
             response = args[0] if args else kwargs.get("response")
             code = getattr(response, "code", None)
             if isinstance(code, int) and hasattr(response, "message"):  # ErrorData
-                run.rpc_error(code)
+                handling.request.status_code = str(code)
             elif _is_tool_error(response):
-                run.error_type = sc.ERROR_TYPE_TOOL
+                handling.request.error_type = sc.ERROR_TYPE_TOOL
         except Exception:
             internal_error("reading an MCP server's answer")
     return wrapped(*args, **kwargs)
