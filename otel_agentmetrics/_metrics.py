@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
@@ -59,15 +59,58 @@ def _histogram(
 
 class _Series:
     """One histogram and one attribute set: the values waiting to be recorded and the span context of the call
-    each came from."""
+    each came from. A ``gaps`` series waits with one :class:`_Gaps` per call instead of plain values."""
 
-    __slots__ = ("histogram", "attributes", "values", "contexts")
+    __slots__ = ("histogram", "attributes", "values", "contexts", "gaps")
 
-    def __init__(self, histogram: metrics.Histogram | _Counted, attributes: dict[str, Any]) -> None:
+    def __init__(self, histogram: metrics.Histogram | _Counted, attributes: dict[str, Any], gaps: bool = False) -> None:
         self.histogram = histogram
         self.attributes = attributes
-        self.values: list[float] = []
+        self.values: list[Any] = []
         self.contexts: list[SpanContext] = []
+        self.gaps = gaps
+
+
+class _Gaps:
+    """The gaps between one stream's chunks (``time_per_output_chunk``, one value per chunk after the first),
+    summed up once when its call ends: the bucket counts in the histogram's advised boundaries, sum, min, max, and
+    the last gap of each bucket (the one the SDK would keep as that bucket's exemplar). Recording a batch then
+    adds a few numbers per call instead of bucketing every gap again (:func:`record_gaps`); ``values`` stay for an
+    aggregation with other boundaries."""
+
+    __slots__ = ("values", "counts", "total", "low", "high", "last")
+
+    def __init__(self, times: list[float]) -> None:
+        values = self.values = list(map(sub, times[1:], times))
+        ordered = sorted(values)
+        count = len(ordered)
+        self.low, self.high = ordered[0], ordered[-1]
+        self.total = sum(values)
+        # Bucket i holds the values in (bounds[i-1], bounds[i]], as the SDK's bisect_left puts them.
+        counts: dict[int, int] = {}
+        below = 0
+        for bucket, bound in enumerate(_GAP_BOUNDS):
+            upto = bisect_right(ordered, bound, below)
+            if upto > below:
+                counts[bucket] = upto - below
+                below = upto
+            if below == count:
+                break
+        else:
+            counts[len(_GAP_BOUNDS)] = count - below
+        self.counts = counts
+        last: dict[int, float] = {}
+        for value in reversed(values):  # from the end: usually the last few gaps cover every bucket there is
+            bucket = bisect_left(_GAP_BOUNDS, value)
+            if bucket not in last:
+                last[bucket] = value
+                if len(last) == len(counts):
+                    break
+        self.last = last
+
+
+_GAP_BOUNDS = sc.DURATION_BUCKETS
+"""The boundaries ``time_per_output_chunk`` advises (an aggregation with others gets the values themselves)."""
 
 
 class _CallSeries:
@@ -99,7 +142,7 @@ class _CallSeries:
             self.input_tokens = _Series(latest.operation_input, attrs)
             self.output_tokens = _Series(latest.operation_output, attrs)
         self.time_to_first_chunk = _Series(metrics_.time_to_first_chunk, attrs)
-        self.time_per_output_chunk = _Series(metrics_.time_per_output_chunk, attrs)
+        self.time_per_output_chunk = _Series(metrics_.time_per_output_chunk, attrs, gaps=True)
         self.cost = _Series(metrics_.cost, dict(base))  # cost is attributed by request, as the contract asks
         self.usage: tuple[tuple[str, _Series], ...] | None = (
             metrics_.latest.series(attrs, both=metrics_.token_usage is not None) if metrics_.latest else None
@@ -274,8 +317,7 @@ class CallMetrics:
         if response_model is not None and response_model not in self._models:
             response_model = self.model_label(response_model)
         series_key = (key, response_model, record.error_type)
-        # The gaps between consecutive chunks, computed in C (a stream has one per chunk).
-        gaps = list(map(sub, chunk_times[1:], chunk_times)) if len(chunk_times) > 1 else None
+        gaps = _Gaps(chunk_times) if len(chunk_times) > 1 else None  # a stream: one gap per chunk after the first
         with self._lock:
             entry = self._in_flight.get(key)
             if entry is not None:
@@ -294,8 +336,8 @@ class CallMetrics:
                 _add(waiting, series.output_tokens, record.output_tokens, context)
             if record.time_to_first_chunk is not None:
                 _add(waiting, series.time_to_first_chunk, record.time_to_first_chunk, context)
-            if gaps:
-                _extend(waiting, series.time_per_output_chunk, gaps, context)
+            if gaps is not None:
+                _add(waiting, series.time_per_output_chunk, gaps, context)
             if record.cost is not None:
                 _add(waiting, series.cost, record.cost, context)
             if series.usage is not None:
@@ -310,16 +352,19 @@ class CallMetrics:
     def record_ended(self) -> None:
         """Record the points of every call that ended so far. Safe from any thread: each value is taken once."""
         with self._lock:
-            taken = [(series.histogram, series.attributes, series.values, series.contexts) for series in self._waiting]
+            taken = [
+                (series.histogram, series.attributes, series.values, series.contexts, series.gaps)
+                for series in self._waiting
+            ]
             for series in self._waiting:
                 series.values, series.contexts = [], []
             self._waiting = []
             self._waiting_calls = 0
             all_sampled = not self._waiting_unsampled
             self._waiting_unsampled = False
-        for histogram, attributes, values, contexts in taken:
+        for histogram, attributes, values, contexts, gaps in taken:
             try:
-                record_series(histogram, attributes, values, contexts, all_sampled)
+                (record_gaps if gaps else record_series)(histogram, attributes, values, contexts, all_sampled)
             except Exception:
                 internal_error("recording a batch of metric points")
 
@@ -472,18 +517,11 @@ def _usage(
             _add(waiting, series, value, context)
 
 
-def _add(waiting: list[_Series], series: _Series, value: float, context: SpanContext) -> None:
+def _add(waiting: list[_Series], series: _Series, value: Any, context: SpanContext) -> None:
     if not series.values:
         waiting.append(series)
     series.values.append(value)
     series.contexts.append(context)
-
-
-def _extend(waiting: list[_Series], series: _Series, values: list[float], context: SpanContext) -> None:
-    if not series.values:
-        waiting.append(series)
-    series.values.extend(values)
-    series.contexts.extend([context] * len(values))
 
 
 def record_series(
@@ -551,6 +589,56 @@ def record_series(
         histogram.record(values[index], attributes, _span_context(contexts[index]))
 
 
+def record_gaps(
+    histogram: Any,
+    attributes: dict[str, Any],
+    calls: list[_Gaps],
+    contexts: list[SpanContext],
+    all_sampled: bool | None = None,
+) -> None:
+    """Record the chunk gaps of many streams (one :class:`_Gaps` per call, its span context at the same index):
+    the same points and exemplars as :func:`record_series` over every gap, from each call's summary. The summaries
+    are in the advised boundaries; an aggregation with others (a view), or anything unexpected, gets the gaps."""
+    try:
+        aggregations = _aggregations_of(histogram, attributes)
+        fast = aggregations is not None and all(
+            type(aggregation) is _explicit_bucket_histogram()
+            and _BUCKET_FIELDS.issubset(vars(aggregation))
+            and tuple(aggregation._boundaries) == _GAP_BOUNDS
+            for _, aggregation in aggregations
+        )
+    except Exception:
+        aggregations, fast = None, False
+    if not fast or aggregations is None:
+        values = [value for call in calls for value in call.values]
+        flat = [context for call, context in zip(calls, contexts, strict=True) for _ in call.values]
+        record_series(histogram, attributes, values, flat, all_sampled)
+        return
+    if not aggregations:
+        return  # a provider with no metric reader
+    counts: Counter[int] = Counter()
+    exemplars: dict[int, tuple[float, SpanContext]] = {}  # per bucket: the last gap of a sampled call
+    for call, context in zip(calls, contexts, strict=True):
+        counts.update(call.counts)
+        if all_sampled or context.trace_flags.sampled:
+            for bucket, value in call.last.items():
+                exemplars[bucket] = (value, context)
+    total = sum(call.total for call in calls)
+    for bucket, (value, _context) in exemplars.items():  # recorded one by one below
+        counts[bucket] -= 1
+        total -= value
+    summary = (counts, total, min(call.low for call in calls), max(call.high for call in calls))
+    if sum(counts.values()):
+        for lock, aggregation in aggregations:
+            if lock is None:
+                _add_summary(aggregation, summary)
+            else:
+                with lock:
+                    _add_summary(aggregation, summary)
+    for value, context in exemplars.values():
+        histogram.record(value, attributes, _span_context(context))
+
+
 def _span_context(context: SpanContext) -> Any:
     """An OTel context whose current span is the call's, for the exemplar of a value recorded after the call."""
     return trace.set_span_in_context(NonRecordingSpan(context))
@@ -596,6 +684,12 @@ def _aggregate_all(
             return
         per_bucket = Counter(map(partial(bisect_left, aggregation._boundaries), bulk))
         summary = (per_bucket, sum(bulk), min(bulk), max(bulk))
+    _add_summary(aggregation, summary)
+
+
+def _add_summary(aggregation: Any, summary: tuple[Any, float, float, float]) -> None:
+    """Add ``(bucket counts, sum, min, max)`` of some values to an explicit-bucket histogram aggregation, under
+    its lock, exactly as its ``aggregate`` adds them one by one."""
     counted, added, low, high = summary
     # Everything is computed before the aggregation changes, so a value that cannot be recorded leaves it as it was.
     items = [(bucket, count) for bucket, count in counted.items() if count]

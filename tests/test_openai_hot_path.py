@@ -193,3 +193,53 @@ def test_waiting_points_hold_no_span():
         gc.enable()
     (point,) = _points(reader)[sc.METRIC_OPERATION_DURATION]
     assert point[-1] == [(0.5, context.span_id, context.trace_id)]  # the exemplar still links to the call's span
+
+
+STREAMS = [
+    [0.0, 0.005, 0.03, 0.031, 0.2, 0.2005, 0.9],
+    [1.0, 1.5, 1.52, 1.53],
+    [2.0, 2.004, 2.008, 2.3, 9.0, 9.001],
+    [3.0, 3.01],
+    [0.0, 0.02, 0.04, 0.08],  # gaps exactly on boundaries: (0.01, 0.02] and (0.02, 0.04]
+]
+
+
+def test_chunk_gaps_are_recorded_as_one_record_per_gap():
+    """Streams' gaps are summed up per call (bucket counts, sum, min, max, each bucket's last gap): recorded in
+    batches, they must give the points and exemplars of one plain ``record()`` per gap, in the SDK's order."""
+    spans = _spans(len(STREAMS) * 3, sampled_every=2)
+    reader = InMemoryMetricReader()
+    metrics = CallMetrics(MeterProvider(metric_readers=[reader]).get_meter("t"))
+    expected_reader = InMemoryMetricReader()
+    histogram = (
+        MeterProvider(metric_readers=[expected_reader])
+        .get_meter("t")
+        .create_histogram(
+            sc.METRIC_TIME_PER_OUTPUT_CHUNK, unit="s", explicit_bucket_boundaries_advisory=sc.DURATION_BUCKETS
+        )
+    )
+    attributes = None
+    for batch in range(3):  # the first batch creates the series; the next ones take the summaries' fast path
+        for index, times in enumerate(STREAMS):
+            span = spans[batch * len(STREAMS) + index]
+            record = CallRecord("chat", "openai", request_model="m", response_model="m")
+            key = metrics.started(record, None)
+            record.duration = 1.0
+            metrics.ended(span, key, record, times)
+            if attributes is None:
+                metrics.record_ended()
+                ((attributes, _),) = [(dict(p.attributes), p) for p in _metric(reader, sc.METRIC_TIME_PER_OUTPUT_CHUNK)]
+            for earlier, later in zip(times, times[1:], strict=False):
+                histogram.record(later - earlier, attributes, trace.set_span_in_context(span))
+        metrics.record_ended()
+    ours = _points(reader)[sc.METRIC_TIME_PER_OUTPUT_CHUNK]
+    assert ours == _points(expected_reader)[sc.METRIC_TIME_PER_OUTPUT_CHUNK]
+    (point,) = ours
+    assert point[1] == 3 * sum(len(times) - 1 for times in STREAMS)
+    assert point[-1]  # the last interval's exemplars, from sampled calls only (compared above)
+
+
+def _metric(reader, name):
+    (rm,) = reader.get_metrics_data().resource_metrics
+    (sm,) = rm.scope_metrics
+    return [p for m in sm.metrics if m.name == name for p in m.data.data_points]
