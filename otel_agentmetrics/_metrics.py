@@ -599,6 +599,12 @@ def record_gaps(
     """Record the chunk gaps of many streams (one :class:`_Gaps` per call, its span context at the same index):
     the same points and exemplars as :func:`record_series` over every gap, from each call's summary. The summaries
     are in the advised boundaries; an aggregation with others (a view), or anything unexpected, gets the gaps."""
+    if calls and _aggregations_of_or_none(histogram, attributes) is None:  # a new series: the first call creates it
+        first = calls[0]
+        record_series(histogram, attributes, first.values, [contexts[0]] * len(first.values), all_sampled)
+        calls, contexts = calls[1:], contexts[1:]
+        if not calls:
+            return
     try:
         aggregations = _aggregations_of(histogram, attributes)
         fast = aggregations is not None and all(
@@ -637,6 +643,13 @@ def record_gaps(
                     _add_summary(aggregation, summary)
     for value, context in exemplars.values():
         histogram.record(value, attributes, _span_context(context))
+
+
+def _aggregations_of_or_none(histogram: Any, attributes: dict[str, Any]) -> list[tuple[Any, Any]] | None:
+    try:
+        return _aggregations_of(histogram, attributes)
+    except Exception:
+        return None
 
 
 def _span_context(context: SpanContext) -> Any:
