@@ -182,3 +182,81 @@ def test_waiting_points_hold_no_span():
         gc.enable()
     (point,) = _points(reader)[sc.METRIC_OPERATION_DURATION]
     assert point[-1] == [(0.5, context.span_id, context.trace_id)]  # the exemplar still links to the call's span
+
+
+_ENDING_ATTRIBUTES = [
+    {"gen_ai.response.id": "chatcmpl-1", "gen_ai.usage.input_tokens": 12, "gen_ai.usage.cost": 1.5e-06},
+    {"gen_ai.response.finish_reasons": ["stop", "length"], "flag": True, "gen_ai.request.model": "again"},
+    {"gen_ai.response.finish_reasons": []},
+    {"mixed": ["a", 1]},  # not a list of strings: the SDK's own path
+    {"nested": [["a"]], "n": 1},
+    {"none": None, "n": 2},
+    {"bytes": b"x"},
+    {"": "empty key"},
+    {"long": "x" * 300, "n": 3},
+]
+
+
+def _sdk_span(limits=None, attributes=None):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(span_limits=limits) if limits is not None else TracerProvider()
+    return provider.get_tracer("t").start_span("call", attributes=attributes)
+
+
+def _stored(span):
+    return list(span.attributes.items()), span._attributes.dropped
+
+
+@pytest.mark.parametrize("attrs", _ENDING_ATTRIBUTES)
+@pytest.mark.parametrize(
+    "limits",
+    [None, {"max_span_attributes": 3}, {"max_span_attributes": 0}, {"max_span_attribute_length": 5}],
+    ids=["default", "few", "none", "short"],
+)
+def test_ending_attributes_are_stored_as_the_sdk_stores_them(attrs, limits):
+    """The attributes a call ends with, written straight into the SDK span when nothing needs cleaning, are the
+    ones ``set_attributes`` stores: same values (lists as tuples), order, drops and limits."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    from otel_agentmetrics._telemetry import set_clean_attributes
+
+    def span():
+        return _sdk_span(
+            SpanLimits(**limits) if limits else None, {"gen_ai.request.model": "m", "gen_ai.operation.name": "chat"}
+        )
+
+    ours, sdk = span(), span()
+    if limits is None and attrs in _ENDING_ATTRIBUTES[:3]:  # the values that need no cleaning: written directly
+
+        def refuse(attributes):
+            raise AssertionError("set_attributes called for clean values")
+
+        ours.set_attributes = refuse
+    set_clean_attributes(ours, {key: list(v) if type(v) is list else v for key, v in attrs.items()})
+    sdk.set_attributes(attrs)
+    assert _stored(ours) == _stored(sdk)
+    ours.end()
+    sdk.end()
+    assert _stored(ours) == _stored(sdk)
+
+
+def test_ending_attributes_on_an_ended_or_foreign_span():
+    from otel_agentmetrics._telemetry import set_clean_attributes
+
+    ended = _sdk_span()
+    ended.end()
+    set_clean_attributes(ended, {"late": 1})
+    assert "late" not in ended.attributes
+
+    class Recorded(trace.NonRecordingSpan):
+        def __init__(self):
+            super().__init__(trace.INVALID_SPAN_CONTEXT)
+            self.seen = {}
+
+        def set_attributes(self, attributes):
+            self.seen.update(attributes)
+
+    foreign = Recorded()
+    set_clean_attributes(foreign, {"a": ["x"]})
+    assert foreign.seen == {"a": ["x"]}
