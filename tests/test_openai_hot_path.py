@@ -260,3 +260,52 @@ def test_ending_attributes_on_an_ended_or_foreign_span():
     foreign = Recorded()
     set_clean_attributes(foreign, {"a": ["x"]})
     assert foreign.seen == {"a": ["x"]}
+
+
+_USAGES = [
+    {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+    {
+        "prompt_tokens": 12,
+        "completion_tokens": 3,
+        "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 1, "audio_tokens": 0},
+    },
+    {"prompt_tokens": 5, "completion_tokens": 1, "cost": 0.25, "prompt_tokens_details": None},  # OpenRouter
+    {"prompt_tokens": "abc", "completion_tokens": -1, "completion_tokens_details": {"reasoning_tokens": 2.0}},
+]
+
+
+@pytest.mark.parametrize("usage", _USAGES)
+@pytest.mark.parametrize("extra", [{}, {"provider": "gateway"}], ids=["plain", "undeclared-field"])
+def test_chat_responses_read_from_state_as_field_by_field(usage, extra, monkeypatch):
+    """The client's response models are read from their state in one read (their attributes go through
+    pydantic's hook); the record is the one reading each field by attribute gives."""
+    from openai._models import construct_type
+    from openai.types.chat import ChatCompletion
+
+    from otel_agentmetrics.instrumentors.llm.openai import _response
+    from otel_agentmetrics.instrumentors.llm.openai._request import OpenAIRecord
+
+    body = {
+        "id": "chatcmpl-1",
+        "model": "gpt-4o-mini",
+        "service_tier": "default",
+        "system_fingerprint": "fp_1",
+        "choices": [
+            {"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "tool_calls": [{"id": "c1"}]}}
+        ],
+        "usage": usage,
+        **extra,
+    }
+    result = construct_type(type_=ChatCompletion, value=body)
+    fast, slow = OpenAIRecord("chat", "openai"), OpenAIRecord("chat", "openai")
+    _response.read_chat(fast, result, True)
+    state = _response._state
+    monkeypatch.setattr(_response, "_state", lambda obj: obj if type(obj) is dict else None)  # field by field
+    _response.read_chat(slow, result, True)
+    monkeypatch.setattr(_response, "_state", state)
+    fields = [name for cls in type(fast).__mro__ for name in getattr(cls, "__slots__", ()) if hasattr(fast, name)]
+    assert {name: getattr(fast, name) for name in fields} == {name: getattr(slow, name) for name in fields}
+    assert fast.input_tokens == usage["prompt_tokens"]
+    if not extra:  # the path these tests are for was taken
+        assert _response._state(result) is vars(result)
