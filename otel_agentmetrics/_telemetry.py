@@ -9,6 +9,7 @@ is logged and the user's call proceeds.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -396,12 +397,78 @@ def _end_span(
                 from . import _upload
 
                 _upload.hand_over(telemetry, span, record)
-        span.set_attributes(attrs)
+        set_clean_attributes(span, attrs)
         if isinstance(error, BaseException):
             record_error(telemetry, span, error, None if telemetry.capture.enabled else request)
         elif error is not None:
             span.set_status(StatusCode.ERROR)
     span.end()
+
+
+_PLAIN_VALUES = frozenset((str, int, float, bool))
+_STRINGS = frozenset((str,))
+_direct_spans: dict[type, bool] = {}
+"""Span type -> whether :func:`set_clean_attributes` may write into its attributes (the SDK's own span)."""
+
+
+def set_clean_attributes(span: Span, attrs: dict[str, Any]) -> None:
+    """``span.set_attributes(attrs)``, for the attributes a model call ends with. On the SDK's span, when every
+    value is one the SDK would store unchanged (a string, number or boolean; a list of strings, stored as the
+    tuple the SDK makes of it) and no limit applies (no value length limit, room for all), they go straight into
+    the span's attribute dict, under the span's locks: the same attributes, without the SDK cleaning each value
+    again (a quarter of our instructions per call). Anything else takes ``set_attributes``. ``attrs`` is ours: its
+    lists are replaced by tuples."""
+    cls = type(span)
+    direct = _direct_spans.get(cls)
+    if direct is None:
+        direct = _direct_spans[cls] = _is_sdk_span(span)
+    if direct:
+        bounded = span._attributes  # type: ignore[attr-defined]
+        maxlen = bounded.maxlen
+        if bounded.max_value_len is None and (maxlen is None or len(bounded._dict) + len(attrs) <= maxlen):
+            for key, value in attrs.items():
+                if type(value) not in _PLAIN_VALUES:
+                    if type(value) is not list or not _STRINGS.issuperset(map(type, value)):
+                        break
+                    attrs[key] = tuple(value)
+                if type(key) is not str or not key:
+                    break
+            else:
+                with span._lock:  # type: ignore[attr-defined]
+                    if span._end_time is None and not bounded._immutable:  # type: ignore[attr-defined]
+                        with bounded._lock:
+                            stored = bounded._dict
+                            for key in attrs.keys() & stored.keys():  # set again: moved to the end, as the SDK does
+                                del stored[key]
+                            stored.update(attrs)
+                        return
+    span.set_attributes(attrs)
+
+
+def _is_sdk_span(span: Span) -> bool:
+    """Whether ``span`` is exactly the SDK's span, with the attribute storage :func:`set_clean_attributes` knows."""
+    sdk = sys.modules.get("opentelemetry.sdk.trace")
+    base = getattr(sdk, "Span", None)
+    if base is None or type(span) not in (base, getattr(sdk, "_Span", None)):
+        return False
+    if type(span).set_attributes is not base.set_attributes:
+        return False
+    try:
+        from opentelemetry.attributes import BoundedAttributes
+
+        bounded = span._attributes  # type: ignore[attr-defined]
+        return (
+            type(bounded) is BoundedAttributes
+            and isinstance(bounded._dict, dict)
+            and isinstance(bounded._immutable, bool)
+            and hasattr(bounded, "maxlen")
+            and hasattr(bounded, "max_value_len")
+            and hasattr(bounded._lock, "__enter__")
+            and hasattr(span._lock, "__enter__")  # type: ignore[attr-defined]
+            and hasattr(span, "_end_time")
+        )
+    except Exception:
+        return False
 
 
 def record_error(
@@ -444,6 +511,8 @@ def _content_event(
     telemetry.event_logger().emit(
         LogRecord(event_name=sc.CONTENT_EVENT, attributes=attributes, context=trace.set_span_in_context(span))
     )
+
+
 def _remember_credentials(client: Any, request: tuple[tuple[Any, ...], dict[str, Any]] | None) -> None:
     """Before an error is recorded: the exact credentials of its client and request become masked values."""
     if client is None and request is None:

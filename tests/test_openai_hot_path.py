@@ -243,3 +243,130 @@ def _metric(reader, name):
     (rm,) = reader.get_metrics_data().resource_metrics
     (sm,) = rm.scope_metrics
     return [p for m in sm.metrics if m.name == name for p in m.data.data_points]
+
+
+_ENDING_ATTRIBUTES = [
+    {"gen_ai.response.id": "chatcmpl-1", "gen_ai.usage.input_tokens": 12, "gen_ai.usage.cost": 1.5e-06},
+    {"gen_ai.response.finish_reasons": ["stop", "length"], "flag": True, "gen_ai.request.model": "again"},
+    {"gen_ai.response.finish_reasons": []},
+    {"mixed": ["a", 1]},  # not a list of strings: the SDK's own path
+    {"nested": [["a"]], "n": 1},
+    {"none": None, "n": 2},
+    {"bytes": b"x"},
+    {"": "empty key"},
+    {"long": "x" * 300, "n": 3},
+]
+
+
+def _sdk_span(limits=None, attributes=None):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(span_limits=limits) if limits is not None else TracerProvider()
+    return provider.get_tracer("t").start_span("call", attributes=attributes)
+
+
+def _stored(span):
+    return list(span.attributes.items()), span._attributes.dropped
+
+
+@pytest.mark.parametrize("attrs", _ENDING_ATTRIBUTES)
+@pytest.mark.parametrize(
+    "limits",
+    [None, {"max_span_attributes": 3}, {"max_span_attributes": 0}, {"max_span_attribute_length": 5}],
+    ids=["default", "few", "none", "short"],
+)
+def test_ending_attributes_are_stored_as_the_sdk_stores_them(attrs, limits):
+    """The attributes a call ends with, written straight into the SDK span when nothing needs cleaning, are the
+    ones ``set_attributes`` stores: same values (lists as tuples), order, drops and limits."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    from otel_agentmetrics._telemetry import set_clean_attributes
+
+    def span():
+        return _sdk_span(
+            SpanLimits(**limits) if limits else None, {"gen_ai.request.model": "m", "gen_ai.operation.name": "chat"}
+        )
+
+    ours, sdk = span(), span()
+    if limits is None and attrs in _ENDING_ATTRIBUTES[:3]:  # the values that need no cleaning: written directly
+
+        def refuse(attributes):
+            raise AssertionError("set_attributes called for clean values")
+
+        ours.set_attributes = refuse
+    set_clean_attributes(ours, {key: list(v) if type(v) is list else v for key, v in attrs.items()})
+    sdk.set_attributes(attrs)
+    assert _stored(ours) == _stored(sdk)
+    ours.end()
+    sdk.end()
+    assert _stored(ours) == _stored(sdk)
+
+
+def test_ending_attributes_on_an_ended_or_foreign_span():
+    from otel_agentmetrics._telemetry import set_clean_attributes
+
+    ended = _sdk_span()
+    ended.end()
+    set_clean_attributes(ended, {"late": 1})
+    assert "late" not in ended.attributes
+
+    class Recorded(trace.NonRecordingSpan):
+        def __init__(self):
+            super().__init__(trace.INVALID_SPAN_CONTEXT)
+            self.seen = {}
+
+        def set_attributes(self, attributes):
+            self.seen.update(attributes)
+
+    foreign = Recorded()
+    set_clean_attributes(foreign, {"a": ["x"]})
+    assert foreign.seen == {"a": ["x"]}
+
+
+_USAGES = [
+    {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+    {
+        "prompt_tokens": 12,
+        "completion_tokens": 3,
+        "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 2},
+        "completion_tokens_details": {"reasoning_tokens": 1, "audio_tokens": 0},
+    },
+    {"prompt_tokens": 5, "completion_tokens": 1, "cost": 0.25, "prompt_tokens_details": None},  # OpenRouter
+    {"prompt_tokens": "abc", "completion_tokens": -1, "completion_tokens_details": {"reasoning_tokens": 2.0}},
+]
+
+
+@pytest.mark.parametrize("usage", _USAGES)
+@pytest.mark.parametrize("extra", [{}, {"provider": "gateway"}], ids=["plain", "undeclared-field"])
+def test_chat_responses_read_from_state_as_field_by_field(usage, extra, monkeypatch):
+    """The client's response models are read from their state in one read (their attributes go through
+    pydantic's hook); the record is the one reading each field by attribute gives."""
+    from openai._models import construct_type
+    from openai.types.chat import ChatCompletion
+
+    from otel_agentmetrics.instrumentors.llm.openai import _response
+    from otel_agentmetrics.instrumentors.llm.openai._request import OpenAIRecord
+
+    body = {
+        "id": "chatcmpl-1",
+        "model": "gpt-4o-mini",
+        "service_tier": "default",
+        "system_fingerprint": "fp_1",
+        "choices": [
+            {"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "tool_calls": [{"id": "c1"}]}}
+        ],
+        "usage": usage,
+        **extra,
+    }
+    result = construct_type(type_=ChatCompletion, value=body)
+    fast, slow = OpenAIRecord("chat", "openai"), OpenAIRecord("chat", "openai")
+    _response.read_chat(fast, result, True)
+    state = _response._state
+    monkeypatch.setattr(_response, "_state", lambda obj: obj if type(obj) is dict else None)  # field by field
+    _response.read_chat(slow, result, True)
+    monkeypatch.setattr(_response, "_state", state)
+    fields = [name for cls in type(fast).__mro__ for name in getattr(cls, "__slots__", ()) if hasattr(fast, name)]
+    assert {name: getattr(fast, name) for name in fields} == {name: getattr(slow, name) for name in fields}
+    assert fast.input_tokens == usage["prompt_tokens"]
+    if not extra:  # the path these tests are for was taken
+        assert _response._state(result) is vars(result)

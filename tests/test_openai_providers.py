@@ -65,6 +65,41 @@ def test_compatible_endpoints_are_named_by_host(instrumented, base_url, provider
     assert point.attributes["server.address"] == address
 
 
+def test_endpoint_follows_a_base_url_changed_after_calls(instrumented):  # noqa: F811
+    """The base URL is read from the client's state on the hot path (openai 3.x): a client whose ``base_url`` is
+    set between calls, a subclass with its own ``base_url`` and the module-level client (which follows
+    ``openai.base_url``) are still named by the URL their property returns."""
+    from otel_agentmetrics.instrumentors.llm.openai import _endpoint
+
+    client = client_answering(_json(COMPLETION), base_url="https://api.groq.com/openai/v1")
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    client.base_url = "http://localhost:11434/v1"
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    first, second = instrumented.finished()
+    assert (first.attributes["gen_ai.provider.name"], second.attributes["gen_ai.provider.name"]) == ("groq", "ollama")
+    if "_configured_base_url" not in vars(client):
+        return  # openai 1.x and 2.x: the base URL is a plain attribute, read as such
+    assert _endpoint._classes[type(client)] == (True, False)  # openai 3.x: read without the property
+
+    class Elsewhere(openai.OpenAI):
+        @property
+        def base_url(self) -> Any:
+            return httpx.URL("https://api.deepseek.com/v1/")
+
+    elsewhere = client_answering(_json(COMPLETION), cls=Elsewhere)
+    assert _endpoint.endpoint_of(elsewhere) == ("deepseek", "api.deepseek.com", 443)
+
+    module_client = openai._load_client()
+    before = openai.base_url
+    try:
+        openai.base_url = "https://api.mistral.ai/v1"
+        assert _endpoint.endpoint_of(module_client)[0] == "mistral_ai"
+        openai.base_url = "https://api.x.ai/v1"
+        assert _endpoint.endpoint_of(module_client)[0] == "x_ai"
+    finally:
+        openai.base_url = before
+
+
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_azure_openai(instrumented, is_async):  # noqa: F811
     seen: list[Any] = []

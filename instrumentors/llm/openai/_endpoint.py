@@ -51,6 +51,32 @@ Endpoint = tuple[str, str | None, int | None]
 """``(provider name, server.address, server.port)``."""
 
 _cache: dict[int, tuple[Any, bool, Endpoint]] = {}
+_classes: dict[type, tuple[bool, bool]] = {}
+"""Client class -> (its base URL is read from ``_configured_base_url``, it is an Azure client)."""
+
+
+def _reads_configured_url(client: Any) -> bool:
+    """Whether ``client.base_url`` is the plain read of ``client._configured_base_url`` (openai 3.x's ``OpenAI``
+    and ``AsyncOpenAI`` and subclasses that keep their property), which the hot path then reads directly: the
+    property runs an import and two more property reads on every call. Not the module-level client (whose
+    ``base_url`` follows ``openai.base_url``) nor any class that defines its own."""
+    try:
+        import inspect
+
+        import openai
+
+        prop = inspect.getattr_static(type(client), "base_url", None)
+        known = [inspect.getattr_static(cls, "base_url", None) for cls in (openai.OpenAI, openai.AsyncOpenAI)]
+        state = getattr(client, "__dict__", None)
+        return (
+            isinstance(prop, property)
+            and prop in known
+            and isinstance(state, dict)
+            and state.get("_configured_base_url") is not None
+            and state["_configured_base_url"] is client.base_url
+        )
+    except Exception:
+        return False
 
 
 def provider_for(host: str | None, port: int | None, azure: bool = False) -> str:
@@ -79,9 +105,15 @@ def provider_for(host: str | None, port: int | None, azure: bool = False) -> str
 
 def endpoint_of(client: Any) -> Endpoint:
     """Provider, address and port of a client (``OpenAI``, ``AzureOpenAI`` and their async twins)."""
-    # What the ``base_url`` property returns; the property itself runs an import on every read (openai 3.x).
-    url = getattr(client, "_base_url", None) or client.base_url
-    azure = type(client).__name__.endswith("AzureOpenAI")
+    cls = type(client)
+    kind = _classes.get(cls)
+    if kind is None:
+        kind = _classes[cls] = (_reads_configured_url(client), cls.__name__.endswith("AzureOpenAI"))
+    direct, azure = kind
+    url = client.__dict__.get("_configured_base_url") if direct else None
+    if url is None:
+        # What the ``base_url`` property returns (openai 1.x and 2.x keep it in ``_base_url``).
+        url = getattr(client, "_base_url", None) or client.base_url
     entry = _cache.get(id(url))
     if entry is not None and entry[0] is url and entry[1] is azure:
         return entry[2]

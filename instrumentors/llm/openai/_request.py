@@ -66,9 +66,12 @@ class OpenAIRecord(CallRecord):
     """The request offered the model tools: only then can its stream carry tool-call fragments."""
 
 
+_NUMBERS = (int, float)  # a tuple: ``int | float`` would build a union object on every call
+
+
 def _number(value: Any) -> Any:
     # The client sends numbers as given; booleans and strings are not request parameters we report.
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+    return value if isinstance(value, _NUMBERS) and not isinstance(value, bool) else None
 
 
 def read_request(client: Any, options: Any, capture: bool, stream_usage: bool) -> OpenAIRecord | None:

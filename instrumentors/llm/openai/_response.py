@@ -10,6 +10,8 @@ from otel_agentmetrics.record import CallRecord
 from . import _content
 from ._request import CHAT, COMPLETIONS, EMBEDDINGS, IMAGES, RESPONSES, SPEECH, TRANSCRIPTION
 
+_NUMBERS = (int, float)
+_NOTHING: dict[str, Any] = {}  # the fields of an absent object: none (never written)
 RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 SYSTEM_FINGERPRINT = "openai.response.system_fingerprint"
 
@@ -33,29 +35,65 @@ def _field(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def _state(obj: Any) -> dict[str, Any] | None:
+    """The dict from which each field of ``obj`` is read with one ``get``, answering what :func:`_field` would:
+    a dict itself, or the state of a client model that holds no undeclared field (``__pydantic_extra__`` empty:
+    a field not in the state is then absent). ``None``: read field by field."""
+    if type(obj) is dict:
+        return obj
+    state = getattr(obj, "__dict__", None)
+    if type(state) is dict:
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if type(extra) is dict and not extra:
+            return state
+    return None
+
+
 def chat_usage(record: CallRecord, usage: Any) -> None:
     """Chat Completions / legacy completions / embeddings usage (``prompt_tokens`` ...)."""
     if usage is None:
         return
-    record.input_tokens = getattr(usage, "prompt_tokens", None)
-    record.output_tokens = getattr(usage, "completion_tokens", None)
-    prompt_details = _field(usage, "prompt_tokens_details")
+    state = _state(usage) if type(usage) is not dict else None  # (a dict's counts are not read: no attributes)
+    if state is not None:  # the client's model: one dict get per field
+        get = state.get
+        record.input_tokens = get("prompt_tokens")
+        record.output_tokens = get("completion_tokens")
+        prompt_details = get("prompt_tokens_details")
+        completion_details = get("completion_tokens_details")
+        prompt = _state(prompt_details) if prompt_details is not None else _NOTHING
+        completion = _state(completion_details) if completion_details is not None else _NOTHING
+        if prompt is not None and completion is not None:
+            cached = prompt.get("cached_tokens")
+            if cached is not None:
+                record.cache_read_input_tokens = cached
+            reasoning = completion.get("reasoning_tokens")
+            if reasoning is not None:
+                record.reasoning_output_tokens = reasoning
+            _audio(record, prompt.get("audio_tokens"), completion.get("audio_tokens"))
+            _cost(record, get("cost"))
+            return
+    else:
+        record.input_tokens = getattr(usage, "prompt_tokens", None)
+        record.output_tokens = getattr(usage, "completion_tokens", None)
+        prompt_details = _field(usage, "prompt_tokens_details")
+        completion_details = _field(usage, "completion_tokens_details")
     cached = _field(prompt_details, "cached_tokens")
     if cached is not None:
         record.cache_read_input_tokens = cached
-    completion_details = _field(usage, "completion_tokens_details")
     reasoning = _field(completion_details, "reasoning_tokens")
     if reasoning is not None:
         record.reasoning_output_tokens = reasoning
-    audio_in = _field(prompt_details, "audio_tokens")
-    audio_out = _field(completion_details, "audio_tokens")
+    _audio(record, _field(prompt_details, "audio_tokens"), _field(completion_details, "audio_tokens"))
+    _provider_cost(record, usage)
+
+
+def _audio(record: CallRecord, audio_in: Any, audio_out: Any) -> None:
     if audio_in or audio_out:  # audio models (gpt-4o-audio-preview ...): priced at the audio rates, or unpriced
         record.usage_details = {
             name: count
             for name, count in (("input_audio_tokens", audio_in), ("output_audio_tokens", audio_out))
             if count
         }
-    _provider_cost(record, usage)
 
 
 def responses_usage(record: CallRecord, usage: Any) -> None:
@@ -75,8 +113,11 @@ def responses_usage(record: CallRecord, usage: Any) -> None:
 
 def _provider_cost(record: CallRecord, usage: Any) -> None:
     # OpenRouter (and some other gateways) report the dollars they charged as an extra usage field.
-    cost = _field(usage, "cost")
-    if isinstance(cost, int | float) and not isinstance(cost, bool):
+    _cost(record, _field(usage, "cost"))
+
+
+def _cost(record: CallRecord, cost: Any) -> None:
+    if isinstance(cost, _NUMBERS) and not isinstance(cost, bool):
         record.provider_cost = float(cost)
 
 
@@ -110,6 +151,36 @@ def _ids(values: Any) -> list[str] | None:
 
 
 def read_chat(record: CallRecord, result: Any, capture: bool) -> None:
+    # Each attribute read on a client model goes through pydantic's __getattr__ hook (hundreds of instructions):
+    # the response's own fields are read from its state, in one read.
+    state = _state(result) if type(result) is not dict else None
+    if state is None:
+        _read_chat_fields(record, result, capture)
+        return
+    get = state.get
+    chat_usage(record, get("usage"))
+    record.response_id = get("id")
+    record.response_model = get("model")
+    choices = _items(get("choices"))
+    record.finish_reasons = [_reason(getattr(choice, "finish_reason", None)) for choice in choices]
+    record.tool_call_ids = _ids(
+        getattr(call, "id", None)
+        for choice in choices
+        for call in _items(getattr(getattr(choice, "message", None), "tool_calls", None))
+    )
+    tier = get("service_tier")
+    if isinstance(tier, str):
+        record.attributes[RESPONSE_SERVICE_TIER] = tier
+    fingerprint = get("system_fingerprint")
+    if isinstance(fingerprint, str):
+        record.attributes[SYSTEM_FINGERPRINT] = fingerprint
+    if capture:
+        record.output_messages = [
+            _content.chat_output(getattr(c, "message", None), getattr(c, "finish_reason", None)) for c in choices
+        ]
+
+
+def _read_chat_fields(record: CallRecord, result: Any, capture: bool) -> None:
     chat_usage(record, getattr(result, "usage", None))
     record.response_id = getattr(result, "id", None)
     record.response_model = getattr(result, "model", None)
