@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Generator, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import wrapt
 
@@ -53,6 +53,9 @@ class BatchedAccumulator(Protocol):
         ...
 
 
+Accumulator = StreamAccumulator | BatchedAccumulator
+"""What a proxy reads its chunks with: a batched accumulator (one that has a ``pending`` list) needs no ``add``."""
+
 PENDING_CHUNKS = 128
 """Chunks a batched accumulator holds before it reads them: bounds the memory a long stream keeps alive."""
 
@@ -69,7 +72,7 @@ class _StreamState:
     """The end-once logic both proxies share."""
 
     @staticmethod
-    def end(call: Call, accumulator: StreamAccumulator, error: BaseException | None) -> None:
+    def end(call: Call, accumulator: Accumulator, error: BaseException | None) -> None:
         if call.ended:
             return
         if getattr(accumulator, "pending", None):
@@ -92,7 +95,7 @@ _now = time.perf_counter
 # through the proxy), an async one through a coroutine built per chunk by a closure.
 
 
-def _sync_chunks(source: Iterator[Any], call: Call, accumulator: StreamAccumulator) -> Generator[Any, None, None]:
+def _sync_chunks(source: Iterator[Any], call: Call, accumulator: Accumulator) -> Generator[Any, None, None]:
     """The chunks the user sees. Ends the call when the stream is exhausted or raises, and when this iterator is
     closed or collected midway (the user left the loop), whoever held it last (the proxy, or a ``for`` loop that
     holds only the iterator): with what was seen. The proxy primes it (runs it to the first ``yield``), so that
@@ -110,7 +113,7 @@ def _sync_chunks(source: Iterator[Any], call: Call, accumulator: StreamAccumulat
                     _take(accumulator)
                 yield chunk
         else:
-            add = accumulator.add
+            add = cast(StreamAccumulator, accumulator).add
             for chunk in source:
                 stamp(_now())
                 try:
@@ -139,7 +142,7 @@ def _calls(next_chunk: Any) -> Iterator[Any]:
         yield chunk
 
 
-def _async_step(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> Any:
+def _async_step(next_chunk: Any, call: Call, accumulator: Accumulator) -> Any:
     stamp = call._chunk_times.append
     pending = getattr(accumulator, "pending", None)
     if type(pending) is list:
@@ -161,7 +164,7 @@ def _async_step(next_chunk: Any, call: Call, accumulator: StreamAccumulator) -> 
             return chunk
 
         return batched_step
-    add = accumulator.add
+    add = cast(StreamAccumulator, accumulator).add
 
     async def step() -> Any:
         while True:
@@ -222,7 +225,7 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             cls = _variant(cls, type(wrapped))
         return super().__new__(cls)
 
-    def __init__(self, wrapped: Any, call: Call, accumulator: StreamAccumulator) -> None:
+    def __init__(self, wrapped: Any, call: Call, accumulator: Accumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
@@ -276,7 +279,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             cls = _variant(cls, type(wrapped))
         return super().__new__(cls)
 
-    def __init__(self, wrapped: Any, call: Call, accumulator: StreamAccumulator) -> None:
+    def __init__(self, wrapped: Any, call: Call, accumulator: Accumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator

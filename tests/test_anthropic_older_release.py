@@ -24,6 +24,7 @@ MODULES = [
     "tests/test_anthropic_wire.py",
     "tests/test_anthropic_native_tracing.py",
     "tests/test_anthropic_stream_contract.py",
+    "tests/test_anthropic_stream_batches.py",
     "tests/test_anthropic_bedrock_replay.py",
 ]
 

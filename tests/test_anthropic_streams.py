@@ -140,11 +140,11 @@ def test_instrumentation_error_is_swallowed(otel, monkeypatch):
     """Fail open: a bug in our stream reading loses telemetry, never an event of the user's stream."""
     from otel_agentmetrics.instrumentors.llm.anthropic import _streams
 
-    def broken(self, event):
+    def broken(self):
         raise RuntimeError("bug in the accumulator")
 
     monkeypatch.setenv("AGENTMETRICS_RAISE_INTERNAL_ERRORS", "0")
-    monkeypatch.setattr(_streams.MessageStream, "add", broken)
+    monkeypatch.setattr(_streams.MessageStream, "take", broken)
     instrumentor = instrument(otel)
     try:
         client = cassette_client("test_sync_messages_create_instrumentation_error_swallowed")

@@ -30,7 +30,7 @@ import wrapt
 
 from otel_agentmetrics import semconv as sc
 from otel_agentmetrics._config import Settings
-from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from otel_agentmetrics._stream import Accumulator, AsyncStreamProxy, SyncStreamProxy
 from otel_agentmetrics._telemetry import Call, Telemetry
 from otel_agentmetrics._wrapping import Wrapper, async_wrapper, sync_wrapper
 from otel_agentmetrics.instrumentation import AgentMetricsInstrumentor, Patch
@@ -68,7 +68,7 @@ _SYNC = _Flavour(SyncStreamProxy, sync_wrapper)
 _ASYNC = _Flavour(AsyncStreamProxy, async_wrapper)
 
 
-def _handler(flavour: _Flavour, capture: bool, accumulate: Callable[[], StreamAccumulator]) -> Any:
+def _handler(flavour: _Flavour, capture: bool, accumulate: Callable[[], Accumulator]) -> Any:
     def handle(call: Call, result: Any, args: Any, kwargs: Any) -> Any:
         if is_raw_response(result):
             return track_raw(call, result, capture, accumulate)
@@ -85,7 +85,7 @@ def _call_wrapper(
     flavour: _Flavour,
     telemetry: Telemetry,
     operation: str,
-    accumulator: Callable[[bool], StreamAccumulator],
+    accumulator: Callable[[bool], Accumulator],
     live: Callable[[], bool],
 ) -> Wrapper:
     """``create``/``parse``: the shared wrapper (which also hands the SDK's own span to ours, see the docstring)."""

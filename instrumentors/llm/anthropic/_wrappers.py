@@ -21,14 +21,14 @@ from opentelemetry.trace import NonRecordingSpan
 
 from otel_agentmetrics._guard import internal_error
 from otel_agentmetrics._pending import PendingCall, PendingCalls
-from otel_agentmetrics._stream import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
+from otel_agentmetrics._stream import Accumulator, AsyncStreamProxy, SyncStreamProxy
 from otel_agentmetrics._telemetry import Call
 from otel_agentmetrics._wrapping import close_hooks
 from otel_agentmetrics._wrapping import open_call as call_open
 
 from ._response import fill_message
 
-Accumulate = Callable[[], StreamAccumulator]
+Accumulate = Callable[[], Accumulator]
 
 # -- the SDK's own span -------------------------------------------------------------------------------------------
 
