@@ -163,6 +163,38 @@ def test_a_process_priced_from_the_index_never_imports_genai_prices(index_file):
     assert out[1] == "False"
 
 
+def test_the_first_call_of_a_model_the_index_lacks_is_priced_in_a_fresh_process(index_file):
+    """A process whose index holds other models defers the table's load to the first model it lacks; that call
+    waits for the load like any call during start-up, and is priced: it used to go unpriced (the load had only
+    started) and its model stayed unpriced for the life of the process (the answer was cached)."""
+    code = (
+        "from otel_agentmetrics.pricing import Pricer, PriceTableLoading\n"
+        "from otel_agentmetrics.record import CallRecord\n"
+        "pricer = Pricer(index=True)\n"
+        "pricer.start_loading()\n"
+        "for _ in range(2):\n"
+        "    record = CallRecord('chat', 'openai', request_model='gpt-4', server_address='127.0.0.1',"
+        " response_model='gpt-4-0613')\n"
+        "    record.input_tokens, record.output_tokens = 1000, 1000\n"
+        "    try:\n"
+        "        cost = pricer.price(record)\n"
+        "    except PriceTableLoading:\n"
+        "        print('loading')\n"
+        "    else:\n"
+        "        print(None if cost is None else cost.usd)\n"
+        "    pricer.load()\n"
+    )
+    Pricer(index=True).price(_record(*QUESTIONS[0]))  # an index that holds gpt-4o-mini only
+    first, second = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    # https://openai.com/api/pricing/ (legacy models) gpt-4: $30 input, $60 output per 1M tokens.
+    usd = pytest.approx((1000 * 30 + 1000 * 60) / 1e6, rel=1e-12)
+    assert first == "loading" or float(first) == usd  # a load slower than LOAD_WAIT: that one call's cost is unknown
+    assert float(second) == usd
+    assert "gpt-4-0613" in index_file.read_text()  # and the answer is kept for the next process
+
+
 def test_audio_and_batch_calls_are_priced_by_the_table_even_when_the_index_knows_the_model(index_file):
     """The index holds interactive per-token rates only: a call with audio tokens or a batch result would be
     priced as plain text from it. Both must get the table's price, whatever the index holds."""

@@ -185,13 +185,15 @@ class Pricer:
         if self._loaded.is_set():
             return self._table
         if self._deferred:
-            # A model the price index does not hold: the load instrument() deferred starts now, on its thread.
+            # A model the price index does not hold: the load instrument() deferred starts now, on its thread, and
+            # this call waits for it as any call ending during the background load does.
             self._deferred = False
             self._start_thread()
         elif self._claim_load():
             # Nobody started a background load (a Pricer built by hand, not by instrument()): load here, once.
             self._load()
-        elif wait is None:
+            return self._table
+        if wait is None:
             self._loaded.wait()
         elif self._waited or not self._loaded.wait(wait):
             self._waited = True  # one bounded wait per process at most, however long the load takes
